@@ -1,0 +1,50 @@
+# Two commands on a fresh Debian machine: `make demo` and `make test`. Both run `make install`
+# first, which is idempotent: it installs what is missing and nothing else.
+
+PY        := .venv/bin/python
+PIP       := .venv/bin/pip
+APT_PKGS  := chromium chromium-driver fonts-dejavu-core fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji python3.11-doc
+STAMP     := .venv/.installed
+
+.PHONY: install debian-packages demo test test-unit test-integration lint typecheck bench clean
+
+install: debian-packages $(STAMP)
+
+# Checked on every run (a dpkg query per package, fast): installs only what is missing.
+debian-packages:
+	@missing=""; for p in $(APT_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(STAMP): requirements.txt
+	@[ -x $(PY) ] || python3.11 -m venv .venv || python3 -m venv .venv
+	@$(PIP) install -q --disable-pip-version-check -r requirements.txt
+	@touch $(STAMP)
+
+demo: install
+	$(PY) -m demo
+
+test: install
+	$(PY) -m ruff check .
+	$(PY) -m mypy .
+	$(PY) -m pytest -q
+
+test-unit: install
+	$(PY) -m pytest -q -m "not integration"
+
+lint: install
+	$(PY) -m ruff check .
+
+typecheck: install
+	$(PY) -m mypy .
+
+bench: install
+	$(PY) -m bench
+
+clean:
+	rm -rf demo-output bench-output .pytest_cache .mypy_cache .ruff_cache

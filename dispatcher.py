@@ -1,0 +1,209 @@
+"""Screenshot every URL of a file: ``python dispatcher.py urls.txt --out run1/``.
+
+With ``CELERY_BROKER_URL`` set, URLs go through RabbitMQ to Celery workers (any number, on
+any machines) and screenshots to the S3 bucket ``SCREENSHOT_BUCKET``. Without it, the same
+capture code runs here with ``--concurrency`` parallel browsers, and screenshots are stored
+in the output directory (or in S3 if ``SCREENSHOT_BUCKET`` is set).
+
+Writes ``OUT/results.jsonl`` (one row per input URL, as results arrive), ``OUT/results.csv``
+and ``OUT/report.html``. Running the same command again resumes: URLs already ``ok`` in
+``OUT`` are not shot again. Exit status: 0 when every line got a result (errors included),
+1 when the run could not start or finish, 2 for bad arguments or settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from engines import engine_names
+from errors import ConfigurationError, InvalidOption
+from inputs import count_lines, read_shots
+from keys import capture_digest
+from manifest import Manifest
+from options import DEFAULT_HEIGHT, DEFAULT_TIMEOUT, DEFAULT_WIDTH, CaptureOptions
+from progress import Progress
+from report import write_report
+from results import Result
+from runners.base import Runner
+from settings import Settings, load_settings
+from shots import Shot
+
+JOB_FILE = "job.json"
+
+
+class UsageError(Exception):
+    """Bad arguments or settings: exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dispatcher.py",
+        description="Take a screenshot of every URL in a file.",
+        epilog="Settings come from the environment; see README.md.",
+    )
+    parser.add_argument("urls", type=Path, help="file with one URL per line")
+    parser.add_argument("--out", type=Path, default=Path("out"), help="output directory")
+    parser.add_argument(
+        "--engine", default=None, help=f"capture engine: {', '.join(engine_names())}"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per capture"
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=None,
+        help="parallel captures in embedded mode (default: number of CPUs)",
+    )
+    parser.add_argument("--width", type=int, default=DEFAULT_WIDTH, help="viewport width")
+    parser.add_argument("--height", type=int, default=DEFAULT_HEIGHT, help="viewport height")
+    parser.add_argument("--full-page", action="store_true", help="capture the whole page")
+    parser.add_argument("--format", default="png", help="png, jpeg or webp")
+    parser.add_argument("--quality", type=int, default=None, help="jpeg/webp quality 1-100")
+    parser.add_argument("--delay-ms", type=int, default=0, help="wait after load, in ms")
+    parser.add_argument(
+        "--batch-size", type=int, default=None,
+        help="URLs per task message in distributed mode (default 1)",
+    )
+    parser.add_argument(
+        "--max-in-flight", type=int, default=None,
+        help="URLs published and not yet finished, at most (distributed mode)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    return parser
+
+
+def options_from_args(args: argparse.Namespace) -> CaptureOptions:
+    try:
+        return CaptureOptions(
+            width=args.width,
+            height=args.height,
+            full_page=args.full_page,
+            format=args.format,
+            quality=args.quality,
+            delay_ms=args.delay_ms,
+            timeout=args.timeout,
+        )
+    except InvalidOption as exc:
+        raise UsageError(exc.message) from None
+
+
+def job_id_for(out_dir: Path, options: CaptureOptions) -> str:
+    """The job's id: random on the first run into ``out_dir``, the same on every rerun."""
+    path = out_dir / JOB_FILE
+    job: dict[str, str] = {}
+    if path.exists():
+        try:
+            job = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            job = {}
+    if "id" not in job:
+        job["id"] = str(uuid.uuid4())
+        path.write_text(json.dumps(job), encoding="utf-8")
+    digest = capture_digest("", options)
+    return str(uuid.uuid5(uuid.UUID(job["id"]), digest))
+
+
+def make_runner(
+    args: argparse.Namespace, settings: Settings, engine: str, options: CaptureOptions
+) -> Runner:
+    if settings.distributed:
+        if not settings.bucket:
+            raise UsageError(
+                "SCREENSHOT_BUCKET is required with CELERY_BROKER_URL: workers store "
+                "screenshots in S3"
+            )
+        from runners.distributed import (
+            DEFAULT_BATCH_SIZE,
+            DEFAULT_MAX_IN_FLIGHT,
+            DistributedRunner,
+        )
+
+        return DistributedRunner(
+            settings,
+            job_id_for(args.out, options),
+            engine,
+            batch_size=args.batch_size or DEFAULT_BATCH_SIZE,
+            max_in_flight=args.max_in_flight or DEFAULT_MAX_IN_FLIGHT,
+        )
+    from runners.embedded import EmbeddedRunner
+    from storage import create_storage
+
+    if args.concurrency is not None and args.concurrency < 1:
+        raise UsageError("--concurrency must be at least 1")
+    return EmbeddedRunner(settings, create_storage(settings, args.out), engine, args.concurrency)
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        options = options_from_args(args)
+        engine = args.engine or settings.engine
+        if engine not in engine_names():
+            raise UsageError(f"unknown engine {engine!r}: choose one of {', '.join(engine_names())}")
+        if not args.urls.is_file():
+            raise UsageError(f"cannot read {args.urls}: no such file")
+        total = count_lines(args.urls)
+        manifest = Manifest(args.out)
+        manifest.open()
+        runner = make_runner(args, settings, engine, options)
+    except (UsageError, ConfigurationError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    progress = Progress(total, enabled=None if not args.quiet else False)
+    try:
+        runner.check()
+
+        def pending() -> Iterator[Shot]:
+            for item in read_shots(args.urls, options):
+                if isinstance(item, Result):
+                    if manifest.write(item):
+                        progress.update(ok=False)
+                    else:
+                        progress.skip()
+                elif manifest.is_done(item.line, item.url):
+                    progress.skip()
+                else:
+                    yield item
+
+        for result in runner.run(pending()):
+            if manifest.write(result):
+                progress.update(result.ok)
+    except ConfigurationError as exc:
+        progress.finish()
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        progress.finish()
+        print("interrupted: run the same command again to resume", file=sys.stderr)
+        return 130
+    finally:
+        manifest.close()
+        runner.close()
+    progress.finish()
+    manifest.write_csv()
+    report = write_report(args.out, manifest.jsonl_path)
+    if progress.done < total:
+        print(f"error: {total - progress.done} URL lines got no result", file=sys.stderr)
+        return 1
+    if not args.quiet:
+        print(progress.summary(str(args.out.resolve())), file=sys.stderr)
+        print(f"report: {report.resolve()}", file=sys.stderr)
+    return 0
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    sys.exit(run())
+
+
+if __name__ == "__main__":
+    main()

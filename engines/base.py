@@ -1,0 +1,59 @@
+"""The engine interface: capture one URL with options, return the image and what we learned.
+
+An engine owns a browser (or nothing, for the stub). It is created once per worker process
+or embedded slot and reused for many captures; the caller never shares one engine between
+threads. Implementations live beside this module and are picked by name in
+:mod:`engines` (``create_engine("selenium")``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from options import CaptureOptions
+
+
+@dataclass(frozen=True)
+class Capture:
+    """What an engine returns for one URL."""
+
+    #: The encoded image, in ``options.format``.
+    image: bytes
+    #: Size of the image in pixels.
+    width: int
+    height: int
+    #: HTTP status of the main document, when the engine can know it.
+    http_status: int | None = None
+    #: The URL the page ended on after redirects, when the engine can know it.
+    final_url: str | None = None
+    #: The document's title, when the engine can know it.
+    title: str | None = None
+    #: The main document's Content-Type, when the engine can know it.
+    content_type: str | None = None
+
+
+class Engine:
+    """Base class of every engine. Subclasses implement :meth:`capture` and :meth:`close`.
+
+    ``capture`` raises the errors of :mod:`errors`: a :class:`~errors.NavigationError` when the
+    page cannot be loaded (it must never return a picture of the browser's own error page),
+    a :class:`~errors.CaptureTimeout` past ``options.timeout``, a
+    :class:`~errors.BrowserCrashed` when the browser died (the engine restarts it on the next
+    call), an :class:`~errors.EngineUnavailable` when it cannot start at all.
+    """
+
+    #: The name the registry knows this engine by.
+    name: str = "base"
+
+    def capture(self, url: str, options: CaptureOptions) -> Capture:  # pragma: no cover
+        raise NotImplementedError
+
+    def close(self) -> None:  # pragma: no cover
+        """Release the browser and every process it started. Safe to call twice."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

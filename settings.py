@@ -1,0 +1,163 @@
+"""Every setting the service reads from the environment, read here and nowhere else.
+
+Names follow the ecosystem: ``CELERY_BROKER_URL`` and ``CELERY_RESULT_BACKEND`` for Celery,
+the standard ``AWS_*`` variables for S3 (boto3 reads the endpoint and credentials itself:
+``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``,
+``AWS_SECRET_ACCESS_KEY``, ``AWS_DEFAULT_REGION``), and ``SCREENSHOT_*`` for our own.
+A bad value is a :class:`~errors.ConfigurationError` naming the variable. Secrets are wrapped
+in :class:`Secret` so they do not leak through ``repr`` or logs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
+
+from errors import ConfigurationError
+from keys import DEFAULT_KEY_PREFIX
+
+#: Where Debian installs Chromium.
+DEFAULT_CHROMIUM = "/usr/bin/chromium"
+#: Where Debian installs ChromeDriver.
+DEFAULT_CHROMEDRIVER = "/usr/bin/chromedriver"
+#: Captures a browser serves before it is replaced by a fresh one (bounds its memory).
+DEFAULT_RECYCLE_AFTER = 200
+#: Seconds a presigned link stays valid: 7 days, the longest SigV4 allows.
+DEFAULT_LINK_EXPIRY = 7 * 24 * 3600
+#: Hard limit, in seconds, on one Celery task; far below RabbitMQ's 30-minute consumer timeout.
+DEFAULT_TASK_TIME_LIMIT = 600
+#: Attempts per URL for transient failures (browser crash, storage hiccup, timeout).
+DEFAULT_MAX_ATTEMPTS = 3
+
+
+class Secret:
+    """A string that prints as ``'**********'``; call ``str()`` only where it is really used."""
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def __str__(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced by ``***``, for messages and logs."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The service's configuration. Build it with :func:`load_settings`."""
+
+    #: ``CELERY_BROKER_URL``. Unset means the embedded mode: no broker, captures in-process.
+    broker_url: Secret | None = None
+    #: ``CELERY_RESULT_BACKEND``: where task results go (Redis). Required with a broker.
+    result_backend: Secret | None = None
+    #: ``SCREENSHOT_BUCKET``. Unset means local storage in the output directory.
+    bucket: str | None = None
+    #: ``SCREENSHOT_KEY_PREFIX``: prefix of every object key.
+    key_prefix: str = DEFAULT_KEY_PREFIX
+    #: ``SCREENSHOT_PUBLIC_BASE_URL``: for a public bucket, links are this + key, not presigned.
+    public_base_url: str | None = None
+    #: ``SCREENSHOT_LINK_EXPIRY``: seconds a presigned link stays valid.
+    link_expiry: int = DEFAULT_LINK_EXPIRY
+    #: ``SCREENSHOT_ENGINE``: engine used by workers when a task does not name one.
+    engine: str = "selenium"
+    #: ``SCREENSHOT_CHROMIUM``: path of the Chromium binary.
+    chromium_path: str = DEFAULT_CHROMIUM
+    #: ``SCREENSHOT_CHROMEDRIVER``: path of the ChromeDriver binary.
+    chromedriver_path: str = DEFAULT_CHROMEDRIVER
+    #: ``SCREENSHOT_RECYCLE_AFTER``: captures per browser before it is replaced.
+    recycle_after: int = DEFAULT_RECYCLE_AFTER
+    #: ``SCREENSHOT_MAX_ATTEMPTS``: attempts per URL for transient failures.
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    #: ``SCREENSHOT_TASK_TIME_LIMIT``: hard limit on one Celery task, in seconds.
+    task_time_limit: int = DEFAULT_TASK_TIME_LIMIT
+    #: ``SCREENSHOT_QUEUE``: name of the RabbitMQ work queue.
+    queue: str = "screenshots"
+    #: The AWS variables boto3 will read, kept for messages (secrets never included).
+    s3_endpoint: str | None = field(default=None)
+
+    @property
+    def distributed(self) -> bool:
+        """Whether work goes through a broker to Celery workers."""
+        return self.broker_url is not None
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read :class:`Settings` from ``environ`` (default: ``os.environ``)."""
+    env = os.environ if environ is None else environ
+
+    def text(name: str) -> str | None:
+        value = env.get(name, "").strip()
+        return value or None
+
+    def integer(name: str, default: int, low: int = 1) -> int:
+        raw = text(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigurationError(f"{name} must be a whole number, not {raw!r}") from None
+        if value < low:
+            raise ConfigurationError(f"{name} must be at least {low}, not {value}")
+        return value
+
+    broker = text("CELERY_BROKER_URL")
+    backend = text("CELERY_RESULT_BACKEND")
+    if broker is not None:
+        if not broker.startswith(("amqp://", "amqps://", "pyamqp://", "redis://", "memory://")):
+            raise ConfigurationError(
+                f"CELERY_BROKER_URL must be an amqp:// URL, not {redact_url(broker)!r}"
+            )
+        if backend is None:
+            raise ConfigurationError(
+                "CELERY_RESULT_BACKEND is required with CELERY_BROKER_URL "
+                "(e.g. redis://127.0.0.1:6379/0)"
+            )
+    if backend is not None and not backend.startswith(("redis://", "rediss://", "cache+memory")):
+        raise ConfigurationError(
+            f"CELERY_RESULT_BACKEND must be a redis:// URL, not {redact_url(backend)!r}"
+        )
+    public = text("SCREENSHOT_PUBLIC_BASE_URL")
+    if public is not None and not public.startswith(("http://", "https://")):
+        raise ConfigurationError("SCREENSHOT_PUBLIC_BASE_URL must start with http:// or https://")
+    prefix = env.get("SCREENSHOT_KEY_PREFIX", DEFAULT_KEY_PREFIX)
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    return Settings(
+        broker_url=Secret(broker) if broker else None,
+        result_backend=Secret(backend) if backend else None,
+        bucket=text("SCREENSHOT_BUCKET"),
+        key_prefix=prefix,
+        public_base_url=public.rstrip("/") + "/" if public else None,
+        link_expiry=integer("SCREENSHOT_LINK_EXPIRY", DEFAULT_LINK_EXPIRY),
+        engine=text("SCREENSHOT_ENGINE") or "selenium",
+        chromium_path=text("SCREENSHOT_CHROMIUM") or DEFAULT_CHROMIUM,
+        chromedriver_path=text("SCREENSHOT_CHROMEDRIVER") or DEFAULT_CHROMEDRIVER,
+        recycle_after=integer("SCREENSHOT_RECYCLE_AFTER", DEFAULT_RECYCLE_AFTER),
+        max_attempts=integer("SCREENSHOT_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS),
+        task_time_limit=integer("SCREENSHOT_TASK_TIME_LIMIT", DEFAULT_TASK_TIME_LIMIT, low=10),
+        queue=text("SCREENSHOT_QUEUE") or "screenshots",
+        s3_endpoint=text("AWS_ENDPOINT_URL_S3") or text("AWS_ENDPOINT_URL"),
+    )

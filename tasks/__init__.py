@@ -1,0 +1,10 @@
+"""The Celery application and its tasks: ``celery -A tasks worker`` starts a worker.
+
+Tasks are thin: they decode the message and call :func:`screenshot.take_screenshot`, where
+the logic lives and is tested without a worker.
+"""
+
+from tasks.celery import app
+from tasks import capture  # noqa: E402,F401  (registers the tasks)
+
+__all__ = ["app"]

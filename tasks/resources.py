@@ -1,0 +1,95 @@
+"""What a worker process keeps between tasks: its engines and its storage client.
+
+A browser is expensive to start (~1.4 s) and cheap to reuse (~0.25 s a shot), so each pool
+process (or thread, with ``-P threads``) keeps one engine per engine name, started lazily on
+its first task — never at import or in ``worker_process_init``, which has a 4 s budget — and
+closed when the process shuts down.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+from pathlib import Path
+
+from celery.signals import worker_process_shutdown, worker_shutdown
+
+from engines import create_engine
+from engines.base import Engine
+from errors import ConfigurationError
+from settings import Settings, load_settings
+from storage import create_storage
+from storage.base import Storage
+
+_local = threading.local()
+_all_engines: list[Engine] = []
+_lock = threading.Lock()
+_settings: Settings | None = None
+_storage: Storage | None = None
+
+
+def settings() -> Settings:
+    global _settings
+    if _settings is None:
+        _settings = load_settings()
+    return _settings
+
+
+def engine(name: str | None = None) -> Engine:
+    """This thread's engine called ``name`` (default: ``SCREENSHOT_ENGINE``), started lazily."""
+    name = name or settings().engine
+    engines: dict[str, Engine] = getattr(_local, "engines", None) or {}
+    _local.engines = engines
+    if name not in engines:
+        created = create_engine(name, settings())
+        engines[name] = created
+        with _lock:
+            _all_engines.append(created)
+    return engines[name]
+
+
+def storage() -> Storage:
+    """The process's storage back end: S3 when ``SCREENSHOT_BUCKET`` is set."""
+    global _storage
+    if _storage is None:
+        current = settings()
+        if not current.bucket:
+            raise ConfigurationError(
+                "this worker has no SCREENSHOT_BUCKET: set it (and the AWS_* variables) "
+                "so screenshots can be stored"
+            )
+        _storage = create_storage(current, None)
+    return _storage
+
+
+def close_all() -> None:
+    """Close every engine this process started (and so every browser process)."""
+    with _lock:
+        engines = list(_all_engines)
+        _all_engines.clear()
+    for item in engines:
+        try:
+            item.close()
+        except Exception:  # noqa: BLE001 - closing must go on for the others
+            pass
+    _local.engines = {}
+
+
+@worker_process_shutdown.connect
+def _on_process_shutdown(**_: object) -> None:
+    close_all()
+
+
+@worker_shutdown.connect
+def _on_worker_shutdown(**_: object) -> None:
+    close_all()
+
+
+atexit.register(close_all)
+
+
+def reset_for_tests(local_dir: Path | None = None) -> None:  # pragma: no cover - test helper
+    global _settings, _storage
+    close_all()
+    _settings = None
+    _storage = None
