@@ -1,0 +1,66 @@
+"""Capture engines, picked by name: ``create_engine("selenium")``.
+
+The layout follows dramatiq's brokers: the interface lives in :mod:`engines.base` beside the
+implementations, and a stub implementation ships with them so everything above the browser can
+be tested without one.
+
+- :mod:`engines.base`: :class:`~engines.base.Engine` and :class:`~engines.base.Capture`;
+- :mod:`engines.chromium`: the Chromium process (flags, profiles, killing, orphans), shared by
+  every engine that drives Chromium;
+- :mod:`engines.selenium`: Chromium through ChromeDriver (the default);
+- :mod:`engines.stub`: no browser at all, a plain image of the asked size.
+
+To add an engine: write ``engines/<name>.py`` with a subclass of :class:`~engines.base.Engine`
+(set its ``name``, implement ``capture`` and ``close``, raise the errors of :mod:`errors`),
+add ``"<name>": "engines.<name>:<Class>"`` to :data:`ENGINES`, and run the shared engine tests
+against it. Modules are imported only when their engine is created, so an engine's
+dependencies are needed only by those who use it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from typing import Any
+
+from engines.base import Capture, Engine
+from errors import ConfigurationError
+from settings import Settings
+
+__all__ = ["ENGINES", "Capture", "Engine", "create_engine", "engine_names"]
+
+#: Engine name -> ``"module:Class"``, imported lazily by :func:`create_engine`.
+ENGINES: dict[str, str] = {
+    "selenium": "engines.selenium:SeleniumEngine",
+    "stub": "engines.stub:StubEngine",
+}
+
+
+def engine_names() -> list[str]:
+    """The names :func:`create_engine` accepts, sorted."""
+    return sorted(ENGINES)
+
+
+def create_engine(name: str, settings: Settings | None = None, **kwargs: Any) -> Engine:
+    """Create the engine called ``name``.
+
+    ``settings`` is passed to engines that take it (those driving a browser); ``kwargs`` go to
+    the engine's constructor as they are (``recycle_after=``, ``latency=``...).
+    """
+    try:
+        target = ENGINES[name]
+    except KeyError:
+        choices = ", ".join(engine_names())
+        raise ConfigurationError(f"unknown engine {name!r}: choose one of {choices}") from None
+    module_name, class_name = target.split(":")
+    engine_class = getattr(importlib.import_module(module_name), class_name)
+    if settings is not None and _takes_settings(engine_class):
+        kwargs["settings"] = settings
+    engine = engine_class(**kwargs)
+    if not isinstance(engine, Engine):  # pragma: no cover - a registry mistake
+        raise ConfigurationError(f"{target} is not an Engine")
+    return engine
+
+
+def _takes_settings(engine_class: type) -> bool:
+    return "settings" in inspect.signature(engine_class).parameters

@@ -1,0 +1,548 @@
+"""Chromium driven by ChromeDriver through Selenium: the default engine.
+
+One browser per engine, started on the first capture and reused (a warm capture costs a
+fraction of a cold start), replaced after ``recycle_after`` captures and after any failure
+that leaves it suspect. Every capture has a hard deadline: ChromeDriver's own timeouts first,
+then a watchdog thread that kills the whole browser process tree ``WATCHDOG_GRACE`` seconds
+past the deadline, so a page stuck in ``while(true){}`` cannot hold a worker.
+
+What the main document answered (status, URL after redirects, MIME type, network error) comes
+from ChromeDriver's performance log, i.e. the DevTools ``Network`` events of the main frame's
+document request. The page's own state (``document.URL``) catches Chromium's error page. Both
+are needed: a download or an HTTP 204 leaves the *previous* page on screen with no error page
+at all, and only the network events tell.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import http.client
+import io
+import json
+import logging
+import math
+import os
+import re
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urldefrag, urlsplit
+
+import psutil
+import urllib3
+from PIL import Image
+from selenium import webdriver
+from selenium.common.exceptions import (
+    SessionNotCreatedException,
+    TimeoutException,
+    WebDriverException,
+)
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.remote.command import Command
+from selenium.webdriver.remote.remote_connection import RemoteConnection
+from selenium.webdriver.remote.webdriver import WebDriver as RemoteWebDriver
+
+from engines import chromium
+from engines.base import Capture, Engine
+from errors import BrowserCrashed, CaptureTimeout, EngineUnavailable, NavigationError
+from options import MAX_FULL_PAGE_HEIGHT, CaptureOptions
+from settings import Settings
+
+logger = logging.getLogger(__name__)
+
+#: Seconds past a capture's deadline after which the watchdog kills the browser.
+WATCHDOG_GRACE = 2.0
+#: Seconds ``close()`` lets ChromeDriver shut Chromium down before everything is killed.
+QUIT_TIMEOUT = 3.0
+#: A page-load timeout already set is kept if within this many seconds of the wanted one
+#: (saves one WebDriver round trip per capture; the watchdog grace covers the difference).
+TIMEOUT_SLACK = 0.5
+
+#: Errors that mean ChromeDriver or Chromium is gone or not answering.
+_TRANSPORT_ERRORS = (
+    WebDriverException,
+    urllib3.exceptions.HTTPError,
+    http.client.HTTPException,
+    OSError,
+    ValueError,  # a truncated JSON answer from a dying driver
+)
+_NET_ERROR = re.compile(r"net::ERR_[A-Z0-9_]+")
+#: Not set by anyone: keeps ``SE_CHROMEDRIVER`` from overriding ``Settings.chromedriver_path``.
+_NO_DRIVER_ENV = "SCREENSHOTS_SELENIUM_DRIVER_PATH_UNUSED"
+
+_reaped_in: int | None = None  # pid of the process that already reaped orphans
+
+
+class _NoTimeLeft(CaptureTimeout):
+    """The deadline is too short for the asked delay or after a cold start: the browser is fine."""
+
+
+@dataclass
+class _Document:
+    """What the network said about one main-frame document request."""
+
+    url: str
+    status: int | None = None
+    mime_type: str | None = None
+    error: str | None = None
+
+
+class _Browser:
+    """One ChromeDriver, its Chromium and its profile directory."""
+
+    def __init__(self, settings: Settings, width: int, height: int) -> None:
+        self.profile = chromium.new_profile_dir()
+        self.width, self.height = width, height
+        preexec = chromium.parent_death_signal_preexec()
+        self.service = Service(
+            executable_path=settings.chromedriver_path,
+            log_output=subprocess.DEVNULL,
+            env=chromium.browser_environment(self.profile),
+            driver_path_env_key=_NO_DRIVER_ENV,
+            popen_kw={"preexec_fn": preexec} if preexec else {},
+        )
+        self.chromium_path = settings.chromium_path
+        self.driver: webdriver.Chrome | None = None
+        self.driver_process: psutil.Process | None = None
+        self.browser_process: psutil.Process | None = None
+        self.frame_id = ""
+        self.captures = 0
+        self.viewport: tuple[int, int] | None = None
+        self.page_load_timeout: float | None = None
+        self.last_url: str | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        options = webdriver.ChromeOptions()
+        options.binary_location = self.chromium_path
+        for flag in chromium.chromium_flags(self.profile, self.width, self.height):
+            options.add_argument(flag)
+        options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+        options.add_experimental_option(
+            "perfLoggingPrefs", {"enableNetwork": True, "enablePage": False}
+        )
+        options.add_experimental_option(
+            "prefs", {"download.default_directory": str(self.profile / "downloads")}
+        )
+        # Dialogs (alert, confirm, beforeunload) are dismissed instead of failing commands;
+        # pop-ups stay blocked (ChromeDriver would allow them) so no tabs pile up.
+        options.unhandled_prompt_behavior = "dismiss"
+        options.add_experimental_option("excludeSwitches", ["disable-popup-blocking"])
+        self.driver = webdriver.Chrome(service=self.service, options=options)
+        self.driver_process = psutil.Process(self.service.process.pid)
+        self.browser_process = self._find_browser()
+        self.driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "deny"})
+        # window.print() would stall a headless page for seconds.
+        self.driver.execute_cdp_cmd(
+            "Page.addScriptToEvaluateOnNewDocument", {"source": "window.print = () => {};"}
+        )
+        tree = self.driver.execute_cdp_cmd("Page.getFrameTree", {})
+        self.frame_id = tree["frameTree"]["frame"]["id"]
+
+    def _find_browser(self) -> psutil.Process | None:
+        assert self.driver_process is not None
+        flag = f"--user-data-dir={self.profile}"
+        for child in self.driver_process.children(recursive=True):
+            try:
+                if flag in child.cmdline():
+                    return child
+            except psutil.Error:
+                continue
+        return None
+
+    @property
+    def pid(self) -> int | None:
+        return self.browser_process.pid if self.browser_process else None
+
+    def alive(self) -> bool:
+        process = getattr(self.service, "process", None)
+        if self.driver is None or process is None or process.poll() is not None:
+            return False
+        return self.browser_process is None or chromium.process_alive(self.browser_process)
+
+    def kill(self) -> None:
+        """Kill ChromeDriver, Chromium and its crash handler. Any thread may call it."""
+        with self._lock:
+            processes: list[psutil.Process] = []
+            process = getattr(self.service, "process", None)
+            if process is not None:
+                processes += chromium.process_tree(process.pid)
+            if self.browser_process is not None and chromium.process_alive(self.browser_process):
+                processes += chromium.process_tree(self.browser_process.pid)
+            processes += chromium.our_browser_processes(self.profile)
+            chromium.kill_processes(processes)
+            if process is not None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(1)  # reap our child
+
+    def quit(self, polite: bool) -> None:
+        """Stop everything and delete the profile; ``polite`` asks ChromeDriver first."""
+        driver, self.driver = self.driver, None
+        if driver is not None:
+            if polite and self.alive_process():
+                _connection(driver).client_config.timeout = QUIT_TIMEOUT
+                try:
+                    RemoteWebDriver.quit(driver)  # not Chrome.quit: its service.stop() waits
+                except Exception:  # it is going away regardless
+                    logger.debug("polite quit failed", exc_info=True)
+            _connection(driver).close()
+        self.kill()
+        try:
+            self.service.stop()  # the process is dead: only closes its pipes
+        except Exception:
+            logger.debug("service stop failed", exc_info=True)
+        chromium.remove_profile_dir(self.profile)
+
+    def alive_process(self) -> bool:
+        process = getattr(self.service, "process", None)
+        return process is not None and process.poll() is None
+
+
+class _Watchdog:
+    """Calls ``action`` from a timer thread if not cancelled within ``seconds``."""
+
+    def __init__(self, seconds: float, action: Callable[[], None]) -> None:
+        self.fired = False
+        self._action = action
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+
+    def _fire(self) -> None:
+        self.fired = True
+        logger.warning("capture deadline passed: killing the browser")
+        try:
+            self._action()
+        except Exception:  # a watchdog must not die noisily
+            logger.exception("watchdog could not kill the browser")
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._timer.cancel()
+
+
+class SeleniumEngine(Engine):
+    """Chromium through ChromeDriver, one browser per engine, reused across captures.
+
+    ``settings`` gives the binaries' paths (default: :func:`settings.load_settings`);
+    ``recycle_after`` is the number of captures a browser serves before it is replaced
+    (default ``settings.recycle_after``). A browser is also replaced after a timeout, a crash or
+    any unexpected driver error. Not thread-safe: one engine per thread.
+    """
+
+    name = "selenium"
+
+    def __init__(self, settings: Settings | None = None, recycle_after: int | None = None) -> None:
+        if settings is None:
+            from settings import load_settings
+
+            settings = load_settings()
+        self.settings = settings
+        self.recycle_after = settings.recycle_after if recycle_after is None else recycle_after
+        if self.recycle_after < 1:
+            raise ValueError("recycle_after must be at least 1")
+        self._browser: _Browser | None = None
+
+    @property
+    def browser_pid(self) -> int | None:
+        """Pid of the current Chromium browser process, ``None`` before the first capture."""
+        return self._browser.pid if self._browser else None
+
+    @property
+    def profile_dir(self) -> Path | None:
+        """Profile directory of the current browser (for tests and diagnostics)."""
+        return self._browser.profile if self._browser else None
+
+    # -- capture ---------------------------------------------------------------------------
+
+    def capture(self, url: str, options: CaptureOptions) -> Capture:
+        self._retire_if_needed()
+        timeout_message = f"the browser did not start within {options.timeout:g} s"
+        deadline = time.monotonic() + options.timeout
+        with _Watchdog(options.timeout + WATCHDOG_GRACE, self._kill_current) as watchdog:
+            try:
+                browser = self._ensure_browser(options, watchdog)
+                timeout_message = f"page did not finish loading within {options.timeout:g} s"
+                browser.captures += 1
+                return self._capture(browser, url, options, deadline)
+            except NavigationError:
+                raise
+            except _NoTimeLeft as exc:  # the browser is fine: keep it
+                raise CaptureTimeout(exc.message) from None
+            except (CaptureTimeout, TimeoutException) as exc:
+                self._discard()
+                raise CaptureTimeout(timeout_message) from exc
+            except EngineUnavailable:
+                self._discard()
+                raise
+            except _TRANSPORT_ERRORS as exc:
+                self._discard()
+                if watchdog.fired or time.monotonic() >= deadline:
+                    raise CaptureTimeout(timeout_message) from exc
+                raise BrowserCrashed(f"the browser stopped answering ({_short(exc)})") from exc
+            except BaseException:
+                self._discard()  # interrupted mid-command: the browser's state is unknown
+                raise
+
+    def _capture(
+        self, browser: _Browser, url: str, options: CaptureOptions, deadline: float
+    ) -> Capture:
+        driver = browser.driver
+        assert driver is not None
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise _NoTimeLeft(f"starting the browser took the whole {options.timeout:g} s timeout")
+        _connection(driver).client_config.timeout = remaining + WATCHDOG_GRACE
+        if browser.viewport != (options.width, options.height):
+            driver.execute_cdp_cmd(
+                "Emulation.setDeviceMetricsOverride",
+                {
+                    "width": options.width,
+                    "height": options.height,
+                    "deviceScaleFactor": 1,
+                    "mobile": False,
+                },
+            )
+            browser.viewport = (options.width, options.height)
+        if browser.page_load_timeout is None or (
+            abs(browser.page_load_timeout - remaining) > TIMEOUT_SLACK
+        ):
+            milliseconds = max(1, int(remaining * 1000))
+            driver.execute(Command.SET_TIMEOUTS, {"pageLoad": milliseconds, "script": milliseconds})
+            browser.page_load_timeout = remaining
+
+        previous, browser.last_url = browser.last_url, None
+        if "#" in url and previous and urldefrag(previous)[0] == urldefrag(url)[0]:
+            driver.get("about:blank")  # else only the fragment would change: no new load
+        driver.get_log("performance")  # drop events of earlier pages
+        try:
+            driver.get(url)
+        except TimeoutException:
+            raise
+        except WebDriverException as exc:
+            code = _net_error(exc.msg or "")
+            if code is None:
+                raise
+            raise _navigation_error(code, url, None) from None
+        browser.last_url = url
+        if options.delay_ms:
+            delay = options.delay_ms / 1000
+            if time.monotonic() + delay >= deadline:
+                raise _NoTimeLeft(
+                    f"delay_ms={options.delay_ms} leaves no time to capture within "
+                    f"the {options.timeout:g} s timeout"
+                )
+            time.sleep(delay)
+
+        documents = _documents(driver.get_log("performance"), browser.frame_id)
+        page_url, title = driver.execute_script("return [document.URL, document.title]")
+        error_page = str(page_url).startswith("chrome-error://")
+        document = _main_document(documents, error_page)
+        if error_page or (document is not None and document.error is not None):
+            browser.last_url = None
+            if document is not None and document.error is not None:
+                raise _navigation_error(document.error, url, document)
+            raise NavigationError(f"the browser could not show {url}")
+
+        image = self._screenshot(driver, options)
+        with Image.open(io.BytesIO(image)) as decoded:
+            width, height = decoded.size
+        return Capture(
+            image=image,
+            width=width,
+            height=height,
+            http_status=document.status if document else None,
+            final_url=str(page_url) or (document.url if document else url),
+            title=str(title) if title is not None else None,
+            content_type=document.mime_type if document else None,
+        )
+
+    def _screenshot(self, driver: webdriver.Chrome, options: CaptureOptions) -> bytes:
+        params: dict[str, Any] = {"format": options.format, "fromSurface": True}
+        if options.effective_quality is not None:
+            params["quality"] = options.effective_quality
+        if options.full_page:
+            metrics = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})
+            content_height = math.ceil(metrics["cssContentSize"]["height"])
+            height = max(1, min(content_height, MAX_FULL_PAGE_HEIGHT))
+            params["clip"] = {"x": 0, "y": 0, "width": options.width, "height": height, "scale": 1}
+            params["captureBeyondViewport"] = True
+        result = driver.execute_cdp_cmd("Page.captureScreenshot", params)
+        return base64.b64decode(result["data"])
+
+    # -- browser life ----------------------------------------------------------------------
+
+    def _ensure_browser(self, options: CaptureOptions, watchdog: _Watchdog) -> _Browser:
+        if self._browser is not None:
+            return self._browser
+        for what, path, package in (
+            ("chromedriver", self.settings.chromedriver_path, "chromium-driver"),
+            ("chromium", self.settings.chromium_path, "chromium"),
+        ):
+            if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+                raise EngineUnavailable(
+                    f"{what} not found at {path}: install Debian's {package} (make install)"
+                )
+        global _reaped_in
+        if _reaped_in != os.getpid():
+            _reaped_in = os.getpid()
+            killed = chromium.reap_orphans()
+            if killed:
+                logger.warning("killed %d orphaned browser processes", killed)
+        browser = self._browser = _Browser(self.settings, options.width, options.height)
+        started = time.monotonic()
+        try:
+            browser.start()
+        except SessionNotCreatedException as exc:
+            if watchdog.fired:
+                raise
+            raise EngineUnavailable(f"Chromium could not start: {_short(exc)}") from exc
+        logger.debug("started Chromium pid %s in %.2f s", browser.pid, time.monotonic() - started)
+        return browser
+
+    def _retire_if_needed(self) -> None:
+        browser = self._browser
+        if browser is None:
+            return
+        if browser.captures >= self.recycle_after:
+            logger.debug("recycling the browser after %d captures", browser.captures)
+            self._stop(polite=True)
+        elif not browser.alive():
+            logger.warning("the browser died between captures: starting a new one")
+            self._discard()
+
+    def _kill_current(self) -> None:
+        browser = self._browser
+        if browser is not None:
+            browser.kill()
+
+    def _discard(self) -> None:
+        self._stop(polite=False)
+
+    def _stop(self, polite: bool) -> None:
+        browser, self._browser = self._browser, None
+        if browser is not None:
+            browser.quit(polite)
+
+    def close(self) -> None:
+        """Quit the browser (politely, then by force) and delete its profile. Idempotent."""
+        self._stop(polite=True)
+
+
+# -- reading the network -------------------------------------------------------------------
+
+
+def _documents(entries: list[dict[str, Any]], frame_id: str) -> list[_Document]:
+    """The main frame's document requests, in order, from performance-log entries."""
+    documents: dict[str, _Document] = {}
+    for entry in entries:
+        message = entry.get("message", "")
+        if "Document" not in message and "loadingFailed" not in message:
+            continue
+        event = json.loads(message).get("message", {})
+        method, params = event.get("method"), event.get("params", {})
+        request_id = params.get("requestId")
+        if method == "Network.requestWillBeSent":
+            if (
+                params.get("type") == "Document"
+                and params.get("frameId") == frame_id
+                and request_id == params.get("loaderId")
+            ):
+                # A redirect reuses the request id: the document moves on to the new URL.
+                documents[request_id] = _Document(url=params["request"]["url"])
+        elif request_id in documents:
+            document = documents[request_id]
+            if method == "Network.responseReceived":
+                response = params.get("response", {})
+                document.url = response.get("url", document.url)
+                document.status = response.get("status")
+                document.mime_type = response.get("mimeType")
+            elif method == "Network.loadingFailed":
+                document.error = params.get("errorText") or "net::ERR_FAILED"
+    return list(documents.values())
+
+
+def _main_document(documents: list[_Document], error_page: bool) -> _Document | None:
+    """The document on screen: with several (a JavaScript redirect), the last one that loaded.
+
+    A failure counts only when nothing loaded (a download started by a loaded page leaves that
+    page up) or when Chromium shows its error page (then the last failure is the reason).
+    """
+    failed = [d for d in documents if d.error is not None]
+    loaded = [d for d in documents if d.error is None and d.status is not None]
+    if error_page:
+        return failed[-1] if failed else None
+    if loaded:
+        return loaded[-1]
+    if failed:
+        return failed[-1]
+    return documents[-1] if documents else None
+
+
+def _net_error(text: str) -> str | None:
+    match = _NET_ERROR.search(text)
+    return match.group(0) if match else None
+
+
+def _navigation_error(code: str, url: str, document: _Document | None) -> NavigationError:
+    """A :class:`NavigationError` whose message says what happened to *this* URL."""
+    parts = urlsplit(url)
+    host = parts.hostname or url
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        port = 0
+    status = document.status if document else None
+    name = code.removeprefix("net::")
+    if name in ("ERR_NAME_NOT_RESOLVED", "ERR_NAME_RESOLUTION_FAILED"):
+        text = f"unknown host {host}"
+    elif name == "ERR_CONNECTION_REFUSED":
+        text = f"connection refused by {host}:{port}"
+    elif name in ("ERR_CONNECTION_TIMED_OUT", "ERR_TIMED_OUT"):
+        text = f"connection to {host}:{port} timed out"
+    elif name in ("ERR_CONNECTION_RESET", "ERR_CONNECTION_CLOSED", "ERR_EMPTY_RESPONSE"):
+        text = f"{host}:{port} closed the connection without an answer"
+    elif name in ("ERR_ADDRESS_UNREACHABLE", "ERR_NETWORK_UNREACHABLE"):
+        text = f"{host} is unreachable"
+    elif name == "ERR_UNSAFE_PORT":
+        text = f"port {port} is blocked by the browser as unsafe"
+    elif name.startswith("ERR_CERT_"):
+        text = "TLS certificate error"
+    elif name.startswith("ERR_SSL_"):
+        text = "TLS error"
+    elif name == "ERR_TOO_MANY_REDIRECTS":
+        text = "too many redirects"
+    elif name == "ERR_HTTP_RESPONSE_CODE_FAILURE":
+        text = f"the server answered HTTP {status or 'error'} with an empty page"
+    elif name == "ERR_ABORTED" and status in (204, 205):
+        text = f"the server answered HTTP {status}: there is no page to capture"
+    elif name == "ERR_ABORTED" and status is not None:
+        mime = document.mime_type if document else None
+        text = f"the URL is a file to download ({mime or 'unknown type'}), not a page"
+    elif name.startswith("ERR_BLOCKED"):
+        text = "the page was blocked"
+    elif name in ("ERR_INVALID_RESPONSE", "ERR_INVALID_HTTP_RESPONSE"):
+        text = "the server sent an invalid HTTP response"
+    else:
+        text = "the page could not be loaded"
+    return NavigationError(f"{text} ({code})", code=code)
+
+
+def _connection(driver: RemoteWebDriver) -> RemoteConnection:
+    """The driver's HTTP connection to ChromeDriver (whose timeout bounds every command)."""
+    executor = driver.command_executor
+    assert isinstance(executor, RemoteConnection)
+    return executor
+
+
+def _short(exc: BaseException) -> str:
+    """The first line of an exception's message, without Selenium's stack trace."""
+    text = getattr(exc, "msg", None) or str(exc) or type(exc).__name__
+    return str(text).strip().splitlines()[0][:200]

@@ -1,0 +1,76 @@
+"""An engine that renders nothing: a plain image of the asked size, for tests and benchmarks.
+
+It exercises everything around the browser (queueing, storage, result files) at full speed and
+without Chromium. A URL whose host ends in ``.invalid`` (a name reserved never to resolve, RFC
+6761) fails as an unknown host would in a browser, so error paths can be tested too.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from urllib.parse import urlsplit
+
+from PIL import Image
+
+from engines.base import Capture, Engine
+from errors import NavigationError
+from options import CaptureOptions
+
+#: Colour of every stub image (RGB).
+STUB_COLOR = (42, 157, 143)
+#: Pillow's name for each of our formats.
+_PIL_FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
+
+
+class StubEngine(Engine):
+    """Returns a solid ``width`` x ``height`` image in the asked format for any URL.
+
+    ``latency`` is the number of seconds each capture sleeps, to stand in for a browser in
+    benchmarks (default 0: return at once). A full-page capture is also ``width`` x ``height``:
+    a stub page has no content below the viewport. Encoded images are cached per size, format
+    and quality, so repeated captures cost no encoding.
+    """
+
+    name = "stub"
+
+    def __init__(self, latency: float = 0.0) -> None:
+        if latency < 0:
+            raise ValueError("latency must be zero or more seconds")
+        self.latency = latency
+        self._cache: dict[tuple[int, int, str, int | None], bytes] = {}
+        self._lock = threading.Lock()
+
+    def capture(self, url: str, options: CaptureOptions) -> Capture:
+        host = (urlsplit(url).hostname or "").rstrip(".")
+        if host.endswith(".invalid") or host == "invalid":
+            code = "net::ERR_NAME_NOT_RESOLVED"
+            raise NavigationError(f"unknown host {host} ({code})", code=code)
+        if self.latency:
+            time.sleep(self.latency)
+        return Capture(
+            image=self._image(options),
+            width=options.width,
+            height=options.height,
+            http_status=200,
+            final_url=url,
+            title="stub",
+            content_type="text/html",
+        )
+
+    def _image(self, options: CaptureOptions) -> bytes:
+        quality = options.effective_quality
+        key = (options.width, options.height, options.format, quality)
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is None:
+                buffer = io.BytesIO()
+                image = Image.new("RGB", (options.width, options.height), STUB_COLOR)
+                extra = {} if quality is None else {"quality": quality}
+                image.save(buffer, _PIL_FORMATS[options.format], **extra)
+                cached = self._cache[key] = buffer.getvalue()
+        return cached
+
+    def close(self) -> None:
+        """Nothing to release."""
