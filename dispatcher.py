@@ -145,7 +145,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         options = options_from_args(args)
         engine = args.engine or settings.engine
         if engine not in engine_names():
-            raise UsageError(f"unknown engine {engine!r}: choose one of {', '.join(engine_names())}")
+            choices = ", ".join(engine_names())
+            raise UsageError(f"unknown engine {engine!r}: choose one of {choices}")
         if not args.urls.is_file():
             raise UsageError(f"cannot read {args.urls}: no such file")
         total = count_lines(args.urls)

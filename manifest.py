@@ -15,7 +15,7 @@ import json
 import os
 import zlib
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -54,6 +54,7 @@ class Manifest:
         self.csv_path = out_dir / CSV_NAME
         self._done = LineMarks()  # lines with a row in the file, by URL fingerprint
         self._kept_ok = 0
+        self._stale = 0
         self._file: IO[str] | None = None
 
     # -- opening and resuming --------------------------------------------------------------
@@ -68,18 +69,25 @@ class Manifest:
 
     def _compact(self) -> int:
         """Rewrite the file with only its ``ok`` rows (first one per line); return their count."""
+
+        def keep(row: dict[str, object]) -> bool:
+            line = row.get("line")
+            if row.get("status") != "ok" or not isinstance(line, int) or self._done.get(line):
+                return False
+            self._done.set(line, _fingerprint(str(row.get("url", ""))))
+            return True
+
+        return self._rewrite(keep)
+
+    def _rewrite(self, keep: Callable[[dict[str, object]], bool]) -> int:
+        """Atomically rewrite the file with the rows ``keep`` accepts; return their count."""
         tmp = self.jsonl_path.with_suffix(".jsonl.tmp")
         kept = 0
         with tmp.open("w", encoding="utf-8") as out:
             for row in read_rows(self.jsonl_path):
-                if row.get("status") != "ok" or not isinstance(row.get("line"), int):
-                    continue
-                line = row["line"]
-                if self._done.get(line):
-                    continue
-                self._done.set(line, _fingerprint(str(row.get("url", ""))))
-                out.write(json.dumps(row, ensure_ascii=False) + "\n")
-                kept += 1
+                if keep(row):
+                    out.write(json.dumps(row, ensure_ascii=False) + "\n")
+                    kept += 1
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, self.jsonl_path)
@@ -103,19 +111,33 @@ class Manifest:
         """Append ``result`` unless its line already has a row; return whether it was written."""
         if self._file is None:
             raise RuntimeError("Manifest.open() was not called")
-        if self._done.get(result.line):
+        fingerprint = _fingerprint(result.url)
+        existing = self._done.get(result.line)
+        if existing == fingerprint:
             return False
-        self._done.set(result.line, _fingerprint(result.url))
+        if existing:  # a row of an earlier run, for what this line said then
+            self._stale += 1
+        self._done.set(result.line, fingerprint)
         self._file.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
         self._file.flush()
         return True
 
     def close(self) -> None:
+        """Flush and close; drop rows that a changed input line made stale."""
         if self._file is not None:
             self._file.flush()
             os.fsync(self._file.fileno())
             self._file.close()
             self._file = None
+        if self._stale:
+            self._rewrite(self._is_current)
+            self._stale = 0
+
+    def _is_current(self, row: dict[str, object]) -> bool:
+        line = row.get("line")
+        if not isinstance(line, int):
+            return False
+        return self._done.get(line) == _fingerprint(str(row.get("url", "")))
 
     def write_csv(self) -> None:
         """Write ``results.csv`` from ``results.jsonl``, same columns, streaming."""

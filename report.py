@@ -23,9 +23,11 @@ body{font-family:system-ui,sans-serif;margin:0;background:#f6f7f9;color:#1d232a}
 header{padding:16px 24px;background:#1d3557;color:#fff}
 header h1{margin:0 0 4px;font-size:20px}
 .bar{padding:8px 24px;display:flex;gap:12px;align-items:center}
-.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(260px,1fr));gap:16px;padding:16px 24px}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(260px,1fr));gap:16px;
+  padding:16px 24px}
 .card{background:#fff;border-radius:8px;box-shadow:0 1px 3px #0002;overflow:hidden}
-.card img{width:100%;height:170px;object-fit:cover;object-position:top;display:block;background:#ddd}
+.card img{width:100%;height:170px;object-fit:cover;object-position:top;display:block;
+  background:#ddd}
 .card .meta{padding:8px 10px;font-size:13px;word-break:break-all}
 .card.error .meta{border-top:3px solid #e63946}
 .card.ok .meta{border-top:3px solid #2a9d8f}

@@ -14,7 +14,7 @@ ERROR = "error"
 
 @dataclass(frozen=True)
 class Result:
-    """The outcome of one input line. Columns, in order, of ``results.jsonl`` and ``results.csv``."""
+    """The outcome of one input line: the columns, in order, of the manifest files."""
 
     #: Line number in the input file (1-based); identifies the row across reruns.
     line: int

@@ -80,6 +80,10 @@ class EmbeddedRunner(Runner):
             finally:
                 for future in pending:
                     future.cancel()
+                # Close the browsers while their threads are alive: ChromeDriver is tied to
+                # the thread that started it (parent-death signal) and must not outlive it.
+                wait(pending)
+                self.close()
 
     def close(self) -> None:
         with self._lock:

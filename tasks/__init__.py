@@ -4,7 +4,7 @@ Tasks are thin: they decode the message and call :func:`screenshot.take_screensh
 the logic lives and is tested without a worker.
 """
 
-from tasks.celery import app
 from tasks import capture  # noqa: E402,F401  (registers the tasks)
+from tasks.celery import app
 
 __all__ = ["app"]

@@ -18,7 +18,9 @@ log = logging.getLogger(__name__)
 
 
 @app.task(name=CAPTURE_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)
-def capture(self: Task, shots: list[dict[str, Any]], engine: str | None = None) -> list[dict[str, Any]]:
+def capture(
+    self: Task, shots: list[dict[str, Any]], engine: str | None = None
+) -> list[dict[str, Any]]:
     """Capture each shot of the batch and return its manifest row (a dict per shot).
 
     Problems with a URL or a page become ``error`` rows; the task itself fails only if the
@@ -37,7 +39,7 @@ def capture_batch(shots: list[dict[str, Any]], engine_name: str | None) -> list[
         except (InvalidOption, KeyError, TypeError, ValueError) as exc:
             line = message.get("line", 0) if isinstance(message, dict) else 0
             url = message.get("url", "") if isinstance(message, dict) else ""
-            text = exc.message if isinstance(exc, InvalidOption) else f"bad shot in message: {exc!r}"
+            text = exc.message if isinstance(exc, InvalidOption) else f"bad shot: {exc!r}"
             rows.append(error_result(int(line), str(url), text))
             continue
         try:

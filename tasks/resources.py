@@ -9,6 +9,7 @@ closed when the process shuts down.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import threading
 from pathlib import Path
 
@@ -68,10 +69,8 @@ def close_all() -> None:
         engines = list(_all_engines)
         _all_engines.clear()
     for item in engines:
-        try:
+        with contextlib.suppress(Exception):  # closing must go on for the others
             item.close()
-        except Exception:  # noqa: BLE001 - closing must go on for the others
-            pass
     _local.engines = {}
 
 

@@ -79,3 +79,18 @@ def test_resume_keeps_ok_rows_drops_errors_and_torn_lines(tmp_path):
     csv_lines = (tmp_path / "results.csv").read_text().splitlines()
     assert csv_lines[0].startswith("line,url,status,storage_uri,link,error,width,height,bytes")
     assert len(csv_lines) == 3
+
+
+def test_a_changed_input_line_replaces_its_old_row(tmp_path):
+    first = Manifest(tmp_path)
+    first.open()
+    first.write(ok_row(1, "http://old/"))
+    first.write(ok_row(2, "http://same/"))
+    first.close()
+    second = Manifest(tmp_path)
+    second.open()
+    assert not second.is_done(1, "http://new/") and second.is_done(2, "http://same/")
+    assert second.write(ok_row(1, "http://new/"))
+    second.close()
+    rows = sorted((r["line"], r["url"]) for r in read_rows(tmp_path / "results.jsonl"))
+    assert rows == [(1, "http://new/"), (2, "http://same/")]

@@ -1,0 +1,74 @@
+"""Start real ``celery -A tasks worker`` processes for integration tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+#: Seconds a worker may take to connect and report "ready".
+READY_TIMEOUT = 60
+
+
+@dataclass
+class Worker:
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, timeout: float = 60) -> int:
+        """Warm shutdown (SIGTERM), then SIGKILL if it does not exit in ``timeout`` s."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)
+        return self.process.returncode
+
+
+def service_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CELERY_", "SCREENSHOT_"))}
+    env.update(extra)
+    env["PYTHONPATH"] = str(REPO)
+    return env
+
+
+def start_worker(
+    env: dict[str, str], log_dir: Path, name: str, concurrency: int = 2, pool: str = "prefork"
+) -> Worker:
+    log_path = log_dir / f"{name}.log"
+    handle = log_path.open("wb")
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "celery", "-A", "tasks", "worker",
+            "--loglevel=INFO", f"--concurrency={concurrency}", f"--pool={pool}",
+            f"--hostname={name}@%h", "--without-gossip", "--without-mingle",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    worker = Worker(name, process, log_path)
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"worker {name} exited with {process.returncode}:\n{worker.log()[-3000:]}")
+        if " ready." in worker.log():
+            return worker
+        time.sleep(0.2)
+    worker.stop(5)
+    pytest.fail(f"worker {name} not ready within {READY_TIMEOUT}s:\n{worker.log()[-3000:]}")

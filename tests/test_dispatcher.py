@@ -1,0 +1,136 @@
+"""The dispatcher in the embedded mode: no broker, local storage, in-process captures."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+from PIL import Image
+
+import dispatcher
+from engines.chromium import our_browser_processes
+from progress import Progress
+
+
+@pytest.fixture(autouse=True)
+def embedded_env(monkeypatch):
+    for name in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "SCREENSHOT_BUCKET"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def rows_of(out: Path) -> list[dict]:
+    return [json.loads(t) for t in (out / "results.jsonl").read_text().splitlines()]
+
+
+def image_at(link: str) -> Image.Image:
+    assert link.startswith("file://")
+    return Image.open(io.BytesIO(Path(unquote(urlsplit(link).path)).read_bytes()))
+
+
+def test_stub_run_writes_images_manifest_csv_and_report(tmp_path, capsys):
+    urls = tmp_path / "urls.txt"
+    urls.write_text(
+        "http://a.example/\n# comment\n\nhttps://b.example/page\nnot-a-url\n"
+        "javascript:alert(1)\nhttp://gone.invalid/\n"
+    )
+    out = tmp_path / "out"
+    status = dispatcher.run([str(urls), "--out", str(out), "--engine", "stub", "--width", "320",
+                             "--height", "200", "--format", "jpeg"])
+    assert status == 0
+    rows = rows_of(out)
+    assert sorted(r["line"] for r in rows) == [1, 4, 5, 6, 7]
+    by_line = {r["line"]: r for r in rows}
+    for line in (1, 4):
+        row = by_line[line]
+        assert row["status"] == "ok"
+        image = image_at(row["link"])
+        assert image.size == (320, 200) and image.format == "JPEG"
+        assert Path(unquote(urlsplit(row["link"]).path)).is_relative_to(out.resolve())
+    assert by_line[5]["status"] == "error" and "no scheme" in by_line[5]["error"]
+    assert "unsupported scheme 'javascript'" in by_line[6]["error"]
+    assert "ERR_NAME_NOT_RESOLVED" in by_line[7]["error"]
+    assert len((out / "results.csv").read_text().splitlines()) == 6
+    report = (out / "report.html").read_text()
+    assert report.count('class="card ') == 5 and "5 URLs: 2 ok, 3 failed" in report
+    err = capsys.readouterr().err
+    assert "5 URLs: 2 ok, 3 failed" in err
+
+
+def test_rerun_only_retries_what_failed(tmp_path, capsys):
+    urls = tmp_path / "urls.txt"
+    urls.write_text("http://a.example/\nhttp://b.invalid/\n")
+    out = tmp_path / "out"
+    assert dispatcher.run([str(urls), "--out", str(out), "--engine", "stub"]) == 0
+    first = {r["line"]: r for r in rows_of(out)}
+    assert dispatcher.run([str(urls), "--out", str(out), "--engine", "stub"]) == 0
+    second = {r["line"]: r for r in rows_of(out)}
+    assert len(rows_of(out)) == 2
+    assert second[1]["finished_at"] == first[1]["finished_at"]  # not shot again
+    assert second[2]["status"] == "error"
+    assert "1 already done by an earlier run" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["missing.txt"], "cannot read missing.txt"),
+        (["URLS", "--format", "gif"], "format must be one of"),
+        (["URLS", "--engine", "nope"], "unknown engine 'nope'"),
+        (["URLS", "--concurrency", "0"], "--concurrency must be at least 1"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys, args, words):
+    urls = tmp_path / "urls.txt"
+    urls.write_text("http://a.example/\n")
+    argv = [str(urls) if a == "URLS" else a for a in args] + ["--out", str(tmp_path / "o")]
+    assert dispatcher.run(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and words in err[0]
+
+
+def test_bad_settings_exit_2(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("SCREENSHOT_LINK_EXPIRY", "soon")
+    urls = tmp_path / "urls.txt"
+    urls.write_text("http://a.example/\n")
+    assert dispatcher.run([str(urls), "--out", str(tmp_path / "o")]) == 2
+    assert "SCREENSHOT_LINK_EXPIRY must be a whole number" in capsys.readouterr().err
+
+
+def test_progress_line_shows_done_total_rate_eta_failures():
+    now = [0.0]
+    progress = Progress(total=40, enabled=False, clock=lambda: now[0])
+    now[0] = 10.0
+    for ok in [True] * 9 + [False]:
+        progress.update(ok)
+    line = progress.line()
+    assert "10/40" in line and "1.0/s" in line and "ETA 00:30" in line and "failed 1" in line
+
+
+@pytest.mark.integration
+def test_selenium_embedded_run_over_the_test_site(tmp_path, site):
+    urls = tmp_path / "urls.txt"
+    pages = [site.url(f"/page/{n}") for n in range(1, 7)] + [site.url("/status/404")]
+    refused_url = f"http://127.0.0.1:{closed_port()}/"
+    urls.write_text("\n".join(pages) + f"\n{refused_url}\n")
+    out = tmp_path / "out"
+    assert dispatcher.run([str(urls), "--out", str(out), "--concurrency", "2", "--quiet"]) == 0
+    rows = {r["url"]: r for r in rows_of(out)}
+    assert len(rows) == 8
+    for page in pages[:-1]:
+        assert rows[page]["status"] == "ok" and rows[page]["http_status"] == 200
+        assert image_at(rows[page]["link"]).size == (1280, 800)
+    assert rows[pages[-1]]["status"] == "ok" and rows[pages[-1]]["http_status"] == 404
+    refused = rows[refused_url]
+    assert refused["status"] == "error" and "ERR_CONNECTION_REFUSED" in refused["error"]
+    assert our_browser_processes(owner_pid=os.getpid()) == [], "a browser outlived the run"
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
