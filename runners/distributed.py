@@ -46,7 +46,7 @@ POLL_INTERVAL = 0.1
 DEFAULT_RESULT_TIMEOUT = 6 * 3600
 
 
-class PollingRedisBackend(RedisBackend):  # type: ignore[misc]
+class PollingRedisBackend(RedisBackend):
     """The Redis result backend, minus the per-task pub/sub subscription on publish.
 
     Celery's Redis backend subscribes to a channel for every task it publishes so that

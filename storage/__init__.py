@@ -1,0 +1,48 @@
+"""Where screenshots go: an S3 bucket, a local directory, or (in tests) memory.
+
+The interface is :class:`storage.base.Storage`; each back end is a module beside it
+(``s3.py``, ``local.py``, ``memory.py``). :func:`create_storage` picks one from the settings.
+
+To add a back end:
+
+1. write ``storage/<name>.py`` with a subclass of :class:`~storage.base.Storage` that sets
+   ``name`` and implements ``put``, ``exists``, ``link``, ``uri`` and ``check``; raise
+   :class:`~errors.StorageUnavailable` for what a retry may fix and
+   :class:`~errors.StorageRejected` for what only new settings can;
+2. choose it in :func:`create_storage` from a setting (add the setting to ``settings.py``),
+   importing the module inside the function so its dependencies load only when used;
+3. test it in ``tests/test_storage.py`` (unit tests, plus ``integration`` ones against the
+   real service started by a fixture in ``tests/support``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from errors import ConfigurationError
+from settings import Settings
+from storage.base import Storage
+
+__all__ = ["Storage", "create_storage"]
+
+
+def create_storage(settings: Settings, out_dir: Path | None) -> Storage:
+    """S3 when ``SCREENSHOT_BUCKET`` is set, else files under ``out_dir``.
+
+    The S3 client is not created here but on first use, in the process that uses it.
+    """
+    if settings.bucket:
+        from storage.s3 import S3Storage
+
+        return S3Storage(
+            settings.bucket,
+            link_expiry=settings.link_expiry,
+            public_base_url=settings.public_base_url,
+        )
+    if out_dir is not None:
+        from storage.local import LocalStorage
+
+        return LocalStorage(out_dir)
+    raise ConfigurationError(
+        "nowhere to store screenshots: set SCREENSHOT_BUCKET or an output directory"
+    )

@@ -1,0 +1,57 @@
+"""A dict-backed stub storage for unit tests: no files, no network, thread-safe."""
+
+from __future__ import annotations
+
+import threading
+
+from errors import StorageUnavailable
+from storage.base import Storage
+
+
+class MemoryStorage(Storage):
+    """Keep objects in memory. ``fail_times``: the next N puts raise StorageUnavailable."""
+
+    name = "memory"
+
+    def __init__(self, fail_times: int = 0) -> None:
+        self.fail_times = fail_times
+        #: key -> (data, content type)
+        self.objects: dict[str, tuple[bytes, str]] = {}
+        #: Every call to :meth:`put`, failed ones included.
+        self.put_calls = 0
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"MemoryStorage({len(self.objects)} objects)"
+
+    def put(self, key: str, data: bytes, content_type: str) -> str:
+        with self._lock:
+            self.put_calls += 1
+            if self.fail_times > 0:
+                self.fail_times -= 1
+                raise StorageUnavailable(f"memory storage failing on purpose for {key!r}")
+            self.objects[key] = (bytes(data), content_type)
+        return self.uri(key)
+
+    def get(self, key: str) -> bytes:
+        """The bytes stored under ``key`` (``KeyError`` if none)."""
+        with self._lock:
+            return self.objects[key][0]
+
+    def content_type(self, key: str) -> str:
+        """The content type stored with ``key`` (``KeyError`` if none)."""
+        with self._lock:
+            return self.objects[key][1]
+
+    def exists(self, key: str) -> bool:
+        with self._lock:
+            return key in self.objects
+
+    def link(self, key: str) -> str:
+        return self.uri(key)
+
+    def uri(self, key: str) -> str:
+        return f"memory://{key}"
+
+    def check(self) -> None:
+        """Always usable."""

@@ -1,0 +1,348 @@
+"""Storage back ends: local files and memory (unit), S3 against a real SeaweedFS (integration)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from errors import ConfigurationError, StorageRejected, StorageUnavailable
+from settings import load_settings
+from storage import create_storage
+from storage.local import LocalStorage
+from storage.memory import MemoryStorage
+from storage.s3 import S3Storage
+from support.seaweedfs import S3Server
+
+KEY = "screenshots/ab/ab0123456789.png"
+PNG = b"\x89PNG\r\n\x1a\n" + os.urandom(50_000)
+
+# -- create_storage ------------------------------------------------------------------------------
+
+
+def test_create_storage_picks_s3_when_a_bucket_is_set(tmp_path: Path) -> None:
+    settings = load_settings(
+        {"SCREENSHOT_BUCKET": "shots", "SCREENSHOT_PUBLIC_BASE_URL": "https://cdn.example"}
+    )
+    storage = create_storage(settings, tmp_path)
+    assert isinstance(storage, S3Storage)
+    assert storage.bucket == "shots"
+    assert storage.link(KEY) == f"https://cdn.example/{KEY}"
+
+
+def test_create_storage_falls_back_to_local_files(tmp_path: Path) -> None:
+    storage = create_storage(load_settings({}), tmp_path)
+    assert isinstance(storage, LocalStorage)
+    assert storage.root == tmp_path.resolve()
+
+
+def test_create_storage_needs_a_bucket_or_a_directory() -> None:
+    with pytest.raises(ConfigurationError, match="SCREENSHOT_BUCKET"):
+        create_storage(load_settings({}), None)
+
+
+# -- LocalStorage --------------------------------------------------------------------------------
+
+
+def test_local_put_writes_the_file_and_returns_its_uri(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path / "out")
+    uri = storage.put(KEY, PNG, "image/png")
+    path = tmp_path.resolve() / "out" / KEY
+    assert uri == path.as_uri() == storage.uri(KEY) == storage.link(KEY)
+    assert uri.startswith("file:///")
+    assert path.read_bytes() == PNG
+    assert storage.exists(KEY)
+    assert not storage.exists("screenshots/ab/other.png")
+
+
+def test_local_put_overwrites_and_leaves_no_temporary_files(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path)
+    storage.put(KEY, b"first", "image/png")
+    storage.put(KEY, b"second", "image/png")
+    assert (tmp_path / KEY).read_bytes() == b"second"
+    assert [p.name for p in (tmp_path / KEY).parent.iterdir()] == [Path(KEY).name]
+
+
+def test_local_files_get_the_usual_permissions(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path)
+    storage.put(KEY, PNG, "image/png")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / KEY).stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+@pytest.mark.parametrize(
+    "key", ["../escape.png", "a/../../b.png", "/etc/passwd", "a//b.png", "./a.png", "", "a\\b"]
+)
+def test_local_rejects_keys_that_leave_the_root(tmp_path: Path, key: str) -> None:
+    storage = LocalStorage(tmp_path)
+    with pytest.raises(ValueError, match="invalid storage key"):
+        storage.put(key, b"x", "image/png")
+    with pytest.raises(ValueError):
+        storage.exists(key)
+
+
+def test_local_check_creates_the_root(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path / "a" / "b")
+    storage.check()
+    assert (tmp_path / "a" / "b").is_dir()
+    assert list((tmp_path / "a" / "b").iterdir()) == []
+
+
+def test_local_check_refuses_a_root_that_is_a_file(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigurationError, match="not writable"):
+        LocalStorage(tmp_path / "file").check()
+
+
+def test_local_put_under_a_file_is_rejected_as_storage_error(tmp_path: Path) -> None:
+    (tmp_path / "screenshots").write_text("not a directory")
+    with pytest.raises((StorageRejected, StorageUnavailable), match="cannot write"):
+        LocalStorage(tmp_path).put(KEY, PNG, "image/png")
+
+
+# -- MemoryStorage -------------------------------------------------------------------------------
+
+
+def test_memory_stores_bytes_and_content_type() -> None:
+    storage = MemoryStorage()
+    assert not storage.exists(KEY)
+    assert storage.put(KEY, PNG, "image/png") == f"memory://{KEY}"
+    assert storage.exists(KEY)
+    assert storage.get(KEY) == PNG
+    assert storage.content_type(KEY) == "image/png"
+    assert storage.link(KEY) == storage.uri(KEY) == f"memory://{KEY}"
+    storage.check()
+
+
+def test_memory_fails_the_next_puts_when_asked() -> None:
+    storage = MemoryStorage(fail_times=2)
+    for _ in range(2):
+        with pytest.raises(StorageUnavailable):
+            storage.put(KEY, PNG, "image/png")
+    assert not storage.exists(KEY)
+    storage.put(KEY, PNG, "image/png")
+    assert storage.exists(KEY)
+    assert storage.put_calls == 3
+
+
+def test_memory_is_thread_safe() -> None:
+    storage = MemoryStorage(fail_times=50)
+    failures = []
+
+    def work(n: int) -> None:
+        for i in range(100):
+            try:
+                storage.put(f"k/{n}/{i}", b"x", "image/png")
+            except StorageUnavailable:
+                failures.append(1)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(failures) == 50
+    assert len(storage.objects) == 800 - 50
+    assert storage.put_calls == 800
+
+
+# -- S3Storage without a server ------------------------------------------------------------------
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_s3_unreachable_endpoint_is_transient_and_keeps_secrets(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    endpoint = f"http://127.0.0.1:{closed_port()}"
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDNOTSECRET")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "very-secret-value")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    storage = S3Storage("shots")  # the default timeouts and retries
+    started = time.monotonic()
+    with pytest.raises(StorageUnavailable) as caught:
+        storage.put(KEY, PNG, "image/png")
+    assert time.monotonic() - started < 10
+    message = str(caught.value)
+    assert message.startswith(f"S3 at {endpoint} unreachable")
+    assert "very-secret-value" not in message
+    with pytest.raises(StorageUnavailable):
+        storage.check()
+    with pytest.raises(StorageUnavailable):
+        storage.exists(KEY)
+    assert "very-secret-value" not in repr(storage)
+    assert endpoint in repr(storage)
+
+
+def test_s3_endpoint_password_is_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://user:pw-secret@127.0.0.1:{closed_port()}")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDNOTSECRET")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "very-secret-value")
+    storage = S3Storage("shots", max_attempts=1)
+    with pytest.raises(StorageUnavailable) as caught:
+        storage.put(KEY, PNG, "image/png")
+    assert "pw-secret" not in repr(storage)
+    assert "very-secret-value" not in str(caught.value)
+    assert "user:***@" in str(caught.value)
+
+
+def test_s3_client_is_created_lazily_and_again_after_fork(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9")
+    storage = S3Storage("shots")
+    assert storage._client is None
+    first = storage.client
+    assert storage.client is first
+    monkeypatch.setattr(os, "getpid", lambda: -1)  # as if in a forked child
+    assert storage.client is not first
+
+
+def test_s3_default_client_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9")
+    config = S3Storage("shots").client.meta.config
+    assert config.retries == {"total_max_attempts": 3, "mode": "standard"}
+    assert (config.connect_timeout, config.read_timeout) == (5, 20)
+    assert config.s3 == {"addressing_style": "path"}
+    assert config.max_pool_connections == 32
+
+
+def test_s3_public_link_is_base_url_plus_key() -> None:
+    storage = S3Storage("shots", public_base_url="https://cdn.example/shots/")
+    assert storage.link(KEY) == f"https://cdn.example/shots/{KEY}"
+    assert storage.uri(KEY) == f"s3://shots/{KEY}"
+    assert storage._client is None  # neither needs a client
+
+
+# -- S3Storage against SeaweedFS -----------------------------------------------------------------
+
+
+@pytest.fixture
+def s3_storage(s3_bucket: tuple[S3Server, str]) -> S3Storage:
+    server, bucket = s3_bucket
+    return S3Storage(bucket, client=server.client(), link_expiry=600)
+
+
+@pytest.mark.integration
+def test_s3_put_stores_bytes_and_content_type(
+    s3_storage: S3Storage, s3_bucket: tuple[S3Server, str]
+) -> None:
+    server, bucket = s3_bucket
+    assert s3_storage.put(KEY, PNG, "image/png") == f"s3://{bucket}/{KEY}"
+    got = server.client().get_object(Bucket=bucket, Key=KEY)
+    assert got["ContentType"] == "image/png"
+    assert got["Body"].read() == PNG
+
+
+@pytest.mark.integration
+def test_s3_exists(s3_storage: S3Storage) -> None:
+    assert not s3_storage.exists(KEY)
+    s3_storage.put(KEY, PNG, "image/png")
+    assert s3_storage.exists(KEY)
+
+
+@pytest.mark.integration
+def test_s3_check_passes_on_an_existing_bucket(s3_storage: S3Storage) -> None:
+    s3_storage.check()
+
+
+@pytest.mark.integration
+def test_s3_presigned_link_downloads_the_object(s3_storage: S3Storage) -> None:
+    s3_storage.put(KEY, PNG, "image/png")
+    link = s3_storage.link(KEY)
+    assert "X-Amz-Signature=" in link and "X-Amz-Expires=600" in link
+    with urllib.request.urlopen(link, timeout=10) as response:
+        assert response.headers["Content-Type"] == "image/png"
+        assert response.read() == PNG
+
+
+@pytest.mark.integration
+def test_s3_public_link_format(s3_bucket: tuple[S3Server, str]) -> None:
+    server, bucket = s3_bucket
+    storage = S3Storage(
+        bucket, client=server.client(), public_base_url=f"{server.endpoint}/{bucket}"
+    )
+    assert storage.link(KEY) == f"{server.endpoint}/{bucket}/{KEY}"
+
+
+@pytest.mark.integration
+def test_s3_from_environment(
+    s3_bucket: tuple[S3Server, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, bucket = s3_bucket
+    for name, value in server.env(bucket).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    storage = create_storage(load_settings(), None)
+    storage.check()
+    assert storage.put(KEY, PNG, "image/png") == f"s3://{bucket}/{KEY}"
+    assert storage.exists(KEY)
+    assert server.endpoint in repr(storage)
+    assert server.secret_key not in repr(storage)
+
+
+@pytest.mark.integration
+def test_s3_missing_bucket_is_rejected_by_name(seaweedfs: S3Server) -> None:
+    storage = S3Storage("no-such-bucket-here", client=seaweedfs.client())
+    with pytest.raises(StorageRejected, match="bucket 'no-such-bucket-here' does not exist at"):
+        storage.check()
+    with pytest.raises(StorageRejected, match="bucket 'no-such-bucket-here' does not exist at"):
+        storage.put(KEY, PNG, "image/png")
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("access_key", "wrong_secret", "match"),
+    [
+        (None, True, "AWS_SECRET_ACCESS_KEY"),
+        ("AKIDUNKNOWN", False, "AWS_ACCESS_KEY_ID"),
+    ],
+)
+def test_s3_refused_credentials_are_rejected(
+    s3_bucket: tuple[S3Server, str], access_key: str | None, wrong_secret: bool, match: str
+) -> None:
+    server, bucket = s3_bucket
+    secret = "wrong-secret-value" if wrong_secret else server.secret_key
+    client = S3Server(
+        endpoint=server.endpoint,
+        access_key=access_key or server.access_key,
+        secret_key=secret,
+        process=server.process,
+        data_dir=server.data_dir,
+    ).client()
+    storage = S3Storage(bucket, client=client)
+    with pytest.raises(StorageRejected, match=match) as caught:
+        storage.put(KEY, PNG, "image/png")
+    assert f"'{bucket}'" in str(caught.value)
+    assert secret not in str(caught.value)
+    with pytest.raises(StorageRejected, match="denied"):
+        storage.check()  # HEAD answers carry no error code, only 403
+
+
+@pytest.mark.integration
+def test_s3_stalled_server_is_transient(s3_bucket: tuple[S3Server, str]) -> None:
+    server, bucket = s3_bucket
+    client = server.client(read_timeout=1, retries={"total_max_attempts": 2, "mode": "standard"})
+    storage = S3Storage(bucket, client=client)
+    storage.put(KEY, PNG, "image/png")
+    server.process.send_signal(signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        with pytest.raises(StorageUnavailable, match="Read timeout"):
+            storage.put(KEY, PNG, "image/png")
+        # Each attempt: up to 1 s waiting for "100 Continue", then the 1 s read timeout.
+        assert time.monotonic() - started < 8
+    finally:
+        server.process.send_signal(signal.SIGCONT)
+    storage.put(KEY, PNG, "image/png")
