@@ -63,7 +63,11 @@ def take_screenshot(
         try:
             if capture is None:
                 capture = engine.capture(shot.url, shot.options)
-            uri = storage.put(key, capture.image, shot.options.content_type)
+            metadata = {"width": str(capture.width), "height": str(capture.height)}
+            metadata["engine"] = engine.name
+            if capture.http_status is not None:
+                metadata["http-status"] = str(capture.http_status)
+            uri = storage.put(key, capture.image, shot.options.content_type, metadata)
             link = storage.link(key)
         except ConfigurationError:
             raise

@@ -6,6 +6,22 @@ so storing twice overwrites and a rerun finds what it already has.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """What the back end knows about a stored object."""
+
+    #: When it was last written (timezone-aware, UTC).
+    modified: datetime
+    #: Its size in bytes.
+    size: int
+    #: The metadata stored with it (see :meth:`Storage.put`), as strings.
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
 
 class Storage:
     """Base class of every storage back end."""
@@ -13,8 +29,17 @@ class Storage:
     #: The name the registry knows this back end by.
     name: str = "base"
 
-    def put(self, key: str, data: bytes, content_type: str) -> str:  # pragma: no cover
+    def put(
+        self,
+        key: str,
+        data: bytes,
+        content_type: str,
+        metadata: Mapping[str, str] | None = None,
+    ) -> str:  # pragma: no cover
         """Store ``data`` under ``key`` and return its URI (``s3://bucket/key``, ``file://...``).
+
+        ``metadata`` (short ASCII strings: image size, HTTP status...) is kept with the object
+        and returned by :meth:`stat`, so a cached screenshot can be described without reading it.
 
         Raises :class:`~errors.StorageUnavailable` when the back end cannot be reached (worth
         retrying) and :class:`~errors.StorageRejected` when it refuses us (bad settings).
@@ -23,6 +48,10 @@ class Storage:
 
     def exists(self, key: str) -> bool:  # pragma: no cover
         """Whether an object is stored under ``key``."""
+        raise NotImplementedError
+
+    def stat(self, key: str) -> StoredObject | None:  # pragma: no cover
+        """What is stored under ``key``, or ``None`` if nothing is."""
         raise NotImplementedError
 
     def link(self, key: str) -> str:  # pragma: no cover

@@ -7,13 +7,20 @@ Keys contain ``/`` and become subdirectories: ``screenshots/ab/ab12....png`` is 
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import json
 import os
 import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
 from errors import StorageRejected, StorageUnavailable
-from storage.base import Storage
+from storage.base import Storage, StoredObject
+
+#: Suffix of the file next to each image that holds its metadata (JSON).
+METADATA_SUFFIX = ".meta.json"
 
 #: errno values that mean "you may not write here" rather than "try again".
 REFUSED_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
@@ -45,8 +52,21 @@ class LocalStorage(Storage):
         """Where ``key`` is (or would be) stored."""
         return self.root.joinpath(*key_parts(key))
 
-    def put(self, key: str, data: bytes, content_type: str) -> str:
+    def put(
+        self,
+        key: str,
+        data: bytes,
+        content_type: str,
+        metadata: Mapping[str, str] | None = None,
+    ) -> str:
         target = self.path(key)
+        if metadata:
+            self._write(target.with_name(target.name + METADATA_SUFFIX), json.dumps(metadata))
+        return self._write(target, data)
+
+    def _write(self, target: Path, data: bytes | str) -> str:
+        if isinstance(data, str):
+            data = data.encode("utf-8")
         tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -68,6 +88,22 @@ class LocalStorage(Storage):
 
     def exists(self, key: str) -> bool:
         return self.path(key).is_file()
+
+    def stat(self, key: str) -> StoredObject | None:
+        target = self.path(key)
+        try:
+            info = target.stat()
+        except FileNotFoundError:
+            return None
+        metadata: dict[str, str] = {}
+        sidecar = target.with_name(target.name + METADATA_SUFFIX)
+        with contextlib.suppress(OSError, ValueError):
+            metadata = {str(k): str(v) for k, v in json.loads(sidecar.read_text()).items()}
+        return StoredObject(
+            modified=datetime.fromtimestamp(info.st_mtime, UTC),
+            size=info.st_size,
+            metadata=metadata,
+        )
 
     def link(self, key: str) -> str:
         """The ``file://`` URI of the file: the same as :meth:`uri`, as there is no server."""

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
+from datetime import UTC, datetime
 
 from errors import StorageUnavailable
-from storage.base import Storage
+from storage.base import Storage, StoredObject
 
 
 class MemoryStorage(Storage):
@@ -19,18 +21,27 @@ class MemoryStorage(Storage):
         self.objects: dict[str, tuple[bytes, str]] = {}
         #: Every call to :meth:`put`, failed ones included.
         self.put_calls = 0
+        #: key -> what :meth:`stat` answers
+        self.stored: dict[str, StoredObject] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"MemoryStorage({len(self.objects)} objects)"
 
-    def put(self, key: str, data: bytes, content_type: str) -> str:
+    def put(
+        self,
+        key: str,
+        data: bytes,
+        content_type: str,
+        metadata: Mapping[str, str] | None = None,
+    ) -> str:
         with self._lock:
             self.put_calls += 1
             if self.fail_times > 0:
                 self.fail_times -= 1
                 raise StorageUnavailable(f"memory storage failing on purpose for {key!r}")
             self.objects[key] = (bytes(data), content_type)
+            self.stored[key] = StoredObject(datetime.now(UTC), len(data), dict(metadata or {}))
         return self.uri(key)
 
     def get(self, key: str) -> bytes:
@@ -46,6 +57,10 @@ class MemoryStorage(Storage):
     def exists(self, key: str) -> bool:
         with self._lock:
             return key in self.objects
+
+    def stat(self, key: str) -> StoredObject | None:
+        with self._lock:
+            return self.stored.get(key)
 
     def link(self, key: str) -> str:
         return self.uri(key)

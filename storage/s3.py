@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -31,7 +32,7 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from errors import StorageRejected, StorageUnavailable
 from settings import DEFAULT_LINK_EXPIRY, redact_url
-from storage.base import Storage
+from storage.base import Storage, StoredObject
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -140,9 +141,21 @@ class S3Storage(Storage):
 
     # -- the interface -------------------------------------------------------------------------
 
-    def put(self, key: str, data: bytes, content_type: str) -> str:
+    def put(
+        self,
+        key: str,
+        data: bytes,
+        content_type: str,
+        metadata: Mapping[str, str] | None = None,
+    ) -> str:
         try:
-            self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=data,
+                ContentType=content_type,
+                Metadata=dict(metadata or {}),
+            )
         except (BotoCoreError, ClientError) as exc:
             raise self._translate(exc) from exc
         return self.uri(key)
@@ -157,6 +170,21 @@ class S3Storage(Storage):
         except BotoCoreError as exc:
             raise self._translate(exc) from exc
         return True
+
+    def stat(self, key: str) -> StoredObject | None:
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if _code(exc) in MISSING_KEY_CODES:
+                return None
+            raise self._translate(exc) from exc
+        except BotoCoreError as exc:
+            raise self._translate(exc) from exc
+        return StoredObject(
+            modified=head["LastModified"],
+            size=int(head.get("ContentLength", 0)),
+            metadata=dict(head.get("Metadata") or {}),
+        )
 
     def link(self, key: str) -> str:
         """``public_base_url`` + key when set, else a GET URL presigned for ``link_expiry`` s."""
