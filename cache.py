@@ -2,7 +2,7 @@
 
 Keys are deterministic (:func:`keys.storage_key`), so finding a previous shot is one ``stat``
 of the storage back end. Its row is rebuilt from the metadata stored with the object (see
-:func:`image_metadata`) and a fresh link.
+:func:`screenshot.take_screenshot`) and a fresh link; ``attempts`` is 0 in such a row.
 """
 
 from __future__ import annotations
@@ -14,17 +14,6 @@ from keys import DEFAULT_KEY_PREFIX, storage_key
 from results import OK, Result
 from shots import Shot
 from storage.base import Storage
-
-
-def image_metadata(result: Result) -> dict[str, str]:
-    """What is stored with an object so a cache hit can describe it (S3 user metadata)."""
-    values = {
-        "width": result.width,
-        "height": result.height,
-        "http-status": result.http_status,
-        "engine": result.engine,
-    }
-    return {k: str(v) for k, v in values.items() if v is not None}
 
 
 def cached_result(

@@ -73,6 +73,9 @@ worker_prefetch_multiplier = 1
 task_time_limit = _settings.task_time_limit
 task_soft_time_limit = max(5, _settings.task_time_limit - 30)
 
+#: Dead-letter undecodable messages instead of dropping them (see tasks/consumer.py).
+worker_consumer = "tasks.consumer:DeadLetteringConsumer"
+
 # -- worker hygiene -------------------------------------------------------------------------
 #: Chromium memory is bounded by the engine's own recycling; this bounds the Python side.
 worker_max_memory_per_child = 1_000_000  # KiB

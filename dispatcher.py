@@ -74,7 +74,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="URLs published and not yet finished, at most (distributed mode)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    add_delivery_arguments(parser)
     return parser
+
+
+def add_delivery_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags about how the work is delivered, not about what the screenshots look like."""
+    parser.add_argument(
+        "--max-age", type=float, default=None, metavar="SECONDS",
+        help="reuse a screenshot of the same URL and options taken less than this long ago",
+    )
+    parser.add_argument(
+        "--high-water", type=int, default=None, metavar="N",
+        help="pause publishing while the work queue holds more than N messages (default 5000)",
+    )
 
 
 def options_from_args(args: argparse.Namespace) -> CaptureOptions:
@@ -119,6 +132,7 @@ def make_runner(
             )
         from runners.distributed import (
             DEFAULT_BATCH_SIZE,
+            DEFAULT_HIGH_WATER,
             DEFAULT_MAX_IN_FLIGHT,
             DistributedRunner,
         )
@@ -129,13 +143,16 @@ def make_runner(
             engine,
             batch_size=args.batch_size or DEFAULT_BATCH_SIZE,
             max_in_flight=args.max_in_flight or DEFAULT_MAX_IN_FLIGHT,
+            high_water=args.high_water or DEFAULT_HIGH_WATER,
+            max_age=args.max_age,
         )
     from runners.embedded import EmbeddedRunner
     from storage import create_storage
 
     if args.concurrency is not None and args.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
-    return EmbeddedRunner(settings, create_storage(settings, args.out), engine, args.concurrency)
+    storage = create_storage(settings, args.out)
+    return EmbeddedRunner(settings, storage, engine, args.concurrency, max_age=args.max_age)
 
 
 def run(argv: Sequence[str] | None = None) -> int:

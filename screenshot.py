@@ -13,11 +13,19 @@ import random
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from engines.base import Capture, Engine
-from errors import ConfigurationError, PermanentError, ScreenshotError, TransientError
+from errors import (
+    ConfigurationError,
+    PermanentError,
+    ScreenshotError,
+    StorageUnavailable,
+    TransientError,
+)
 from keys import DEFAULT_KEY_PREFIX, storage_key
-from results import OK, Result, error_result
+from options import status_fails
+from results import MAX_CONSOLE_MESSAGES, OK, Result, error_result
 from settings import DEFAULT_MAX_ATTEMPTS
 from shots import Shot
 from storage.base import Storage
@@ -45,6 +53,7 @@ def take_screenshot(
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    raise_storage_outage: bool = False,
 ) -> Result:
     """Capture ``shot`` with ``engine``, store it in ``storage`` and return its manifest row.
 
@@ -52,31 +61,51 @@ def take_screenshot(
     Transient failures (browser crash, timeout, storage unreachable) are retried up to
     ``max_attempts`` times with :func:`backoff_delay` between attempts. A
     :class:`~errors.ConfigurationError` (no browser, no bucket) is raised: no other URL can
-    succeed either, and the caller must say so.
+    succeed either, and the caller must say so. With ``raise_storage_outage``, storage that is
+    still unreachable after the last attempt raises :class:`~errors.StorageUnavailable`
+    instead of making an error row, so a Celery task can retry the URL much later.
     """
     started = clock()
+    queued_ms = _queued_ms(shot)
     key = storage_key(shot.url, shot.options, key_prefix)
+    unsupported = engine.unsupported(shot.options)
+    if unsupported:
+        message = f"option {unsupported[0]} is not supported by engine {engine.name}"
+        return _failed(shot, engine, message, started, clock, 0, None, queued_ms)
     attempts = 0
     capture: Capture | None = None
+    upload_ms: int | None = None
     while True:
         attempts += 1
         try:
             if capture is None:
                 capture = engine.capture(shot.url, shot.options)
+                failing = status_fails(shot.options, capture.http_status)
+                if failing is not None:
+                    raise PermanentError(
+                        f"HTTP {capture.http_status} is in fail_on_status ({failing})"
+                    )
+            upload_started = clock()
             metadata = {"width": str(capture.width), "height": str(capture.height)}
             metadata["engine"] = engine.name
             if capture.http_status is not None:
                 metadata["http-status"] = str(capture.http_status)
             uri = storage.put(key, capture.image, shot.options.content_type, metadata)
             link = storage.link(key)
+            upload_ms = _elapsed_ms(upload_started, clock)
         except ConfigurationError:
             raise
         except PermanentError as exc:
-            return _failed(shot, engine, exc.message, started, clock, attempts, capture)
+            return _failed(shot, engine, exc.message, started, clock, attempts, capture, queued_ms)
         except TransientError as exc:
+            outage = isinstance(exc, StorageUnavailable)
+            if attempts >= max_attempts and raise_storage_outage and outage:
+                raise
             if attempts >= max_attempts:
                 message = f"{exc.message} (gave up after {attempts} attempts)"
-                return _failed(shot, engine, message, started, clock, attempts, capture)
+                return _failed(
+                    shot, engine, message, started, clock, attempts, capture, queued_ms
+                )
             delay = backoff_delay(attempts)
             log.warning(
                 "line %d attempt %d failed (%s); retrying in %.1fs", shot.line, attempts, exc, delay
@@ -84,7 +113,7 @@ def take_screenshot(
             sleep(delay)
             continue
         except ScreenshotError as exc:  # pragma: no cover - every subclass is handled above
-            return _failed(shot, engine, exc.message, started, clock, attempts, capture)
+            return _failed(shot, engine, exc.message, started, clock, attempts, capture, queued_ms)
         return Result(
             line=shot.line,
             url=shot.url,
@@ -103,6 +132,8 @@ def take_screenshot(
             attempts=attempts,
             finished_at=_now(),
             key=key,
+            upload_ms=upload_ms,
+            **_page_fields(capture, queued_ms),
         )
 
 
@@ -114,19 +145,48 @@ def _failed(
     clock: Callable[[], float],
     attempts: int,
     capture: Capture | None,
+    queued_ms: int | None = None,
 ) -> Result:
+    page: dict[str, Any] = {"queued_ms": queued_ms}
+    if capture is not None:
+        page = _page_fields(capture, queued_ms)
+        page.update(http_status=capture.http_status, final_url=capture.final_url)
+        page.update(title=capture.title)
     return error_result(
         shot.line,
         shot.url,
         message,
         duration_ms=_elapsed_ms(started, clock),
-        http_status=capture.http_status if capture else None,
-        final_url=capture.final_url if capture else None,
         format=shot.options.format,
         engine=engine.name,
         attempts=attempts,
         finished_at=_now(),
+        **page,
     )
+
+
+def _page_fields(capture: Capture, queued_ms: int | None) -> dict[str, Any]:
+    """The row's page metadata and timings from what the engine saw."""
+    return {
+        "content_type": capture.content_type,
+        "requests": capture.requests,
+        "failed_requests": capture.failed_requests,
+        "blocked_requests": capture.blocked_requests,
+        "console_errors": capture.console_errors,
+        "console_messages": tuple(capture.console_messages[:MAX_CONSOLE_MESSAGES]),
+        "queued_ms": queued_ms,
+        "navigation_ms": capture.navigation_ms,
+        "wait_ms": capture.wait_ms,
+        "capture_ms": capture.capture_ms,
+    }
+
+
+def _queued_ms(shot: Shot) -> int | None:
+    """Milliseconds since the shot was read from the input (clocks of two machines may differ
+    a little in the distributed mode: never negative)."""
+    if shot.queued_at is None:
+        return None
+    return max(0, int(round((time.time() - shot.queued_at) * 1000)))
 
 
 def _elapsed_ms(started: float, clock: Callable[[], float]) -> int:

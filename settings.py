@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
+from egress.policy import IPNetwork, parse_allow_list
 from errors import ConfigurationError
 from keys import DEFAULT_KEY_PREFIX
 
@@ -28,8 +29,13 @@ DEFAULT_RECYCLE_AFTER = 200
 DEFAULT_LINK_EXPIRY = 7 * 24 * 3600
 #: Hard limit, in seconds, on one Celery task; far below RabbitMQ's 30-minute consumer timeout.
 DEFAULT_TASK_TIME_LIMIT = 600
+#: Seconds an S3 request may wait for an answer before it counts as failed (and is retried).
+DEFAULT_S3_READ_TIMEOUT = 20
 #: Attempts per URL for transient failures (browser crash, storage hiccup, timeout).
 DEFAULT_MAX_ATTEMPTS = 3
+#: From this many earlier deliveries on, a batch that keeps killing its worker is given up:
+#: error rows, and the message to the dead-letter queue. Below the queue's delivery-limit (5).
+DEFAULT_POISON_DELIVERIES = 4
 
 
 class Secret:
@@ -80,6 +86,8 @@ class Settings:
     public_base_url: str | None = None
     #: ``SCREENSHOT_LINK_EXPIRY``: seconds a presigned link stays valid.
     link_expiry: int = DEFAULT_LINK_EXPIRY
+    #: ``SCREENSHOT_S3_READ_TIMEOUT``: seconds an S3 request may wait for an answer.
+    s3_read_timeout: int = DEFAULT_S3_READ_TIMEOUT
     #: ``SCREENSHOT_ENGINE``: engine used by workers when a task does not name one.
     engine: str = "selenium"
     #: ``SCREENSHOT_CHROMIUM``: path of the Chromium binary.
@@ -92,10 +100,26 @@ class Settings:
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     #: ``SCREENSHOT_TASK_TIME_LIMIT``: hard limit on one Celery task, in seconds.
     task_time_limit: int = DEFAULT_TASK_TIME_LIMIT
+    #: ``SCREENSHOT_POISON_DELIVERIES``: deliveries after which a batch is dead-lettered.
+    poison_deliveries: int = DEFAULT_POISON_DELIVERIES
+    #: ``SCREENSHOT_STUB_LATENCY_MS``: time each stub capture sleeps (latency benchmarks).
+    stub_latency_ms: int = 0
+    #: ``SCREENSHOT_ENGINES``: extra engines, ``name=module:Class`` separated by commas
+    #: (plug-ins that live outside ``engines/``).
+    engine_plugins: dict[str, str] = field(default_factory=dict)
     #: ``SCREENSHOT_QUEUE``: name of the RabbitMQ work queue.
     queue: str = "screenshots"
     #: The AWS variables boto3 will read, kept for messages (secrets never included).
     s3_endpoint: str | None = field(default=None)
+    #: ``SCREENSHOT_EGRESS_POLICY``: ``on`` (default) sends every request of the browsers
+    #: through the egress proxy, which refuses private, loopback, link-local (cloud metadata)
+    #: and other non-public addresses. ``off`` lets pages reach anything the worker can reach,
+    #: the cloud metadata service and internal services included: only for trusted URLs on a
+    #: network that enforces its own egress rules (see SECURITY.md).
+    egress_enabled: bool = True
+    #: ``SCREENSHOT_EGRESS_ALLOW``: addresses or CIDR networks exempt from the egress policy,
+    #: comma-separated (``10.1.0.0/16,127.0.0.1``). Empty by default: nothing is exempt.
+    egress_allow: tuple[IPNetwork, ...] = ()
 
     @property
     def distributed(self) -> bool:
@@ -152,12 +176,48 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         key_prefix=prefix,
         public_base_url=public.rstrip("/") + "/" if public else None,
         link_expiry=integer("SCREENSHOT_LINK_EXPIRY", DEFAULT_LINK_EXPIRY),
+        s3_read_timeout=integer("SCREENSHOT_S3_READ_TIMEOUT", DEFAULT_S3_READ_TIMEOUT),
         engine=text("SCREENSHOT_ENGINE") or "selenium",
         chromium_path=text("SCREENSHOT_CHROMIUM") or DEFAULT_CHROMIUM,
         chromedriver_path=text("SCREENSHOT_CHROMEDRIVER") or DEFAULT_CHROMEDRIVER,
         recycle_after=integer("SCREENSHOT_RECYCLE_AFTER", DEFAULT_RECYCLE_AFTER),
         max_attempts=integer("SCREENSHOT_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS),
         task_time_limit=integer("SCREENSHOT_TASK_TIME_LIMIT", DEFAULT_TASK_TIME_LIMIT, low=10),
+        poison_deliveries=integer("SCREENSHOT_POISON_DELIVERIES", DEFAULT_POISON_DELIVERIES),
+        stub_latency_ms=integer("SCREENSHOT_STUB_LATENCY_MS", 0, low=0),
+        engine_plugins=parse_engine_plugins(text("SCREENSHOT_ENGINES") or ""),
         queue=text("SCREENSHOT_QUEUE") or "screenshots",
         s3_endpoint=text("AWS_ENDPOINT_URL_S3") or text("AWS_ENDPOINT_URL"),
+        egress_enabled=_egress_enabled(text("SCREENSHOT_EGRESS_POLICY")),
+        egress_allow=_egress_allow(text("SCREENSHOT_EGRESS_ALLOW")),
     )
+
+
+def _egress_enabled(value: str | None) -> bool:
+    """``SCREENSHOT_EGRESS_POLICY``: ``on`` (the default) or ``off``."""
+    if value is None or value.lower() == "on":
+        return True
+    if value.lower() == "off":
+        return False
+    raise ConfigurationError(f"SCREENSHOT_EGRESS_POLICY must be on or off, not {value!r}")
+
+
+def _egress_allow(value: str | None) -> tuple[IPNetwork, ...]:
+    """``SCREENSHOT_EGRESS_ALLOW``: comma-separated addresses or CIDR networks."""
+    try:
+        return parse_allow_list(value)
+    except ValueError as exc:
+        raise ConfigurationError(f"SCREENSHOT_EGRESS_ALLOW: {exc}") from None
+
+
+def parse_engine_plugins(text: str) -> dict[str, str]:
+    """``"a=pkg.mod:Class,b=other:Engine"`` → ``{"a": "pkg.mod:Class", ...}``."""
+    plugins: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, target = item.partition("=")
+        if not sep or not name.strip() or ":" not in target:
+            raise ConfigurationError(
+                f"SCREENSHOT_ENGINES entries look like name=module:Class, not {item!r}"
+            )
+        plugins[name.strip()] = target.strip()
+    return plugins

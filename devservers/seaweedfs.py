@@ -128,20 +128,26 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
 
 
 def start_seaweedfs(
-    tmpdir: Path, timeout: float = START_TIMEOUT, host: str = "127.0.0.1"
+    tmpdir: Path,
+    timeout: float = START_TIMEOUT,
+    host: str = "127.0.0.1",
+    ports: dict[str, int] | None = None,
 ) -> S3Server:
     """Start ``weed server -s3`` with its data in ``tmpdir/seaweedfs``; return once S3 answers.
+
+    ``ports`` (a previous server's ``.ports``) restarts a stopped server where it was.
 
     Raises :class:`SeaweedFSError` (with the end of weed's log) when it does not come up.
     """
     weed = find_weed()
     data_dir = Path(tmpdir) / "seaweedfs"
     data_dir.mkdir(parents=True, exist_ok=True)
-    numbers = free_ports(2 * len(SERVICES), host)
-    ports = {}
-    for i, service in enumerate(SERVICES):
-        ports[service] = numbers[2 * i]
-        ports[f"{service}.port.grpc"] = numbers[2 * i + 1]
+    if ports is None:
+        numbers = free_ports(2 * len(SERVICES), host)
+        ports = {}
+        for i, service in enumerate(SERVICES):
+            ports[service] = numbers[2 * i]
+            ports[f"{service}.port.grpc"] = numbers[2 * i + 1]
     identities = {
         "identities": [
             {

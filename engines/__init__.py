@@ -25,7 +25,7 @@ from typing import Any
 
 from engines.base import Capture, Engine
 from errors import ConfigurationError
-from settings import Settings
+from settings import Settings, load_settings
 
 __all__ = ["ENGINES", "Capture", "Engine", "create_engine", "engine_names"]
 
@@ -36,9 +36,19 @@ ENGINES: dict[str, str] = {
 }
 
 
-def engine_names() -> list[str]:
+def registry(settings: Settings | None = None) -> dict[str, str]:
+    """:data:`ENGINES` plus the plug-ins named in ``SCREENSHOT_ENGINES``."""
+    if settings is None:
+        try:
+            settings = load_settings()
+        except ConfigurationError:
+            return dict(ENGINES)
+    return {**ENGINES, **settings.engine_plugins}
+
+
+def engine_names(settings: Settings | None = None) -> list[str]:
     """The names :func:`create_engine` accepts, sorted."""
-    return sorted(ENGINES)
+    return sorted(registry(settings))
 
 
 def create_engine(name: str, settings: Settings | None = None, **kwargs: Any) -> Engine:
@@ -48,9 +58,9 @@ def create_engine(name: str, settings: Settings | None = None, **kwargs: Any) ->
     the engine's constructor as they are (``recycle_after=``, ``latency=``...).
     """
     try:
-        target = ENGINES[name]
+        target = registry(settings)[name]
     except KeyError:
-        choices = ", ".join(engine_names())
+        choices = ", ".join(engine_names(settings))
         raise ConfigurationError(f"unknown engine {name!r}: choose one of {choices}") from None
     module_name, class_name = target.split(":")
     engine_class = getattr(importlib.import_module(module_name), class_name)

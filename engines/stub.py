@@ -17,6 +17,7 @@ from PIL import Image
 from engines.base import Capture, Engine
 from errors import NavigationError
 from options import CaptureOptions
+from settings import Settings
 
 #: Colour of every stub image (RGB).
 STUB_COLOR = (42, 157, 143)
@@ -30,12 +31,19 @@ class StubEngine(Engine):
     ``latency`` is the number of seconds each capture sleeps, to stand in for a browser in
     benchmarks (default 0: return at once). A full-page capture is also ``width`` x ``height``:
     a stub page has no content below the viewport. Encoded images are cached per size, format
-    and quality, so repeated captures cost no encoding.
+    and quality, so repeated captures cost no encoding. It honours only the options in
+    :attr:`supports`; ``clip`` gives an image of the clip's size.
     """
 
     name = "stub"
+    #: What a blank page can honour: its size and encoding. Everything that needs a page
+    #: (selectors, waits, scripts, headers...) is refused with an error row by the pipeline.
+    supports = frozenset({"width", "height", "full_page", "scale", "clip", "format", "quality"})
 
-    def __init__(self, latency: float = 0.0) -> None:
+    def __init__(self, latency: float | None = None, settings: Settings | None = None) -> None:
+        """``latency``: seconds each capture sleeps; default ``SCREENSHOT_STUB_LATENCY_MS``."""
+        if latency is None:
+            latency = settings.stub_latency_ms / 1000 if settings is not None else 0.0
         if latency < 0:
             raise ValueError("latency must be zero or more seconds")
         self.latency = latency
@@ -49,24 +57,31 @@ class StubEngine(Engine):
             raise NavigationError(f"unknown host {host} ({code})", code=code)
         if self.latency:
             time.sleep(self.latency)
+        width, height = image_size(options)
         return Capture(
-            image=self._image(options),
-            width=options.width,
-            height=options.height,
+            image=self._image(width, height, options),
+            width=width,
+            height=height,
             http_status=200,
             final_url=url,
             title="stub",
             content_type="text/html",
+            requests=1,
+            failed_requests=0,
+            console_errors=0,
+            navigation_ms=0,
+            wait_ms=0,
+            capture_ms=0,
         )
 
-    def _image(self, options: CaptureOptions) -> bytes:
+    def _image(self, width: int, height: int, options: CaptureOptions) -> bytes:
         quality = options.effective_quality
-        key = (options.width, options.height, options.format, quality)
+        key = (width, height, options.format, quality)
         with self._lock:
             cached = self._cache.get(key)
             if cached is None:
                 buffer = io.BytesIO()
-                image = Image.new("RGB", (options.width, options.height), STUB_COLOR)
+                image = Image.new("RGB", (width, height), STUB_COLOR)
                 extra = {} if quality is None else {"quality": quality}
                 image.save(buffer, _PIL_FORMATS[options.format], **extra)
                 cached = self._cache[key] = buffer.getvalue()
@@ -74,3 +89,12 @@ class StubEngine(Engine):
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+def image_size(options: CaptureOptions) -> tuple[int, int]:
+    """The stub image's size: the viewport (or ``clip``) times ``scale``, in pixels."""
+    if options.clip is not None:
+        width, height = options.clip[2], options.clip[3]
+    else:
+        width, height = options.width, options.height
+    return max(1, round(width * options.scale)), max(1, round(height * options.scale))

@@ -41,9 +41,17 @@ DEFAULT_MAX_IN_FLIGHT = 1000
 DEFAULT_BATCH_SIZE = 1
 #: Seconds between two polls of the result keys.
 POLL_INTERVAL = 0.1
-#: Seconds after which a batch with no result is given up as an error row (it may have been
-#: dead-lettered). Generous: it covers queueing behind a whole window of slow pages.
+#: Seconds after which a batch with no result is given up as an error row. A last resort:
+#: poisoned batches get error rows from the worker; this covers a fleet that vanished.
 DEFAULT_RESULT_TIMEOUT = 6 * 3600
+#: Messages in the work queue (all dispatchers together) above which publishing pauses.
+DEFAULT_HIGH_WATER = 5000
+#: Seconds between two checks of the work queue's depth.
+DEPTH_CHECK_INTERVAL = 1.0
+#: Seconds publishing keeps retrying while the broker is unreachable before the run stops.
+BROKER_OUTAGE_LIMIT = 600.0
+#: Task failures that are not final: the message is requeued and runs again (or is poisoned).
+REQUEUED_FAILURES = frozenset({"WorkerLostError", "TimeLimitExceeded"})
 
 
 class PollingRedisBackend(RedisBackend):
@@ -87,6 +95,8 @@ class DistributedRunner(Runner):
         batch_size: int = DEFAULT_BATCH_SIZE,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         result_timeout: float = DEFAULT_RESULT_TIMEOUT,
+        high_water: int = DEFAULT_HIGH_WATER,
+        max_age: float | None = None,
         app: Celery | None = None,
     ) -> None:
         self.settings = settings
@@ -95,7 +105,11 @@ class DistributedRunner(Runner):
         self.batch_size = max(1, batch_size)
         self.max_in_flight = max(self.batch_size, max_in_flight)
         self.result_timeout = result_timeout
+        self.high_water = high_water
+        self.max_age = max_age
         self.app = app or dispatcher_app()
+        self._depth_checked = 0.0
+        self._sentinel_key = f"screenshots:job:{job_id}:alive"
         self._namespace = uuid.UUID(job_id) if _is_uuid(job_id) else uuid.uuid5(
             uuid.NAMESPACE_URL, job_id
         )
@@ -128,74 +142,126 @@ class DistributedRunner(Runner):
         shot_iter = iter(shots)
         exhausted = False
         backend = self.app.backend
+        self._mark_alive(backend)
         with self.app.producer_or_acquire() as producer:
             while True:
                 count = sum(len(b.shots) for b in in_flight.values())
-                if not exhausted and count <= self.max_in_flight - self.batch_size:
-                    exhausted = self._publish(shot_iter, in_flight, count, producer)
+                room = count <= self.max_in_flight - self.batch_size
+                if not exhausted and room and not self._queue_full():
+                    batches, exhausted = self._take_batches(shot_iter, count)
+                    self._publish(batches, producer)
+                    in_flight.update((b.task_id, b) for b in batches)
                 if not in_flight:
                     if exhausted:
                         return
                     continue
-                finished = list(self._poll(backend, in_flight))
+                finished = self._poll(backend, in_flight, producer)
                 for batch, rows in finished:
                     del in_flight[batch.task_id]
                     yield from rows
-                    backend.forget(batch.task_id)
+                    self._forget(backend, batch.task_id)
                 if not finished:
                     time.sleep(POLL_INTERVAL)
 
-    def _publish(
-        self,
-        shot_iter: Iterator[Shot],
-        in_flight: dict[str, _Batch],
-        count: int,
-        producer: Any,
-    ) -> bool:
-        """Publish shots until the window is full; return whether the input is exhausted."""
+    def _take_batches(self, shot_iter: Iterator[Shot], count: int) -> tuple[list[_Batch], bool]:
+        """Batches to fill the window; and whether the input is exhausted."""
         room = self.max_in_flight - count
         batches: list[_Batch] = []
-        exhausted = False
         now = time.monotonic()
         while room >= self.batch_size or (room > 0 and not batches):
             chunk = list(itertools.islice(shot_iter, min(self.batch_size, room)))
             if not chunk:
-                exhausted = True
-                break
+                return batches, True
             batches.append(_Batch(self.task_id(chunk[0].line), chunk, now))
             room -= len(chunk)
-        if batches:
-            signatures = [
-                signature(
-                    CAPTURE_TASK,
-                    args=([s.to_message() for s in b.shots],),
-                    kwargs={"engine": self.engine_name},
-                    app=self.app,
-                ).set(task_id=b.task_id)
-                for b in batches
-            ]
-            group(signatures, app=self.app).apply_async(producer=producer)
-            for b in batches:
-                in_flight[b.task_id] = b
-        return exhausted
+        return batches, False
+
+    def _publish(self, batches: list[_Batch], producer: Any) -> None:
+        """Publish ``batches`` as one group, retrying through a broker outage."""
+        if not batches:
+            return
+        signatures = [
+            signature(
+                CAPTURE_TASK,
+                args=([s.to_message() for s in b.shots],),
+                kwargs={"engine": self.engine_name, "max_age": self.max_age},
+                app=self.app,
+            ).set(task_id=b.task_id)
+            for b in batches
+        ]
+        give_up = time.monotonic() + BROKER_OUTAGE_LIMIT
+        while True:
+            try:
+                group(signatures, app=self.app).apply_async(producer=producer)
+                return
+            except (OperationalError, OSError) as exc:
+                if time.monotonic() > give_up:
+                    broker = redact_url(str(self.app.conf.broker_url))
+                    raise ConfigurationError(
+                        f"the broker at {broker} has been unreachable for "
+                        f"{BROKER_OUTAGE_LIMIT:g} s: {exc}"
+                    ) from None
+                log.warning("publishing failed (%s); retrying", exc)
+                time.sleep(2.0)
+
+    def _queue_full(self) -> bool:
+        """Whether the work queue holds more than ``high_water`` messages (checked ~1/s)."""
+        now = time.monotonic()
+        if now - self._depth_checked < DEPTH_CHECK_INTERVAL:
+            return getattr(self, "_full", False)
+        self._depth_checked = now
+        try:
+            with self.app.connection_for_write() as conn, conn.channel() as channel:
+                declared = channel.queue_declare(self.settings.queue, passive=True)
+            self._full = declared.message_count > self.high_water
+        except Exception:  # noqa: BLE001 - the queue may not exist yet, or the broker blinked
+            self._full = False
+        return self._full
+
+    def _mark_alive(self, backend: Any) -> None:
+        backend.client.set(self._sentinel_key, "1", ex=int(self.result_timeout))
 
     def _poll(
-        self, backend: Any, in_flight: dict[str, _Batch]
-    ) -> Iterator[tuple[_Batch, list[Result]]]:
+        self, backend: Any, in_flight: dict[str, _Batch], producer: Any
+    ) -> list[tuple[_Batch, list[Result]]]:
         ids = list(in_flight)
-        values = backend.client.mget([backend.get_key_for_task(i) for i in ids])
+        keys = [backend.get_key_for_task(i) for i in ids] + [self._sentinel_key]
+        try:
+            values = backend.client.mget(keys)
+        except Exception as exc:  # noqa: BLE001 - Redis restarting: try again shortly
+            log.warning("cannot read results from Redis (%s); retrying", exc)
+            time.sleep(1.0)
+            return []
+        if values[-1] is None:
+            # Redis lost its data (restarted without persistence): results not yet collected
+            # are gone. Publish the batches in flight again; workers redo only what is missing.
+            log.warning("Redis lost its data; publishing %d batches again", len(ids))
+            self._mark_alive(backend)
+            now = time.monotonic()
+            for batch in in_flight.values():
+                batch.published_at = now
+            self._publish(list(in_flight.values()), producer)
+            return []
+        finished = []
         now = time.monotonic()
-        for task_id, value in zip(ids, values, strict=True):
+        for task_id, value in zip(ids, values[:-1], strict=True):
             batch = in_flight[task_id]
             if value is None:
                 if now - batch.published_at > self.result_timeout:
                     message = f"no result from any worker within {self.result_timeout:g} s"
-                    yield batch, [error_result(s.line, s.url, message) for s in batch.shots]
+                    rows = [error_result(s.line, s.url, message) for s in batch.shots]
+                    finished.append((batch, rows))
                 continue
-            meta = backend.decode_result(value)
-            rows = _rows_from_meta(batch, meta)
-            if rows is not None:
-                yield batch, rows
+            rows_or_none = _rows_from_meta(batch, backend.decode_result(value))
+            if rows_or_none is not None:
+                finished.append((batch, rows_or_none))
+        return finished
+
+    def _forget(self, backend: Any, task_id: str) -> None:
+        try:
+            backend.forget(task_id)
+        except Exception as exc:  # noqa: BLE001 - it expires anyway (result_expires)
+            log.debug("could not delete result %s: %s", task_id, exc)
 
     def close(self) -> None:
         self.app.close()
@@ -221,11 +287,18 @@ def _rows_from_meta(batch: _Batch, meta: dict[str, Any]) -> list[Result] | None:
         return rows
     if state in {"FAILURE", "REVOKED"}:
         exc = meta.get("result")
+        if isinstance(exc, dict) and exc.get("exc_type") in REQUEUED_FAILURES:
+            return None  # the message went back to the queue and will run again
         if isinstance(exc, dict):
-            text = f"{exc.get('exc_type', 'error')}: {exc.get('exc_message', '')}"
+            detail = exc.get("exc_message", "")
+            if isinstance(detail, list | tuple):
+                detail = detail[0] if detail else ""
+            if exc.get("exc_type") == "Reject":  # a poisoned batch, dead-lettered on purpose
+                message = str(detail)
+            else:
+                message = f"capture task failed on the worker: {exc.get('exc_type')}: {detail}"
         else:
-            text = str(exc)
-        message = f"capture task failed on the worker: {text}"
+            message = f"capture task failed on the worker: {exc}"
         return [error_result(s.line, s.url, message) for s in batch.shots]
     return None
 

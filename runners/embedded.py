@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
+from cache import cached_result
 from engines import create_engine
 from engines.base import Engine
 from results import Result
@@ -31,11 +32,13 @@ class EmbeddedRunner(Runner):
         storage: Storage,
         engine_name: str,
         concurrency: int | None = None,
+        max_age: float | None = None,
     ) -> None:
         self.settings = settings
         self.storage = storage
         self.engine_name = engine_name
         self.concurrency = concurrency or default_concurrency()
+        self.max_age = max_age
         self._local = threading.local()
         self._engines: list[Engine] = []
         self._lock = threading.Lock()
@@ -54,6 +57,10 @@ class EmbeddedRunner(Runner):
         return engine
 
     def _take(self, shot: Shot) -> Result:
+        prefix = self.settings.key_prefix
+        cached = cached_result(shot, self.storage, self.max_age, key_prefix=prefix)
+        if cached is not None:
+            return cached
         return take_screenshot(
             shot,
             self._engine(),

@@ -38,6 +38,7 @@ def create_storage(settings: Settings, out_dir: Path | None) -> Storage:
             settings.bucket,
             link_expiry=settings.link_expiry,
             public_base_url=settings.public_base_url,
+            read_timeout=settings.s3_read_timeout,
         )
     if out_dir is not None:
         from storage.local import LocalStorage

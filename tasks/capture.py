@@ -1,4 +1,17 @@
-"""The capture task: a batch of shots in, one manifest row per shot out."""
+"""The capture task: a batch of shots in, one manifest row per shot out.
+
+At-least-once delivery means a batch can arrive more than once (a worker died, the broker
+restarted, the dispatcher was restarted and published it again). The task is idempotent:
+
+- a batch whose result is already stored (same deterministic task id) is not shot again;
+- a shot of the same URL and options younger than ``max_age`` is reused (:mod:`cache`);
+- objects are written under deterministic keys, so a second capture overwrites the first.
+
+A batch that keeps killing its worker (out of memory, hard time limit) is not redelivered
+forever: from the ``poison_deliveries``-th delivery on, its rows are stored as errors and the
+message is rejected to the dead-letter queue. A storage outage longer than the in-process
+retries re-queues the unfinished shots with a growing countdown instead of failing them.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +19,10 @@ import logging
 from typing import Any
 
 from celery import Task
+from celery.exceptions import Reject
 
-from errors import ConfigurationError, InvalidOption
+from cache import cached_result
+from errors import ConfigurationError, InvalidOption, StorageUnavailable
 from results import Result, error_result
 from screenshot import take_screenshot
 from shots import Shot
@@ -16,43 +31,125 @@ from tasks.celery import CAPTURE_TASK, app
 
 log = logging.getLogger(__name__)
 
+#: First countdown (s) before a batch is retried after a storage outage; doubles each time.
+STORAGE_RETRY_COUNTDOWN = 5
+#: Longest countdown between two storage retries, in seconds.
+STORAGE_RETRY_COUNTDOWN_MAX = 60
+#: Storage retries of one batch before its remaining shots become error rows (~10 minutes).
+STORAGE_MAX_RETRIES = 12
+#: The error of every URL of a batch that kept killing its worker.
+POISON_MESSAGE = (
+    "the worker died or hit its time limit on each of {deliveries} deliveries of this URL's "
+    "batch; sent to the dead-letter queue"
+)
 
-@app.task(name=CAPTURE_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)
+
+@app.task(
+    name=CAPTURE_TASK,
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=STORAGE_MAX_RETRIES,
+)
 def capture(
-    self: Task, shots: list[dict[str, Any]], engine: str | None = None
+    self: Task,
+    shots: list[dict[str, Any]],
+    engine: str | None = None,
+    max_age: float | None = None,
+    done: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Capture each shot of the batch and return its manifest row (a dict per shot).
+    """Capture each shot of the batch and return its manifest rows (a dict per shot).
 
-    Problems with a URL or a page become ``error`` rows; the task itself fails only if the
-    message cannot be understood at all.
+    ``done`` carries the rows finished by earlier attempts of this batch (storage retries).
     """
-    return [row.to_dict() for row in capture_batch(shots, engine)]
+    stored = _stored_rows(self)
+    if stored is not None:
+        log.info("batch %s already has a result; not shooting it again", self.request.id)
+        return stored
+    deliveries = delivery_count(self.request)
+    if deliveries >= resources.settings().poison_deliveries:
+        # Rejected without requeue: dead-lettered, and recorded as a FAILURE whose message
+        # the dispatcher puts in each URL's error row.
+        raise Reject(POISON_MESSAGE.format(deliveries=deliveries), requeue=False)
+    rows, pending = capture_batch(shots, engine, max_age)
+    finished = (done or []) + [row.to_dict() for row in rows]
+    if pending:
+        if self.request.retries < STORAGE_MAX_RETRIES:
+            countdown = min(STORAGE_RETRY_COUNTDOWN * 2**self.request.retries,
+                            STORAGE_RETRY_COUNTDOWN_MAX)
+            log.warning("storage unavailable; retrying %d shots in %ss", len(pending), countdown)
+            raise self.retry(
+                args=(pending,),
+                kwargs={"engine": engine, "max_age": max_age, "done": finished},
+                countdown=countdown,
+            )
+        message = f"storage unavailable (gave up after {STORAGE_MAX_RETRIES} retries)"
+        finished += [
+            error_result(int(m.get("line", 0)), str(m.get("url", "")), message).to_dict()
+            for m in pending
+        ]
+    return finished
 
 
-def capture_batch(shots: list[dict[str, Any]], engine_name: str | None) -> list[Result]:
-    """The body of :func:`capture`, callable without a worker."""
+def capture_batch(
+    shots: list[dict[str, Any]], engine_name: str | None, max_age: float | None = None
+) -> tuple[list[Result], list[dict[str, Any]]]:
+    """The body of :func:`capture`, callable without a worker.
+
+    Returns the rows made, and the shot messages left for later because storage was down.
+    """
     rows: list[Result] = []
+    pending: list[dict[str, Any]] = []
     current = resources.settings()
     for message in shots:
         try:
             shot = Shot.from_message(message)
-        except (InvalidOption, KeyError, TypeError, ValueError) as exc:
+        except (InvalidOption, KeyError, TypeError, ValueError, AttributeError) as exc:
             line = message.get("line", 0) if isinstance(message, dict) else 0
             url = message.get("url", "") if isinstance(message, dict) else ""
             text = exc.message if isinstance(exc, InvalidOption) else f"bad shot: {exc!r}"
             rows.append(error_result(int(line), str(url), text))
             continue
         try:
+            storage = resources.storage()
+            cached = cached_result(shot, storage, max_age, key_prefix=current.key_prefix)
+            if cached is not None:
+                rows.append(cached)
+                continue
             rows.append(
                 take_screenshot(
                     shot,
                     resources.engine(engine_name),
-                    resources.storage(),
+                    storage,
                     key_prefix=current.key_prefix,
                     max_attempts=current.max_attempts,
+                    raise_storage_outage=True,
                 )
             )
+        except StorageUnavailable:
+            pending.append(message)
         except ConfigurationError as exc:
             log.error("cannot capture line %d: %s", shot.line, exc)
             rows.append(error_result(shot.line, shot.url, f"worker misconfigured: {exc}"))
-    return rows
+    return rows, pending
+
+
+def delivery_count(request: Any) -> int:
+    """How many times RabbitMQ delivered this message before (quorum queues count them)."""
+    value = getattr(request, "x-delivery-count", None)
+    if value is None and isinstance(getattr(request, "headers", None), dict):
+        value = request.headers.get("x-delivery-count")
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _stored_rows(task: Task) -> list[dict[str, Any]] | None:
+    try:
+        meta = task.backend.get_task_meta(task.request.id)
+    except Exception:  # noqa: BLE001 - no dedupe is better than no capture
+        return None
+    if meta.get("status") == "SUCCESS" and isinstance(meta.get("result"), list):
+        return list(meta["result"])
+    return None

@@ -1,9 +1,27 @@
 """The Celery application, configured from :mod:`celeryconfig`."""
 
+import logging
+from typing import Any
+
 from celery import Celery
+from celery.signals import worker_ready
 
 #: Name under which tasks are published; the dispatcher sends by this name.
 CAPTURE_TASK = "screenshots.capture"
 
 app = Celery("screenshots")
 app.config_from_object("celeryconfig")
+
+log = logging.getLogger(__name__)
+
+
+@worker_ready.connect
+def _declare_dead_letters(sender: Any = None, **_: object) -> None:
+    """Make sure the dead-letter exchange and queue exist before work is dead-lettered."""
+    from broker import declare_dead_letter_topology
+
+    try:
+        with app.connection_for_write() as connection:
+            declare_dead_letter_topology(connection, app.conf.task_default_queue)
+    except Exception as exc:  # noqa: BLE001 - the worker can serve without it
+        log.warning("could not declare the dead-letter queue: %s", exc)

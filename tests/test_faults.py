@@ -1,0 +1,312 @@
+"""Fault injection: real processes, a fault in the middle of a run, and nothing lost.
+
+Each test runs the dispatcher and Celery workers as separate processes against the real
+RabbitMQ, Redis, SeaweedFS (and Chromium where it matters), injects one fault while URLs are
+in flight, and checks what a user would check afterwards:
+
+- every input URL has exactly one row in the manifest;
+- every ``ok`` row's object is in the bucket;
+- no object in the bucket is left without an ``ok`` row (nothing orphaned).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import psutil
+import pytest
+
+from devservers.seaweedfs import start_seaweedfs, stop_seaweedfs
+from support.poison_engine import POISON_HOST
+from support.redis_server import start_redis
+from support.services import rabbitmqctl
+from support.workers import REPO, Worker, service_env, start_worker
+
+pytestmark = pytest.mark.integration
+
+#: Seconds a whole dispatcher run may take in these tests.
+RUN_TIMEOUT = 240
+
+
+class Run:
+    """A dispatcher process writing into ``out``."""
+
+    def __init__(self, env: dict[str, str], urls: Path, out: Path, *args: str) -> None:
+        self.out = out
+        self.log = out.parent / f"{out.name}-dispatcher.log"
+        self.handle = self.log.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "dispatcher.py", str(urls), "--out", str(out), "--quiet", *args],
+            cwd=REPO, env=env, stdout=self.handle, stderr=subprocess.STDOUT,
+        )
+
+    def rows(self) -> list[dict]:
+        path = self.out / "results.jsonl"
+        if not path.exists():
+            return []
+        rows = []
+        for text in path.read_text().splitlines():
+            with contextlib.suppress(json.JSONDecodeError):
+                rows.append(json.loads(text))
+        return rows
+
+    def wait_for_rows(self, count: int, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.rows()) < count:
+            if self.process.poll() is not None:
+                return
+            if time.monotonic() > deadline:
+                pytest.fail(f"only {len(self.rows())} rows after {timeout}s:\n{self.output()}")
+            time.sleep(0.1)
+
+    def finish(self, timeout: float = RUN_TIMEOUT) -> int:
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            pytest.fail(f"dispatcher did not finish within {timeout}s:\n{self.output()}")
+
+    def output(self) -> str:
+        self.handle.flush()
+        return self.log.read_text(errors="replace")[-4000:]
+
+
+def write_urls(path: Path, urls: list[str]) -> Path:
+    path.write_text("\n".join(urls) + "\n")
+    return path
+
+
+def assert_complete(run: Run, urls: list[str], s3, bucket: str, all_ok: bool = True) -> list[dict]:
+    rows = run.rows()
+    lines = Counter(r["line"] for r in rows)
+    assert sorted(lines) == list(range(1, len(urls) + 1)), "a URL has no row"
+    assert set(lines.values()) == {1}, "a URL has more than one row"
+    assert [r["url"] for r in sorted(rows, key=lambda r: r["line"])] == urls
+    bad = [r for r in rows if r["status"] != "ok"]
+    if all_ok:
+        assert not bad, f"{len(bad)} error rows, e.g. {bad[:2]}"
+    ok_keys = {r["key"] for r in rows if r["status"] == "ok"}
+    stored = set()
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        stored.update(item["Key"] for item in page.get("Contents", []))
+    assert ok_keys <= stored, f"{len(ok_keys - stored)} ok rows without their object"
+    assert stored <= ok_keys, f"{len(stored - ok_keys)} objects orphaned"
+    return rows
+
+
+@pytest.fixture
+def cluster(rabbitmq, redis_db, s3_bucket, tmp_path):
+    """Environment for one fault test: a fresh queue with its policy, a bucket, a Redis db."""
+    server, bucket = s3_bucket
+    env = service_env(
+        CELERY_BROKER_URL=rabbitmq.url,
+        CELERY_RESULT_BACKEND=redis_db.url,
+        SCREENSHOT_QUEUE=f"faults-{uuid.uuid4().hex[:8]}",
+        SCREENSHOT_S3_READ_TIMEOUT="5",
+        **server.env(bucket),
+    )
+    setup = subprocess.run(
+        [sys.executable, "-m", "broker", "setup"], cwd=REPO, env=env,
+        capture_output=True, text=True, timeout=60,
+    )
+    assert setup.returncode == 0, setup.stderr
+    workers: list[Worker] = []
+    yield env, server, bucket, workers
+    for worker in workers:
+        if worker.process.poll() is None:
+            os.killpg(worker.process.pid, signal.SIGKILL)
+            worker.process.wait(10)
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL a process and everything it started (the worker and its Chromium)."""
+    parent = psutil.Process(pid)
+    family = parent.children(recursive=True) + [parent]
+    for proc in family:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.kill()
+    psutil.wait_procs(family, timeout=10)
+
+
+def test_a_worker_killed_with_its_chromium_loses_nothing(cluster, site, tmp_path):
+    env, server, bucket, workers = cluster
+    urls = [site.url(f"/page/{n}") for n in range(1, 41)]
+    workers += [start_worker(env, tmp_path, f"k{i}", concurrency=1) for i in (1, 2)]
+    run = Run(env, write_urls(tmp_path / "urls.txt", urls), tmp_path / "out")
+    run.wait_for_rows(10)
+    kill_tree(workers[0].process.pid)
+    workers.append(start_worker(env, tmp_path, "k1-again", concurrency=1))
+    assert run.finish() == 0, run.output()
+    assert_complete(run, urls, server.client(), bucket)
+
+
+def test_broker_connections_closed_twice_and_a_broker_restart(cluster, rabbitmq, tmp_path):
+    env, server, bucket, workers = cluster
+    env = dict(env, SCREENSHOT_STUB_LATENCY_MS="40")
+    urls = [f"http://broker-fault-{n}.example/" for n in range(400)]
+    workers += [start_worker(env, tmp_path, f"b{i}", concurrency=2) for i in (1, 2)]
+    run = Run(env, write_urls(tmp_path / "urls.txt", urls), tmp_path / "out",
+              "--engine", "stub", "--max-in-flight", "60")
+    for target in (60, 140):
+        run.wait_for_rows(target)
+        rabbitmqctl("close_all_connections", "-p", rabbitmq.vhost, "fault test")
+    run.wait_for_rows(220)
+    rabbitmqctl("stop_app")
+    time.sleep(2)
+    rabbitmqctl("start_app")
+    assert run.finish() == 0, run.output()
+    assert_complete(run, urls, server.client(), bucket)
+
+
+def test_s3_frozen_for_20_seconds_then_down(rabbitmq, redis_db, tmp_path):
+    weed = start_seaweedfs(tmp_path / "s3")
+    bucket = "frozen"
+    weed.client().create_bucket(Bucket=bucket)
+    env = service_env(
+        CELERY_BROKER_URL=rabbitmq.url,
+        CELERY_RESULT_BACKEND=redis_db.url,
+        SCREENSHOT_QUEUE=f"faults-{uuid.uuid4().hex[:8]}",
+        SCREENSHOT_S3_READ_TIMEOUT="5",
+        SCREENSHOT_STUB_LATENCY_MS="20",
+        **weed.env(bucket),
+    )
+    urls = [f"http://s3-fault-{n}.example/" for n in range(300)]
+    worker = start_worker(env, tmp_path, "s3", concurrency=2)
+    try:
+        run = Run(env, write_urls(tmp_path / "urls.txt", urls), tmp_path / "out",
+                  "--engine", "stub", "--max-in-flight", "40")
+        run.wait_for_rows(50)
+        os.killpg(weed.process.pid, signal.SIGSTOP)  # connections hang rather than fail
+        time.sleep(20)
+        os.killpg(weed.process.pid, signal.SIGCONT)
+        run.wait_for_rows(180)
+        ports = weed.ports
+        stop_seaweedfs(weed, remove_data=False)  # connections are refused
+        time.sleep(8)
+        weed = start_seaweedfs(tmp_path / "s3", ports=ports)
+        assert run.finish() == 0, run.output()
+        assert_complete(run, urls, weed.client(), bucket)
+    finally:
+        worker.stop(30)
+        stop_seaweedfs(weed)
+
+
+def test_redis_restart_that_loses_everything(rabbitmq, s3_bucket, tmp_path):
+    server, bucket = s3_bucket
+    redis = start_redis(tmp_path)
+    env = service_env(
+        CELERY_BROKER_URL=rabbitmq.url,
+        CELERY_RESULT_BACKEND=redis.url,
+        SCREENSHOT_QUEUE=f"faults-{uuid.uuid4().hex[:8]}",
+        SCREENSHOT_STUB_LATENCY_MS="40",
+        **server.env(bucket),
+    )
+    urls = [f"http://redis-fault-{n}.example/" for n in range(300)]
+    worker = start_worker(env, tmp_path, "r", concurrency=2)
+    try:
+        run = Run(env, write_urls(tmp_path / "urls.txt", urls), tmp_path / "out",
+                  "--engine", "stub", "--max-in-flight", "60")
+        run.wait_for_rows(80)
+        redis.restart_empty(down_for=2)
+        assert run.finish() == 0, run.output()
+        assert_complete(run, urls, server.client(), bucket)
+    finally:
+        worker.stop(30)
+        redis.stop()
+
+
+def test_chromium_killed_under_running_captures(cluster, site, tmp_path):
+    env, server, bucket, workers = cluster
+    urls = [site.url(f"/page/{n}") for n in range(1, 31)]
+    workers.append(start_worker(env, tmp_path, "c", concurrency=1))
+    run = Run(env, write_urls(tmp_path / "urls.txt", urls), tmp_path / "out")
+    killed = 0
+    deadline = time.monotonic() + 60
+    while killed < 3 and time.monotonic() < deadline and run.process.poll() is None:
+        run.wait_for_rows(5 + 7 * killed)
+        browsers = [
+            p for p in psutil.Process(workers[0].process.pid).children(recursive=True)
+            if p.name() in ("chromium", "chrome") and "--type=" not in " ".join(p.cmdline())
+        ]
+        for browser in browsers:
+            browser.kill()
+        killed += bool(browsers)
+    assert killed >= 1, "no Chromium was found to kill"
+    assert run.finish() == 0, run.output()
+    rows = assert_complete(run, urls, server.client(), bucket)
+    assert any(r["attempts"] > 1 for r in rows), "no capture needed a second attempt"
+
+
+def test_sigterm_is_a_warm_shutdown(cluster, tmp_path):
+    env, server, bucket, workers = cluster
+    env = dict(env, SCREENSHOT_STUB_LATENCY_MS="300")
+    urls = [f"http://sigterm-{n}.example/" for n in range(60)]
+    workers += [start_worker(env, tmp_path, f"t{i}", concurrency=2) for i in (1, 2)]
+    run = Run(env, write_urls(tmp_path / "urls.txt", urls), tmp_path / "out", "--engine", "stub")
+    run.wait_for_rows(10)
+    assert workers[0].stop(timeout=60) == 0, workers[0].log()[-2000:]
+    log = workers[0].log()
+    assert "WorkerLostError" not in log and "Restoring" not in log
+    assert run.finish() == 0, run.output()
+    assert_complete(run, urls, server.client(), bucket)
+
+
+def test_poison_messages_are_dead_lettered_and_workers_keep_serving(cluster, tmp_path):
+    env, server, bucket, workers = cluster
+    env = dict(
+        env,
+        SCREENSHOT_ENGINES="poison=support.poison_engine:PoisonEngine",
+        SCREENSHOT_POISON_DELIVERIES="2",
+        PYTHONPATH=f"{REPO}{os.pathsep}{REPO / 'tests'}",
+    )
+    workers.append(start_worker(env, tmp_path, "p", concurrency=2))
+    # A message nobody can decode, and one for a task nobody knows.
+    from kombu import Connection, Exchange
+
+    queue = env["SCREENSHOT_QUEUE"]
+    with Connection(env["CELERY_BROKER_URL"]) as conn:
+        producer = conn.Producer()
+        exchange = Exchange(queue, type="topic")
+        producer.publish(b"\xff\x00 not json", exchange=exchange, routing_key=queue,
+                         content_type="application/json", content_encoding="utf-8",
+                         headers={"id": "undecodable", "task": "screenshots.capture"})
+        producer.publish(json.dumps([[], {}, {}]), exchange=exchange, routing_key=queue,
+                         content_type="application/json", content_encoding="utf-8",
+                         headers={"id": "unknown-task", "task": "no.such.task", "lang": "py"})
+    urls = [f"http://fine-{n}.example/" for n in range(20)]
+    urls.insert(7, f"http://{POISON_HOST}/")
+    run = Run(env, write_urls(tmp_path / "urls.txt", urls), tmp_path / "out",
+              "--engine", "poison")
+    assert run.finish() == 0, run.output()
+    rows = assert_complete(run, urls, server.client(), bucket, all_ok=False)
+    errors = {r["url"]: r["error"] for r in rows if r["status"] == "error"}
+    assert list(errors) == [f"http://{POISON_HOST}/"]
+    assert "dead-letter queue" in errors[f"http://{POISON_HOST}/"]
+
+    listed = subprocess.run([sys.executable, "-m", "deadletters", "list", "--json"], cwd=REPO,
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    letters = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert {letter["task_id"] for letter in letters} >= {"undecodable", "unknown-task"}
+    assert any(f"http://{POISON_HOST}/" in letter["urls"] for letter in letters)
+    again = subprocess.run([sys.executable, "-m", "deadletters", "list", "--json"], cwd=REPO,
+                           env=env, capture_output=True, text=True, timeout=60)
+    assert len(again.stdout.splitlines()) == len(letters), "list must not remove them"
+
+    for worker in workers:
+        worker.stop()
+    requeued = subprocess.run([sys.executable, "-m", "deadletters", "requeue"], cwd=REPO,
+                              env=env, capture_output=True, text=True, timeout=60)
+    assert requeued.returncode == 0 and f"requeued {len(letters)} messages" in requeued.stdout
+    empty = subprocess.run([sys.executable, "-m", "deadletters", "list", "--json"], cwd=REPO,
+                           env=env, capture_output=True, text=True, timeout=60)
+    assert empty.stdout.strip() == ""
