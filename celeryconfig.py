@@ -98,6 +98,6 @@ result_serializer = "json"
 accept_content = ["json"]
 #: Task events for Flower's live dashboard.
 worker_send_task_events = True
-task_send_sent_event = True
+task_send_sent_event = False
 event_queue_ttl = 5.0
 event_queue_expires = 60.0

@@ -1,11 +1,12 @@
 """Run captures on Celery workers: publish batches to RabbitMQ, collect rows from Redis.
 
 Fan-out is a sliding window: at most ``max_in_flight`` shots are published and not yet
-collected. Each refill is published as one Celery ``group`` of batch tasks over a single
-producer with publisher confirms. There is no chord: results are collected by polling the
-result keys of the tasks in flight (one ``MGET`` per poll), recorded, then deleted from
-Redis. The dispatcher never subscribes to per-task pub/sub channels (celery#3808), so
-neither Redis nor the dispatcher hold anything per URL beyond the window.
+collected. Each refill is published as one Celery group of batch tasks, with publisher
+confirms, over several connections at once (:mod:`runners.publisher`). There is no chord:
+results are collected by polling the result keys of the tasks in flight (one ``MGET`` per
+poll), recorded, then deleted from Redis. The dispatcher never subscribes to per-task
+pub/sub channels (celery#3808), so neither Redis nor the dispatcher hold anything per URL
+beyond the window.
 
 Task ids are derived from the job id and the batch's first line, so a rerun of the same job
 publishes the same ids and finds results that finished while it was away.
@@ -21,13 +22,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from celery import Celery, group, signature
+from celery import Celery
 from celery.backends.redis import RedisBackend
 from kombu.exceptions import OperationalError
 
 from errors import ConfigurationError
 from results import Result, error_result
 from runners.base import Runner
+from runners.publisher import DEFAULT_PUBLISH_THREADS, Message, Publisher
 from settings import Settings, redact_url
 from shots import Shot
 from tasks.celery import CAPTURE_TASK
@@ -48,8 +50,6 @@ DEFAULT_RESULT_TIMEOUT = 6 * 3600
 DEFAULT_HIGH_WATER = 5000
 #: Seconds between two checks of the work queue's depth.
 DEPTH_CHECK_INTERVAL = 1.0
-#: Seconds publishing keeps retrying while the broker is unreachable before the run stops.
-BROKER_OUTAGE_LIMIT = 600.0
 #: Task failures that are not final: the message is requeued and runs again (or is poisoned).
 REQUEUED_FAILURES = frozenset({"WorkerLostError", "TimeLimitExceeded"})
 
@@ -97,6 +97,7 @@ class DistributedRunner(Runner):
         result_timeout: float = DEFAULT_RESULT_TIMEOUT,
         high_water: int = DEFAULT_HIGH_WATER,
         max_age: float | None = None,
+        publish_threads: int = DEFAULT_PUBLISH_THREADS,
         app: Celery | None = None,
     ) -> None:
         self.settings = settings
@@ -108,6 +109,7 @@ class DistributedRunner(Runner):
         self.high_water = high_water
         self.max_age = max_age
         self.app = app or dispatcher_app()
+        self.publisher = Publisher(self.app, CAPTURE_TASK, publish_threads)
         self._depth_checked = 0.0
         self._sentinel_key = f"screenshots:job:{job_id}:alive"
         self._namespace = uuid.UUID(job_id) if _is_uuid(job_id) else uuid.uuid5(
@@ -143,25 +145,24 @@ class DistributedRunner(Runner):
         exhausted = False
         backend = self.app.backend
         self._mark_alive(backend)
-        with self.app.producer_or_acquire() as producer:
-            while True:
-                count = sum(len(b.shots) for b in in_flight.values())
-                room = count <= self.max_in_flight - self.batch_size
-                if not exhausted and room and not self._queue_full():
-                    batches, exhausted = self._take_batches(shot_iter, count)
-                    self._publish(batches, producer)
-                    in_flight.update((b.task_id, b) for b in batches)
-                if not in_flight:
-                    if exhausted:
-                        return
-                    continue
-                finished = self._poll(backend, in_flight, producer)
-                for batch, rows in finished:
-                    del in_flight[batch.task_id]
-                    yield from rows
-                    self._forget(backend, batch.task_id)
-                if not finished:
-                    time.sleep(POLL_INTERVAL)
+        while True:
+            count = sum(len(b.shots) for b in in_flight.values())
+            room = count <= self.max_in_flight - self.batch_size
+            if not exhausted and room and not self._queue_full():
+                batches, exhausted = self._take_batches(shot_iter, count)
+                self._publish(batches)
+                in_flight.update((b.task_id, b) for b in batches)
+            if not in_flight:
+                if exhausted:
+                    return
+                continue
+            finished = self._poll(backend, in_flight)
+            for batch, rows in finished:
+                del in_flight[batch.task_id]
+                yield from rows
+                self._forget(backend, batch.task_id)
+            if not finished:
+                time.sleep(POLL_INTERVAL)
 
     def _take_batches(self, shot_iter: Iterator[Shot], count: int) -> tuple[list[_Batch], bool]:
         """Batches to fill the window; and whether the input is exhausted."""
@@ -176,33 +177,26 @@ class DistributedRunner(Runner):
             room -= len(chunk)
         return batches, False
 
-    def _publish(self, batches: list[_Batch], producer: Any) -> None:
-        """Publish ``batches`` as one group, retrying through a broker outage."""
-        if not batches:
-            return
-        signatures = [
-            signature(
-                CAPTURE_TASK,
-                args=([s.to_message() for s in b.shots],),
-                kwargs={"engine": self.engine_name, "max_age": self.max_age},
-                app=self.app,
-            ).set(task_id=b.task_id)
-            for b in batches
-        ]
-        give_up = time.monotonic() + BROKER_OUTAGE_LIMIT
-        while True:
-            try:
-                group(signatures, app=self.app).apply_async(producer=producer)
-                return
-            except (OperationalError, OSError) as exc:
-                if time.monotonic() > give_up:
-                    broker = redact_url(str(self.app.conf.broker_url))
-                    raise ConfigurationError(
-                        f"the broker at {broker} has been unreachable for "
-                        f"{BROKER_OUTAGE_LIMIT:g} s: {exc}"
-                    ) from None
-                log.warning("publishing failed (%s); retrying", exc)
-                time.sleep(2.0)
+    def _publish(self, batches: list[_Batch]) -> None:
+        """Publish ``batches`` as one group of messages (confirmed, retried through outages)."""
+        if batches:
+            self.publisher.publish([self._message(b) for b in batches])
+
+    def _message(self, batch: _Batch) -> Message:
+        """The task message of a batch. Options shared by the whole batch are sent once."""
+        options = batch.shots[0].options
+        shared = all(s.options == options for s in batch.shots)
+        shots = []
+        for shot in batch.shots:
+            message = shot.to_message()
+            if shared:
+                del message["options"]
+            shots.append(message)
+        kwargs: dict[str, Any] = {"engine": self.engine_name, "max_age": self.max_age}
+        if shared:
+            kwargs["options"] = options.to_dict()
+        lines = f"{batch.shots[0].line}-{batch.shots[-1].line}"
+        return Message(batch.task_id, (shots,), kwargs, f"[{len(shots)} URLs, lines {lines}]")
 
     def _queue_full(self) -> bool:
         """Whether the work queue holds more than ``high_water`` messages (checked ~1/s)."""
@@ -222,7 +216,7 @@ class DistributedRunner(Runner):
         backend.client.set(self._sentinel_key, "1", ex=int(self.result_timeout))
 
     def _poll(
-        self, backend: Any, in_flight: dict[str, _Batch], producer: Any
+        self, backend: Any, in_flight: dict[str, _Batch]
     ) -> list[tuple[_Batch, list[Result]]]:
         ids = list(in_flight)
         keys = [backend.get_key_for_task(i) for i in ids] + [self._sentinel_key]
@@ -240,7 +234,7 @@ class DistributedRunner(Runner):
             now = time.monotonic()
             for batch in in_flight.values():
                 batch.published_at = now
-            self._publish(list(in_flight.values()), producer)
+            self._publish(list(in_flight.values()))
             return []
         finished = []
         now = time.monotonic()
@@ -264,6 +258,7 @@ class DistributedRunner(Runner):
             log.debug("could not delete result %s: %s", task_id, exc)
 
     def close(self) -> None:
+        self.publisher.close()
         self.app.close()
 
 

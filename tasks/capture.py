@@ -57,11 +57,18 @@ def capture(
     engine: str | None = None,
     max_age: float | None = None,
     done: list[dict[str, Any]] | None = None,
+    options: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Capture each shot of the batch and return its manifest rows (a dict per shot).
 
-    ``done`` carries the rows finished by earlier attempts of this batch (storage retries).
+    ``options`` are the capture options of every shot that does not carry its own; ``done``
+    carries the rows finished by earlier attempts of this batch (storage retries).
     """
+    if options is not None:
+        shots = [
+            {**m, "options": options} if isinstance(m, dict) and "options" not in m else m
+            for m in shots
+        ]
     stored = _stored_rows(self)
     if stored is not None:
         log.info("batch %s already has a result; not shooting it again", self.request.id)

@@ -218,6 +218,7 @@ def test_redis_restart_that_loses_everything(rabbitmq, s3_bucket, tmp_path):
         run.wait_for_rows(80)
         redis.restart_empty(down_for=2)
         assert run.finish() == 0, run.output()
+        assert "Redis lost its data; publishing" in run.output()
         assert_complete(run, urls, server.client(), bucket)
     finally:
         worker.stop(30)
