@@ -14,6 +14,7 @@ publishes the same ids and finds results that finished while it was away.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import logging
 import time
@@ -28,6 +29,7 @@ from kombu.exceptions import OperationalError
 
 from errors import ConfigurationError
 from results import Result, error_result
+from rowstore import RowStore
 from runners.base import Runner
 from runners.publisher import DEFAULT_PUBLISH_THREADS, Message, Publisher
 from settings import Settings, redact_url
@@ -110,6 +112,7 @@ class DistributedRunner(Runner):
         self.max_age = max_age
         self.app = app or dispatcher_app()
         self.publisher = Publisher(self.app, CAPTURE_TASK, publish_threads)
+        self.rows = RowStore(self.app.backend.client, job_id)
         self._depth_checked = 0.0
         self._sentinel_key = f"screenshots:job:{job_id}:alive"
         self._namespace = uuid.UUID(job_id) if _is_uuid(job_id) else uuid.uuid5(
@@ -136,8 +139,10 @@ class DistributedRunner(Runner):
 
     # -- running ---------------------------------------------------------------------------
 
-    def task_id(self, first_line: int) -> str:
-        return str(uuid.uuid5(self._namespace, f"batch:{first_line}"))
+    def task_id(self, lines: list[int]) -> str:
+        """The same batch of lines of the same job always gets the same task id."""
+        digest = hashlib.sha256(",".join(map(str, lines)).encode()).hexdigest()
+        return str(uuid.uuid5(self._namespace, f"batch:{digest}"))
 
     def run(self, shots: Iterable[Shot]) -> Iterator[Result]:
         in_flight: dict[str, _Batch] = {}
@@ -150,6 +155,8 @@ class DistributedRunner(Runner):
             room = count <= self.max_in_flight - self.batch_size
             if not exhausted and room and not self._queue_full():
                 batches, exhausted = self._take_batches(shot_iter, count)
+                batches, ready = self._already_done(batches)
+                yield from ready
                 self._publish(batches)
                 in_flight.update((b.task_id, b) for b in batches)
             if not in_flight:
@@ -160,7 +167,7 @@ class DistributedRunner(Runner):
             for batch, rows in finished:
                 del in_flight[batch.task_id]
                 yield from rows
-                self._forget(backend, batch.task_id)
+                self._forget(backend, batch.task_id, [s.line for s in batch.shots])
             if not finished:
                 time.sleep(POLL_INTERVAL)
 
@@ -173,7 +180,7 @@ class DistributedRunner(Runner):
             chunk = list(itertools.islice(shot_iter, min(self.batch_size, room)))
             if not chunk:
                 return batches, True
-            batches.append(_Batch(self.task_id(chunk[0].line), chunk, now))
+            batches.append(_Batch(self.task_id([s.line for s in chunk]), chunk, now))
             room -= len(chunk)
         return batches, False
 
@@ -192,7 +199,11 @@ class DistributedRunner(Runner):
             if shared:
                 del message["options"]
             shots.append(message)
-        kwargs: dict[str, Any] = {"engine": self.engine_name, "max_age": self.max_age}
+        kwargs: dict[str, Any] = {
+            "engine": self.engine_name,
+            "max_age": self.max_age,
+            "job": self.job_id,
+        }
         if shared:
             kwargs["options"] = options.to_dict()
         lines = f"{batch.shots[0].line}-{batch.shots[-1].line}"
@@ -251,11 +262,36 @@ class DistributedRunner(Runner):
                 finished.append((batch, rows_or_none))
         return finished
 
-    def _forget(self, backend: Any, task_id: str) -> None:
+    def _forget(self, backend: Any, task_id: str, lines: list[int]) -> None:
+        """Delete what Redis holds for a batch now that its rows are in the manifest."""
         try:
             backend.forget(task_id)
+            self.rows.delete(lines)
         except Exception as exc:  # noqa: BLE001 - it expires anyway (result_expires)
             log.debug("could not delete result %s: %s", task_id, exc)
+
+    def _already_done(self, batches: list[_Batch]) -> tuple[list[_Batch], list[Result]]:
+        """Split off the shots whose rows workers already recorded (a resumed job)."""
+        try:
+            found = self.rows.get_many(s.line for b in batches for s in b.shots)
+        except Exception:  # noqa: BLE001 - then the workers will find them
+            return batches, []
+        if not found:
+            return batches, []
+        ready: list[Result] = []
+        left: list[_Batch] = []
+        for batch in batches:
+            todo = []
+            for shot in batch.shots:
+                row = found.get(shot.line)
+                if row is not None and row.get("url") == shot.url:
+                    ready.append(Result.from_dict(row))
+                else:
+                    todo.append(shot)
+            if todo:
+                left.append(_Batch(self.task_id([s.line for s in todo]), todo, batch.published_at))
+        self.rows.delete(r.line for r in ready)
+        return left, ready
 
     def close(self) -> None:
         self.publisher.close()

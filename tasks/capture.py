@@ -24,6 +24,7 @@ from celery.exceptions import Reject
 from cache import cached_result
 from errors import ConfigurationError, InvalidOption, StorageUnavailable
 from results import Result, error_result
+from rowstore import RowStore
 from screenshot import take_screenshot
 from shots import Shot
 from tasks import resources
@@ -58,11 +59,13 @@ def capture(
     max_age: float | None = None,
     done: list[dict[str, Any]] | None = None,
     options: dict[str, Any] | None = None,
+    job: str | None = None,
 ) -> list[dict[str, Any]]:
     """Capture each shot of the batch and return its manifest rows (a dict per shot).
 
     ``options`` are the capture options of every shot that does not carry its own; ``done``
-    carries the rows finished by earlier attempts of this batch (storage retries).
+    carries the rows finished by earlier attempts of this batch (storage retries); ``job``
+    names the dispatcher job, whose finished rows are kept per URL in a :class:`RowStore`.
     """
     if options is not None:
         shots = [
@@ -78,7 +81,8 @@ def capture(
         # Rejected without requeue: dead-lettered, and recorded as a FAILURE whose message
         # the dispatcher puts in each URL's error row.
         raise Reject(POISON_MESSAGE.format(deliveries=deliveries), requeue=False)
-    rows, pending = capture_batch(shots, engine, max_age)
+    store = RowStore(self.backend.client, job) if job else None
+    rows, pending = capture_batch(shots, engine, max_age, store)
     finished = (done or []) + [row.to_dict() for row in rows]
     if pending:
         if self.request.retries < STORAGE_MAX_RETRIES:
@@ -87,7 +91,8 @@ def capture(
             log.warning("storage unavailable; retrying %d shots in %ss", len(pending), countdown)
             raise self.retry(
                 args=(pending,),
-                kwargs={"engine": engine, "max_age": max_age, "done": finished},
+                kwargs={"engine": engine, "max_age": max_age, "done": finished,
+                        "job": job},
                 countdown=countdown,
             )
         message = f"storage unavailable (gave up after {STORAGE_MAX_RETRIES} retries)"
@@ -99,15 +104,20 @@ def capture(
 
 
 def capture_batch(
-    shots: list[dict[str, Any]], engine_name: str | None, max_age: float | None = None
+    shots: list[dict[str, Any]],
+    engine_name: str | None,
+    max_age: float | None = None,
+    store: RowStore | None = None,
 ) -> tuple[list[Result], list[dict[str, Any]]]:
     """The body of :func:`capture`, callable without a worker.
 
     Returns the rows made, and the shot messages left for later because storage was down.
+    Rows already in ``store`` are reused; new ones are recorded there as they are made.
     """
     rows: list[Result] = []
     pending: list[dict[str, Any]] = []
     current = resources.settings()
+    recorded = _recorded(store, shots)
     for message in shots:
         try:
             shot = Shot.from_message(message)
@@ -117,14 +127,15 @@ def capture_batch(
             text = exc.message if isinstance(exc, InvalidOption) else f"bad shot: {exc!r}"
             rows.append(error_result(int(line), str(url), text))
             continue
+        previous = recorded.get(shot.line)
+        if previous is not None and previous.get("url") == shot.url:
+            rows.append(Result.from_dict(previous))
+            continue
         try:
             storage = resources.storage()
-            cached = cached_result(shot, storage, max_age, key_prefix=current.key_prefix)
-            if cached is not None:
-                rows.append(cached)
-                continue
-            rows.append(
-                take_screenshot(
+            row = cached_result(shot, storage, max_age, key_prefix=current.key_prefix)
+            if row is None:
+                row = take_screenshot(
                     shot,
                     resources.engine(engine_name),
                     storage,
@@ -132,7 +143,8 @@ def capture_batch(
                     max_attempts=current.max_attempts,
                     raise_storage_outage=True,
                 )
-            )
+            rows.append(row)
+            _record(store, row)
         except StorageUnavailable:
             pending.append(message)
         except ConfigurationError as exc:
@@ -150,6 +162,26 @@ def delivery_count(request: Any) -> int:
         return int(value or 0)
     except (TypeError, ValueError):
         return 0
+
+
+def _recorded(store: RowStore | None, shots: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    if store is None:
+        return {}
+    lines = [m["line"] for m in shots if isinstance(m, dict) and isinstance(m.get("line"), int)]
+    try:
+        return store.get_many(lines)
+    except Exception as exc:  # noqa: BLE001 - Redis down: shoot again rather than fail
+        log.warning("cannot read finished rows: %s", exc)
+        return {}
+
+
+def _record(store: RowStore | None, row: Result) -> None:
+    if store is None:
+        return
+    try:
+        store.put(row.line, row.to_dict())
+    except Exception as exc:  # noqa: BLE001 - the batch result still carries the row
+        log.warning("cannot record the row of line %d: %s", row.line, exc)
 
 
 def _stored_rows(task: Task) -> list[dict[str, Any]] | None:

@@ -37,8 +37,21 @@ pytestmark = pytest.mark.integration
 RUN_TIMEOUT = 240
 
 
+_RUNS: list[Run] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_dispatcher_left_behind():
+    yield
+    while _RUNS:
+        run = _RUNS.pop()
+        if run.process.poll() is None:
+            run.process.kill()
+            run.process.wait(10)
+
+
 class Run:
-    """A dispatcher process writing into ``out``."""
+    """A dispatcher process writing into ``out``; killed after the test if still running."""
 
     def __init__(self, env: dict[str, str], urls: Path, out: Path, *args: str) -> None:
         self.out = out
@@ -48,6 +61,7 @@ class Run:
             [sys.executable, "dispatcher.py", str(urls), "--out", str(out), "--quiet", *args],
             cwd=REPO, env=env, stdout=self.handle, stderr=subprocess.STDOUT,
         )
+        _RUNS.append(self)
 
     def rows(self) -> list[dict]:
         path = self.out / "results.jsonl"
@@ -311,3 +325,93 @@ def test_poison_messages_are_dead_lettered_and_workers_keep_serving(cluster, tmp
     empty = subprocess.run([sys.executable, "-m", "deadletters", "list", "--json"], cwd=REPO,
                            env=env, capture_output=True, text=True, timeout=60)
     assert empty.stdout.strip() == ""
+
+
+def objects_with_times(s3, bucket: str) -> dict[str, object]:
+    found = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        found.update({item["Key"]: item["LastModified"] for item in page.get("Contents", [])})
+    return found
+
+
+def wait_until_quiet(s3, bucket: str, seconds: float = 3.0, timeout: float = 60) -> None:
+    """Wait until no new object appeared for ``seconds`` (the workers drained the queue)."""
+    deadline = time.monotonic() + timeout
+    count, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        now = len(objects_with_times(s3, bucket))
+        if now != count:
+            count, since = now, time.monotonic()
+        elif time.monotonic() - since >= seconds:
+            return
+        time.sleep(0.5)
+
+
+def test_dispatcher_killed_9_resumes_without_shooting_again(cluster, tmp_path):
+    env, server, bucket, workers = cluster
+    env = dict(env, SCREENSHOT_STUB_LATENCY_MS="30")
+    urls = [f"http://resume-{n}.example/" for n in range(500)]
+    urls_file = write_urls(tmp_path / "urls.txt", urls)
+    workers.append(start_worker(env, tmp_path, "resume", concurrency=2))
+    first = Run(env, urls_file, tmp_path / "out", "--engine", "stub", "--max-in-flight", "100",
+                "--batch-size", "5")
+    first.wait_for_rows(150)
+    first.process.kill()  # kill -9: no chance to clean up
+    first.process.wait(10)
+    s3 = server.client()
+    wait_until_quiet(s3, bucket)  # what was in flight finished meanwhile
+    before = objects_with_times(s3, bucket)
+    assert len(before) > len(first.rows()), "expected work to finish while the dispatcher was dead"
+
+    second = Run(env, urls_file, tmp_path / "out", "--engine", "stub", "--max-in-flight", "100",
+                 "--batch-size", "5")
+    assert second.finish() == 0, second.output()
+    assert_complete(second, urls, s3, bucket)
+    after = objects_with_times(s3, bucket)
+    rendered_again = [key for key, stamp in before.items() if after[key] != stamp]
+    assert rendered_again == [], f"{len(rendered_again)} URLs were rendered again"
+
+
+def test_max_age_reuses_recent_screenshots(cluster, tmp_path):
+    env, server, bucket, workers = cluster
+    urls = [f"http://cached-{n}.example/" for n in range(40)]
+    urls_file = write_urls(tmp_path / "urls.txt", urls)
+    workers.append(start_worker(env, tmp_path, "cache", concurrency=2))
+    first = Run(env, urls_file, tmp_path / "first", "--engine", "stub")
+    assert first.finish() == 0, first.output()
+    s3 = server.client()
+    before = objects_with_times(s3, bucket)
+    second = Run(env, urls_file, tmp_path / "second", "--engine", "stub", "--max-age", "3600")
+    assert second.finish() == 0, second.output()
+    rows = assert_complete(second, urls, s3, bucket)
+    assert {r["attempts"] for r in rows} == {0}, "every row should come from the cache"
+    assert all(r["width"] == 1280 and r["height"] == 800 for r in rows)
+    assert objects_with_times(s3, bucket) == before
+    third = Run(env, urls_file, tmp_path / "third", "--engine", "stub", "--max-age", "0.001")
+    assert third.finish() == 0, third.output()
+    assert {r["attempts"] for r in third.rows()} == {1}, "too old: shot again"
+
+
+def test_procfile_worker_stopped_by_honcho_loses_nothing(cluster, tmp_path):
+    env, server, bucket, workers = cluster
+    env = dict(env, SCREENSHOT_STUB_LATENCY_MS="200", WORKER_CONCURRENCY="2",
+               FLOWER_BASIC_AUTH="test:secret")
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    urls = [f"http://honcho-{n}.example/" for n in range(60)]
+    log = (tmp_path / "honcho.log").open("wb")
+    honcho = subprocess.Popen(
+        [str(Path(sys.executable).with_name("honcho")), "start", "worker"],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        run = Run(env, write_urls(tmp_path / "urls.txt", urls), tmp_path / "out",
+                  "--engine", "stub")
+        run.wait_for_rows(10)
+        honcho.send_signal(signal.SIGTERM)  # what Ctrl-C or a deploy does
+        honcho.wait(30)
+        workers.append(start_worker(env, tmp_path, "after-honcho", concurrency=2))
+        assert run.finish() == 0, run.output()
+        assert_complete(run, urls, server.client(), bucket)
+    finally:
+        if honcho.poll() is None:
+            os.killpg(honcho.pid, signal.SIGKILL)
