@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import os
 import threading
 from pathlib import Path
 
-from celery.signals import worker_process_shutdown, worker_shutdown
+from celery.signals import worker_process_init, worker_process_shutdown, worker_shutdown
 
 from engines import create_engine
 from engines.base import Engine
@@ -72,6 +73,19 @@ def close_all() -> None:
         with contextlib.suppress(Exception):  # closing must go on for the others
             item.close()
     _local.engines = {}
+
+
+@worker_process_init.connect
+def _leave_the_process_group(**_: object) -> None:
+    """Put each pool process in a process group of its own.
+
+    Process managers stop a program by signalling its whole process group (honcho's
+    ``killpg``, dumb-init's default setsid mode, supervisord's ``stopasgroup``). A pool
+    process that gets SIGTERM dies mid-task (``WorkerLostError``). In their own groups, only
+    the main process gets it, and it shuts down warm: running captures finish first.
+    """
+    with contextlib.suppress(OSError):
+        os.setpgid(0, 0)
 
 
 @worker_process_shutdown.connect

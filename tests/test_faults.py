@@ -409,6 +409,10 @@ def test_procfile_worker_stopped_by_honcho_loses_nothing(cluster, tmp_path):
         run.wait_for_rows(10)
         honcho.send_signal(signal.SIGTERM)  # what Ctrl-C or a deploy does
         honcho.wait(30)
+        log.close()
+        stopped = (tmp_path / "honcho.log").read_text()
+        assert "Worker exited prematurely" not in stopped, "the stop was not warm"
+        assert "worker.1 stopped (rc=0)" in stopped or "rc=0" in stopped, stopped[-2000:]
         workers.append(start_worker(env, tmp_path, "after-honcho", concurrency=2))
         assert run.finish() == 0, run.output()
         assert_complete(run, urls, server.client(), bucket)
