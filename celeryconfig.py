@@ -99,5 +99,7 @@ accept_content = ["json"]
 #: Task events for Flower's live dashboard.
 worker_send_task_events = True
 task_send_sent_event = False
+#: Report the STARTED state, so the API can tell "running" from "queued".
+task_track_started = True
 event_queue_ttl = 5.0
 event_queue_expires = 60.0

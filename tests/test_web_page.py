@@ -1,0 +1,114 @@
+"""The page at ``/`` in a real headless Chromium (Playwright driving the system Chromium).
+
+A person types the API key, pastes three URLs of the local test site, picks a size and
+submits; the page follows the job and shows three thumbnails taken by the real Selenium
+engine in the broker-less pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, expect, sync_playwright
+
+from api import create_app
+from api.backends.pool import PoolBackend
+from api.config import load_api_config
+from engines import create_engine
+from settings import load_settings
+from storage.memory import MemoryStorage
+from support.apiserver import serve
+
+pytestmark = pytest.mark.integration
+
+KEY = "web-page-key-0123456789"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=load_settings().chromium_path,
+            args=["--no-sandbox", "--disable-dev-shm-usage"],
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def api_url() -> Iterator[str]:
+    settings = load_settings()
+    config = load_api_config({"SCREENSHOT_API_KEYS": f"person:{KEY}"})
+    backend = PoolBackend(
+        lambda: create_engine("selenium", settings), "selenium", MemoryStorage(),
+        tabs=2, wait_queue=4, uploads=2,
+    )
+    with serve(create_app(config, backend, settings, job_poll_interval=0.1)) as base:
+        yield base
+
+
+def test_three_urls_pasted_in_the_page_become_three_thumbnails(
+    browser: Browser, api_url: str, site, tmp_path
+) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    try:
+        page.goto(api_url + "/")
+        expect(page.locator("h1")).to_have_text("Screenshots")
+        page.fill("#key", KEY)
+        urls = [site.url("/page/1"), site.url("/page/2"), site.url("/index.html")]
+        page.fill("#urls", "\n".join(urls))
+        page.fill("#width", "400")
+        page.fill("#height", "300")
+        page.click("#submit")
+
+        thumbs = page.locator("#gallery img.thumb[data-loaded='1']")
+        expect(thumbs).to_have_count(3, timeout=60_000)
+        expect(page.locator("#progress-text")).to_contain_text("Done: 3 / 3 — 3 ok, 0 errors")
+        sizes = thumbs.evaluate_all("imgs => imgs.map(i => [i.naturalWidth, i.naturalHeight])")
+        assert sizes == [[400, 300]] * 3
+        captions = page.locator("#gallery figcaption .url").all_inner_texts()
+        assert sorted(captions) == sorted(urls)
+
+        # the filter and the search act on the gallery
+        page.select_option("#filter", "error")
+        expect(page.locator("#gallery .card:visible")).to_have_count(0)
+        page.select_option("#filter", "all")
+        page.fill("#search", "page/2")
+        expect(page.locator("#gallery .card:visible")).to_have_count(1)
+        page.fill("#search", "")
+
+        # a thumbnail opens the full image with its metadata
+        thumbs.first.click()
+        expect(page.locator("#viewer")).to_be_visible()
+        expect(page.locator("#viewer-meta")).to_contain_text("http_status")
+        page.screenshot(path=str(tmp_path / "web-page.png"), full_page=True)
+    finally:
+        page.close()
+
+
+def test_a_wrong_key_is_shown_to_the_person(browser: Browser, api_url: str) -> None:
+    page = browser.new_page()
+    try:
+        page.goto(api_url + "/")
+        page.fill("#key", "not-the-right-key-at-all")
+        page.fill("#urls", "http://a.example/")
+        page.click("#submit")
+        expect(page.locator("#message")).to_contain_text("401: invalid API key")
+    finally:
+        page.close()
+
+
+def test_a_bad_line_is_an_error_card_and_never_a_link(browser: Browser, api_url: str) -> None:
+    page = browser.new_page()
+    try:
+        page.goto(api_url + "/")
+        page.fill("#key", KEY)
+        page.fill("#urls", "javascript:alert(document.cookie)")
+        page.click("#submit")
+        card = page.locator("#gallery .card.error")
+        expect(card).to_have_count(1, timeout=30_000)
+        expect(card.locator(".meta")).to_contain_text("unsupported scheme 'javascript'")
+        assert card.locator("a").count() == 0
+    finally:
+        page.close()
