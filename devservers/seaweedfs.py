@@ -288,7 +288,9 @@ def main(argv: list[str]) -> int:
     server: S3Server | None = None
     try:
         server = start_seaweedfs(base)
-        server.client().create_bucket(Bucket="screenshots")
+        client = server.client()
+        if "screenshots" not in {b["Name"] for b in client.list_buckets().get("Buckets", [])}:
+            client.create_bucket(Bucket="screenshots")
         print(f"# SeaweedFS ready in {time.monotonic() - started:.1f} s, data in {server.data_dir}")
         for name, value in server.env("screenshots").items():
             print(f"export {name}={value}", flush=True)
