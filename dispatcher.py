@@ -20,13 +20,21 @@ import sys
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from engines import engine_names
 from errors import ConfigurationError, InvalidOption
 from inputs import count_lines, read_shots
 from keys import capture_digest
 from manifest import Manifest
-from options import DEFAULT_HEIGHT, DEFAULT_TIMEOUT, DEFAULT_WIDTH, CaptureOptions
+from options import (
+    DEFAULT_HEIGHT,
+    DEFAULT_TIMEOUT,
+    DEFAULT_WIDTH,
+    WAIT_UNTIL,
+    CaptureOptions,
+    option_names,
+)
 from progress import Progress
 from report import write_report
 from results import Result
@@ -47,7 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Take a screenshot of every URL in a file.",
         epilog="Settings come from the environment; see README.md.",
     )
-    parser.add_argument("urls", type=Path, help="file with one URL per line")
+    parser.add_argument(
+        "urls", type=Path,
+        help="file with one URL per line, or JSON Lines / CSV with per-URL options",
+    )
     parser.add_argument("--out", type=Path, default=Path("out"), help="output directory")
     parser.add_argument(
         "--engine", default=None, help=f"capture engine: {', '.join(engine_names())}"
@@ -75,7 +86,44 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     add_delivery_arguments(parser)
+    add_capture_arguments(parser)
     return parser
+
+
+def add_capture_arguments(parser: argparse.ArgumentParser) -> None:
+    """The capture options beyond size, format and delay: defaults for every URL of the file.
+
+    A JSON Lines or CSV row overrides them. Values are read like file cells (see
+    :func:`options.coerce`); ``--css`` and ``--js`` take ``@path`` to read a file.
+    """
+    group = parser.add_argument_group("capture options (a row of a JSONL/CSV file overrides them)")
+    add = group.add_argument
+    add("--scale", type=float, default=None, help="device scale factor (2 = retina), default 1")
+    add("--selector", default=None, help="capture only the first element matching this CSS")
+    add("--clip", default=None, metavar="X,Y,W,H", help="capture only this rectangle")
+    add("--hide-selector", action="append", default=None, dest="hide_selectors",
+        metavar="CSS", help="hide elements matching this selector (repeatable)")
+    add("--css", default=None, help="style sheet to add before capture (or @file)")
+    add("--js", default=None, help="script to run before capture (or @file)")
+    add("--wait-until", default=None, choices=WAIT_UNTIL, help="navigation event (default load)")
+    add("--wait-for", default=None, metavar="CSS", help="wait until this element is visible")
+    add("--wait-for-js", default=None, metavar="EXPR", help="wait until this is truthy")
+    add("--scroll", action="store_true", default=None,
+        help="scroll through the page first (lazy images), then back to the top")
+    add("--user-agent", default=None, help="User-Agent of the browser")
+    add("--header", action="append", default=None, dest="headers", metavar="'NAME: VALUE'",
+        help="extra request header (repeatable)")
+    add("--cookie", action="append", default=None, dest="cookies", metavar="NAME=VALUE",
+        help="cookie set for each URL (repeatable)")
+    add("--dark-mode", action="store_true", default=None, help="prefers-color-scheme: dark")
+    add("--reduced-motion", action="store_true", default=None,
+        help="prefers-reduced-motion: reduce")
+    add("--timezone", default=None, help="IANA time zone, e.g. Europe/Paris")
+    add("--locale", default=None, help="locale, e.g. fr-FR")
+    add("--block", action="append", default=None, metavar="WHAT",
+        help="resource type (font, image, media...), 'ads', a host or a URL pattern (repeatable)")
+    add("--fail-on-status", action="append", default=None, metavar="RANGE",
+        help="HTTP statuses of the page that make the row an error, e.g. 400-599 (repeatable)")
 
 
 def add_delivery_arguments(parser: argparse.ArgumentParser) -> None:
@@ -91,18 +139,40 @@ def add_delivery_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def options_from_args(args: argparse.Namespace) -> CaptureOptions:
+    """The default capture options of the run, from the flags."""
+    values: dict[str, Any] = {
+        "width": args.width,
+        "height": args.height,
+        "full_page": args.full_page,
+        "format": args.format,
+        "quality": args.quality,
+        "delay_ms": args.delay_ms,
+        "timeout": args.timeout,
+    }
+    for name in option_names():
+        value = getattr(args, name, None)
+        if name not in values and value is not None:
+            values[name] = value
     try:
-        return CaptureOptions(
-            width=args.width,
-            height=args.height,
-            full_page=args.full_page,
-            format=args.format,
-            quality=args.quality,
-            delay_ms=args.delay_ms,
-            timeout=args.timeout,
-        )
+        for name, separator in (("headers", ":"), ("cookies", "=")):
+            if values.get(name):
+                values[name] = dict(_name_value(name, item, separator) for item in values[name])
+        for name in ("css", "js"):
+            text = values.get(name)
+            if isinstance(text, str) and text.startswith("@"):
+                values[name] = Path(text[1:]).read_text(encoding="utf-8")
+        return CaptureOptions.from_dict(values)
     except InvalidOption as exc:
         raise UsageError(exc.message) from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {exc.filename}: {exc.strerror}") from None
+
+
+def _name_value(option: str, item: str, separator: str) -> tuple[str, str]:
+    name, found, value = item.partition(separator)
+    if not found:
+        raise InvalidOption(f"{option}: {item!r} has no {separator!r}")
+    return name.strip(), value.strip()
 
 
 def job_id_for(out_dir: Path, options: CaptureOptions) -> str:

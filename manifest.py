@@ -146,8 +146,17 @@ class Manifest:
             writer = csv.DictWriter(out, fieldnames=list(COLUMNS), extrasaction="ignore")
             writer.writeheader()
             for row in read_rows(self.jsonl_path):
-                writer.writerow({k: "" if row.get(k) is None else row.get(k) for k in COLUMNS})
+                writer.writerow({k: _csv_value(row.get(k)) for k in COLUMNS})
         os.replace(tmp, self.csv_path)
+
+
+def _csv_value(value: object) -> object:
+    """A CSV cell: empty for None, JSON for lists and objects, the value otherwise."""
+    if value is None:
+        return ""
+    if isinstance(value, list | dict):
+        return json.dumps(value, ensure_ascii=False)
+    return value
 
 
 def read_rows(path: Path) -> Iterator[dict[str, object]]:

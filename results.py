@@ -10,6 +10,8 @@ from typing import Any
 OK = "ok"
 #: ``status`` of a row that has no screenshot; ``error`` says why.
 ERROR = "error"
+#: Console messages kept per row, at most.
+MAX_CONSOLE_MESSAGES = 5
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,32 @@ class Result:
     finished_at: str | None = None
     #: The storage key (deterministic from URL and options).
     key: str | None = None
+    # -- added with per-URL options and page metadata: appended, so older columns keep
+    # their places --------------------------------------------------------------------------
+    #: The main document's MIME type (``text/html``).
+    content_type: str | None = None
+    #: Requests the page made (main document and redirects included).
+    requests: int | None = None
+    #: Requests that failed: no answer (refused, reset, DNS...) or an HTTP status >= 400.
+    #: Blocked requests are not counted here.
+    failed_requests: int | None = None
+    #: Requests not made because the ``block`` option (or the egress policy) refused them.
+    blocked_requests: int | None = None
+    #: Errors the page reported: ``console.error`` calls and uncaught exceptions.
+    console_errors: int | None = None
+    #: The first :data:`MAX_CONSOLE_MESSAGES` of them, each cut to 300 characters.
+    console_messages: tuple[str, ...] = ()
+    #: Milliseconds from reading the URL to the start of its capture (waiting for a slot).
+    queued_ms: int | None = None
+    #: Milliseconds of navigation: until the ``wait_until`` event (last attempt).
+    navigation_ms: int | None = None
+    #: Milliseconds of waiting after it: ``wait_for``, ``wait_for_js``, ``scroll``,
+    #: ``css``/``js``, ``delay_ms`` (last attempt).
+    wait_ms: int | None = None
+    #: Milliseconds taking and encoding the image (last attempt).
+    capture_ms: int | None = None
+    #: Milliseconds storing the image and making its link (last attempt).
+    upload_ms: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -62,7 +90,13 @@ class Result:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Result:
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
+        fields = {k: v for k, v in values.items() if k in known}
+        messages = fields.get("console_messages")
+        if isinstance(messages, list):
+            fields["console_messages"] = tuple(str(m) for m in messages)
+        elif messages is not None and not isinstance(messages, tuple):
+            fields["console_messages"] = ()
+        return cls(**fields)
 
 
 #: Manifest columns, in order.

@@ -17,15 +17,27 @@ class Shot:
     #: The normalised URL (see :func:`urls.normalize_url`).
     url: str
     options: CaptureOptions
+    #: When the shot was read from the input (Unix time, seconds); ``None`` when unknown.
+    #: The row's ``queued_ms`` is the time from then to the start of the capture.
+    queued_at: float | None = None
 
     def to_message(self) -> dict[str, Any]:
         """A JSON-serialisable dict for a Celery message."""
-        return {"line": self.line, "url": self.url, "options": self.options.to_dict()}
+        message: dict[str, Any] = {
+            "line": self.line,
+            "url": self.url,
+            "options": self.options.to_dict(),
+        }
+        if self.queued_at is not None:
+            message["queued_at"] = self.queued_at
+        return message
 
     @classmethod
     def from_message(cls, message: dict[str, Any]) -> Shot:
+        queued_at = message.get("queued_at")
         return cls(
             line=int(message["line"]),
             url=str(message["url"]),
             options=CaptureOptions.from_dict(message.get("options") or {}),
+            queued_at=float(queued_at) if isinstance(queued_at, int | float) else None,
         )

@@ -39,6 +39,9 @@ def main() -> int:
     args, extra = parser.parse_known_args()
     for name in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "SCREENSHOT_BUCKET"):
         os.environ.pop(name, None)
+    # The example pages are on loopback, which the egress policy blocks: exempt that address
+    # (and only it) for the demo.
+    os.environ["SCREENSHOT_EGRESS_ALLOW"] = "127.0.0.1"
     server = serve(HERE / "pages")
     base = f"http://127.0.0.1:{server.server_address[1]}"
     args.out.mkdir(parents=True, exist_ok=True)

@@ -8,13 +8,16 @@ be tested without one.
 - :mod:`engines.chromium`: the Chromium process (flags, profiles, killing, orphans), shared by
   every engine that drives Chromium;
 - :mod:`engines.selenium`: Chromium through ChromeDriver (the default);
+- :mod:`engines.playwright`: the same Chromium through Playwright, a fresh context per capture;
+- :mod:`engines.page`: what both Chromium engines run in the page (scripts, blocking rules);
 - :mod:`engines.stub`: no browser at all, a plain image of the asked size.
 
 To add an engine: write ``engines/<name>.py`` with a subclass of :class:`~engines.base.Engine`
-(set its ``name``, implement ``capture`` and ``close``, raise the errors of :mod:`errors`),
-add ``"<name>": "engines.<name>:<Class>"`` to :data:`ENGINES`, and run the shared engine tests
-against it. Modules are imported only when their engine is created, so an engine's
-dependencies are needed only by those who use it.
+(set its ``name`` and ``supports``, implement ``capture`` and ``close``, raise the errors of
+:mod:`errors`), add ``"<name>": "engines.<name>:<Class>"`` to :data:`ENGINES`, and add it to
+``tests/test_engine_conformance.py`` (its ``ENGINES`` and capability table). Modules are
+imported only when their engine is created, so an engine's dependencies are needed only by
+those who use it.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ __all__ = ["ENGINES", "Capture", "Engine", "create_engine", "engine_names"]
 #: Engine name -> ``"module:Class"``, imported lazily by :func:`create_engine`.
 ENGINES: dict[str, str] = {
     "selenium": "engines.selenium:SeleniumEngine",
+    "playwright": "engines.playwright:PlaywrightEngine",
     "stub": "engines.stub:StubEngine",
 }
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from options import CaptureOptions
+from options import PIPELINE_OPTIONS, CaptureOptions
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,22 @@ class Capture:
     title: str | None = None
     #: The main document's Content-Type, when the engine can know it.
     content_type: str | None = None
+    #: Requests not made because they were blocked (``block`` option, egress policy).
+    blocked_requests: int = 0
+    # -- page metadata (None: the engine cannot know) --------------------------------------
+    #: Requests the page made, main document included.
+    requests: int | None = None
+    #: Requests that got no answer or an HTTP status >= 400 (blocked ones excluded).
+    failed_requests: int | None = None
+    #: ``console.error`` calls and uncaught exceptions in the page.
+    console_errors: int | None = None
+    #: The first few of those messages.
+    console_messages: tuple[str, ...] = ()
+    #: Milliseconds navigating (until the ``wait_until`` event), waiting after it, and taking
+    #: the image.
+    navigation_ms: int | None = None
+    wait_ms: int | None = None
+    capture_ms: int | None = None
 
 
 class Engine:
@@ -44,6 +60,20 @@ class Engine:
 
     #: The name the registry knows this engine by.
     name: str = "base"
+    #: The capture options this engine honours (names of :class:`~options.CaptureOptions`
+    #: fields). A shot that sets any other option to something other than its default gets
+    #: the error row "option X is not supported by engine Y" from the pipeline, never a
+    #: silently different image. ``timeout`` and ``fail_on_status`` are applied by the
+    #: pipeline and always supported.
+    supports: frozenset[str] = frozenset()
+
+    def unsupported(self, options: CaptureOptions) -> list[str]:
+        """The options ``options`` asks for that this engine cannot honour."""
+        return [
+            name
+            for name in options.requested()
+            if name not in self.supports and name not in PIPELINE_OPTIONS
+        ]
 
     def capture(self, url: str, options: CaptureOptions) -> Capture:  # pragma: no cover
         raise NotImplementedError

@@ -24,6 +24,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psutil
 
@@ -36,6 +37,28 @@ KILL_WAIT = 3.0
 
 #: Chromium features that only cost CPU or talk to the network in a screenshot browser.
 DISABLED_FEATURES = ("Translate", "MediaRouter", "OptimizationHints")
+
+#: Megabytes of JavaScript heap a page may use (V8's own default is several gigabytes): a
+#: memory bomb crashes its tab at this size instead of eating the machine first.
+JS_HEAP_MB = 512
+
+#: Installed in every document of the page: ``print()`` would stall a headless page for
+#: seconds and ``alert``/``confirm``/``prompt`` would block it until answered, so they answer
+#: at once (nothing, "cancel", no text). Engines also dismiss any dialog that still opens.
+PAGE_GUARD_SCRIPT = (
+    "window.print = () => {}; window.alert = () => {}; "
+    "window.confirm = () => false; window.prompt = () => null;"
+)
+
+#: Preferences for every profile: no downloads at all (not even to the profile), PDFs are
+#: downloads (so refused) rather than shown in Chromium's viewer.
+PROFILE_PREFS: dict[str, object] = {
+    "download_restrictions": 3,
+    "plugins.always_open_pdf_externally": True,
+}
+
+#: WebRTC may not send UDP that bypasses the proxy (so, with an HTTP proxy, no UDP at all).
+WEBRTC_POLICY = "disable_non_proxied_udp"
 
 _PROCESS_NAMES = ("chrom", "headless")  # chromium, chromedriver, chrome_crashpad_handler, ...
 _PATH_ARGS = ("--user-data-dir=", "--database=")
@@ -79,12 +102,17 @@ def browser_environment(profile_dir: str | Path) -> dict[str, str]:
     return env
 
 
-def chromium_flags(user_data_dir: str | Path, width: int, height: int) -> list[str]:
+def chromium_flags(
+    user_data_dir: str | Path, width: int, height: int, proxy_server: str | None = None
+) -> list[str]:
     """Command-line flags for a headless screenshot browser with a fresh profile.
 
     ``--no-sandbox`` is added only when running as root, where Chromium refuses to start with
     its sandbox; elsewhere the sandbox stays on. The window size is the first viewport; engines
     set the exact viewport per capture through the DevTools protocol.
+
+    With ``proxy_server`` (``http://127.0.0.1:<port>``, the egress proxy of :mod:`egress`),
+    :func:`egress_flags` are added so that every request goes through it.
     """
     flags = [
         "--headless=new",
@@ -101,11 +129,39 @@ def chromium_flags(user_data_dir: str | Path, width: int, height: int) -> list[s
         f"--disable-features={','.join(DISABLED_FEATURES)}",
         "--password-store=basic",
         f"--window-size={width},{height}",
+        f"--js-flags=--max-old-space-size={JS_HEAP_MB}",
         f"--user-data-dir={user_data_dir}",
     ]
     if os.geteuid() == 0:
         flags.insert(1, "--no-sandbox")
+    if proxy_server is not None:
+        flags += egress_flags(proxy_server)
     return flags
+
+
+def egress_flags(proxy_server: str) -> list[str]:
+    """Flags that route *all* of a browser's traffic through the egress proxy.
+
+    - ``--proxy-server``: every HTTP(S) and WebSocket request goes to the proxy (no fallback to
+      a direct connection: if the proxy is down, nothing loads);
+    - ``--proxy-bypass-list=<-loopback>``: removes Chromium's implicit bypass of ``localhost``,
+      ``127/8``, ``[::1]``, ``169.254/16`` and ``fe80::/10``, which would otherwise be reached
+      directly (the cloud metadata address among them);
+    - ``--host-resolver-rules``: Chromium's own resolver answers "not found" for every name
+      (the proxy resolves), except the proxy's address itself;
+    - WebRTC may only use proxied (TCP) paths: its UDP does not go through an HTTP proxy
+      (both spellings: headless and full Chromium read different switches);
+    - QUIC off: it would not go through the proxy either.
+    """
+    host = urlsplit(proxy_server).hostname or "127.0.0.1"
+    return [
+        f"--proxy-server={proxy_server}",
+        "--proxy-bypass-list=<-loopback>",
+        f"--host-resolver-rules=MAP * ^NOTFOUND, EXCLUDE {host}",
+        f"--webrtc-ip-handling-policy={WEBRTC_POLICY}",
+        f"--force-webrtc-ip-handling-policy={WEBRTC_POLICY}",
+        "--disable-quic",
+    ]
 
 
 # -- dying with the parent -----------------------------------------------------------------

@@ -21,14 +21,14 @@ import http.client
 import io
 import json
 import logging
-import math
 import os
 import re
 import subprocess
 import threading
 import time
+import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urldefrag, urlsplit
@@ -47,10 +47,17 @@ from selenium.webdriver.remote.command import Command
 from selenium.webdriver.remote.remote_connection import RemoteConnection
 from selenium.webdriver.remote.webdriver import WebDriver as RemoteWebDriver
 
-from engines import chromium
+from egress.guard import EgressGuard
+from engines import chromium, page
 from engines.base import Capture, Engine
-from errors import BrowserCrashed, CaptureTimeout, EngineUnavailable, NavigationError
-from options import MAX_FULL_PAGE_HEIGHT, CaptureOptions
+from errors import (
+    BrowserCrashed,
+    CaptureTimeout,
+    EngineUnavailable,
+    NavigationError,
+    PermanentError,
+)
+from options import CaptureOptions, option_names
 from settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -63,6 +70,9 @@ QUIT_TIMEOUT = 3.0
 #: (saves one WebDriver round trip per capture; the watchdog grace covers the difference).
 TIMEOUT_SLACK = 0.5
 
+#: The error when a page crashes its tab (a memory bomb past ``chromium.JS_HEAP_MB``): a
+#: permanent error, as the page would do it again.
+PAGE_CRASHED = "the page crashed the browser tab (out of memory, or a browser bug)"
 #: Errors that mean ChromeDriver or Chromium is gone or not answering.
 _TRANSPORT_ERRORS = (
     WebDriverException,
@@ -95,8 +105,11 @@ class _Document:
 class _Browser:
     """One ChromeDriver, its Chromium and its profile directory."""
 
-    def __init__(self, settings: Settings, width: int, height: int) -> None:
+    def __init__(
+        self, settings: Settings, width: int, height: int, proxy_server: str | None = None
+    ) -> None:
         self.profile = chromium.new_profile_dir()
+        self.proxy_server = proxy_server  # the egress proxy every request goes through
         self.width, self.height = width, height
         preexec = chromium.parent_death_signal_preexec()
         self.service = Service(
@@ -120,14 +133,23 @@ class _Browser:
     def start(self) -> None:
         options = webdriver.ChromeOptions()
         options.binary_location = self.chromium_path
-        for flag in chromium.chromium_flags(self.profile, self.width, self.height):
+        # Navigation returns at DOMContentLoaded; the engine waits for load itself when asked
+        # (wait_until), which WebDriver can only choose per session.
+        options.page_load_strategy = "eager"
+        for flag in chromium.chromium_flags(
+            self.profile, self.width, self.height, self.proxy_server
+        ):
             options.add_argument(flag)
         options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
         options.add_experimental_option(
             "perfLoggingPrefs", {"enableNetwork": True, "enablePage": False}
         )
         options.add_experimental_option(
-            "prefs", {"download.default_directory": str(self.profile / "downloads")}
+            "prefs",
+            {
+                "download.default_directory": str(self.profile / "downloads"),
+                **chromium.PROFILE_PREFS,  # no downloads, PDFs not shown
+            },
         )
         # Dialogs (alert, confirm, beforeunload) are dismissed instead of failing commands;
         # pop-ups stay blocked (ChromeDriver would allow them) so no tabs pile up.
@@ -137,9 +159,9 @@ class _Browser:
         self.driver_process = psutil.Process(self.service.process.pid)
         self.browser_process = self._find_browser()
         self.driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "deny"})
-        # window.print() would stall a headless page for seconds.
+        # print() and alert()/confirm()/prompt() would stall or block the page.
         self.driver.execute_cdp_cmd(
-            "Page.addScriptToEvaluateOnNewDocument", {"source": "window.print = () => {};"}
+            "Page.addScriptToEvaluateOnNewDocument", {"source": chromium.PAGE_GUARD_SCRIPT}
         )
         tree = self.driver.execute_cdp_cmd("Page.getFrameTree", {})
         self.frame_id = tree["frameTree"]["frame"]["id"]
@@ -238,6 +260,13 @@ class SeleniumEngine(Engine):
     """
 
     name = "selenium"
+    #: Every option. ``block`` matches resource types by file name ending (ChromeDriver gives
+    #: no per-request hook), so the types it cannot tell by URL are refused (:meth:`unsupported`).
+    supports = frozenset(option_names())
+
+    def unsupported(self, options: CaptureOptions) -> list[str]:
+        blind = sorted(page.URL_BLIND_TYPES.intersection(options.block))
+        return super().unsupported(options) + [f"block={kind}" for kind in blind]
 
     def __init__(self, settings: Settings | None = None, recycle_after: int | None = None) -> None:
         if settings is None:
@@ -249,6 +278,7 @@ class SeleniumEngine(Engine):
         if self.recycle_after < 1:
             raise ValueError("recycle_after must be at least 1")
         self._browser: _Browser | None = None
+        self._egress = EgressGuard(settings)  # the filtering proxy every browser goes through
 
     @property
     def browser_pid(self) -> int | None:
@@ -272,7 +302,7 @@ class SeleniumEngine(Engine):
                 timeout_message = f"page did not finish loading within {options.timeout:g} s"
                 browser.captures += 1
                 return self._capture(browser, url, options, deadline)
-            except NavigationError:
+            except PermanentError:  # the page's fault (an error page, no such element...)
                 raise
             except _NoTimeLeft as exc:  # the browser is fine: keep it
                 raise CaptureTimeout(exc.message) from None
@@ -286,6 +316,8 @@ class SeleniumEngine(Engine):
                 self._discard()
                 if watchdog.fired or time.monotonic() >= deadline:
                     raise CaptureTimeout(timeout_message) from exc
+                if "tab crashed" in _short(exc):  # the page killed its renderer: it would again
+                    raise NavigationError(PAGE_CRASHED, code="tab crashed") from exc
                 raise BrowserCrashed(f"the browser stopped answering ({_short(exc)})") from exc
             except BaseException:
                 self._discard()  # interrupted mid-command: the browser's state is unknown
@@ -300,17 +332,19 @@ class SeleniumEngine(Engine):
         if remaining <= 0:
             raise _NoTimeLeft(f"starting the browser took the whole {options.timeout:g} s timeout")
         _connection(driver).client_config.timeout = remaining + WATCHDOG_GRACE
-        if browser.viewport != (options.width, options.height):
+        state = _page_state(browser)
+        if browser.viewport != (options.width, options.height) or state.scale != options.scale:
             driver.execute_cdp_cmd(
                 "Emulation.setDeviceMetricsOverride",
                 {
                     "width": options.width,
                     "height": options.height,
-                    "deviceScaleFactor": 1,
+                    "deviceScaleFactor": options.scale,
                     "mobile": False,
                 },
             )
             browser.viewport = (options.width, options.height)
+            state.scale = options.scale
         if browser.page_load_timeout is None or (
             abs(browser.page_load_timeout - remaining) > TIMEOUT_SLACK
         ):
@@ -321,7 +355,11 @@ class SeleniumEngine(Engine):
         previous, browser.last_url = browser.last_url, None
         if "#" in url and previous and urldefrag(previous)[0] == urldefrag(url)[0]:
             driver.get("about:blank")  # else only the fragment would change: no new load
+        _prepare_page(driver, state, url, options)
         driver.get_log("performance")  # drop events of earlier pages
+        network = _NetworkLog()
+        started = time.monotonic()
+        self._egress.begin()
         try:
             driver.get(url)
         except TimeoutException:
@@ -330,30 +368,24 @@ class SeleniumEngine(Engine):
             code = _net_error(exc.msg or "")
             if code is None:
                 raise
-            raise _navigation_error(code, url, None) from None
+            refused = self._egress.navigation_error(url, error=code)
+            raise refused or _navigation_error(code, url, None) from None
         browser.last_url = url
-        if options.delay_ms:
-            delay = options.delay_ms / 1000
-            if time.monotonic() + delay >= deadline:
-                raise _NoTimeLeft(
-                    f"delay_ms={options.delay_ms} leaves no time to capture within "
-                    f"the {options.timeout:g} s timeout"
-                )
-            time.sleep(delay)
+        network.feed(driver.get_log("performance"))
+        _wait_until(driver, network, options, deadline)
+        navigated = time.monotonic()
+        self._check_document(driver, browser, network, url)
+        _wait_in_page(driver, network, options, deadline)
+        waited = time.monotonic()
 
-        documents = _documents(driver.get_log("performance"), browser.frame_id)
-        page_url, title = driver.execute_script("return [document.URL, document.title]")
-        error_page = str(page_url).startswith("chrome-error://")
-        document = _main_document(documents, error_page)
-        if error_page or (document is not None and document.error is not None):
-            browser.last_url = None
-            if document is not None and document.error is not None:
-                raise _navigation_error(document.error, url, document)
-            raise NavigationError(f"the browser could not show {url}")
-
+        network.feed(driver.get_log("performance"))
+        document, page_url, title = self._check_document(driver, browser, network, url)
         image = self._screenshot(driver, options)
         with Image.open(io.BytesIO(image)) as decoded:
             width, height = decoded.size
+        captured = time.monotonic()
+        errors, messages = _evaluate(driver, page.READ_CONSOLE)
+        network.feed(driver.get_log("performance"))
         return Capture(
             image=image,
             width=width,
@@ -362,18 +394,48 @@ class SeleniumEngine(Engine):
             final_url=str(page_url) or (document.url if document else url),
             title=str(title) if title is not None else None,
             content_type=document.mime_type if document else None,
+            blocked_requests=network.blocked + self._egress.blocked(),
+            requests=network.requests,
+            failed_requests=network.failed,
+            console_errors=int(errors),
+            console_messages=tuple(page.clip_message(m) for m in messages),
+            navigation_ms=_ms(navigated - started),
+            wait_ms=_ms(waited - navigated),
+            capture_ms=_ms(captured - waited),
         )
 
+    def _check_document(
+        self, driver: webdriver.Chrome, browser: _Browser, network: _NetworkLog, url: str
+    ) -> tuple[_Document | None, str, str | None]:
+        """The document on screen, its URL and title; raises if it is Chromium's error page."""
+        documents = _documents(network.entries, browser.frame_id)
+        page_url, title = driver.execute_script("return [document.URL, document.title]")
+        error_page = str(page_url).startswith("chrome-error://")
+        document = _main_document(documents, error_page)
+        refused = self._egress.navigation_error(
+            document.url if document else url,
+            document.status if document else None,
+            document.error if document else ("net::ERR_FAILED" if error_page else None),
+        )
+        if refused is not None:  # the egress proxy refused or failed the main document
+            browser.last_url = None
+            raise refused
+        if error_page or (document is not None and document.error is not None):
+            browser.last_url = None
+            if document is not None and document.error is not None:
+                raise _navigation_error(document.error, url, document)
+            raise NavigationError(f"the browser could not show {url}")
+        return document, str(page_url), title
+
     def _screenshot(self, driver: webdriver.Chrome, options: CaptureOptions) -> bytes:
-        params: dict[str, Any] = {"format": options.format, "fromSurface": True}
-        if options.effective_quality is not None:
-            params["quality"] = options.effective_quality
-        if options.full_page:
+        element = None
+        content_height = None
+        if options.selector is not None:
+            element = _element_rect(driver, options.selector)
+        elif options.full_page:
             metrics = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})
-            content_height = math.ceil(metrics["cssContentSize"]["height"])
-            height = max(1, min(content_height, MAX_FULL_PAGE_HEIGHT))
-            params["clip"] = {"x": 0, "y": 0, "width": options.width, "height": height, "scale": 1}
-            params["captureBeyondViewport"] = True
+            content_height = metrics["cssContentSize"]["height"]
+        params = page.screenshot_params(options, content_height, element)
         result = driver.execute_cdp_cmd("Page.captureScreenshot", params)
         return base64.b64decode(result["data"])
 
@@ -396,7 +458,9 @@ class SeleniumEngine(Engine):
             killed = chromium.reap_orphans()
             if killed:
                 logger.warning("killed %d orphaned browser processes", killed)
-        browser = self._browser = _Browser(self.settings, options.width, options.height)
+        browser = self._browser = _Browser(
+            self.settings, options.width, options.height, self._egress.proxy_server()
+        )
         started = time.monotonic()
         try:
             browser.start()
@@ -404,6 +468,9 @@ class SeleniumEngine(Engine):
             if watchdog.fired:
                 raise
             raise EngineUnavailable(f"Chromium could not start: {_short(exc)}") from exc
+        # Pages must never reach ChromeDriver or the DevTools endpoint, even if loopback is
+        # allowed by SCREENSHOT_EGRESS_ALLOW.
+        self._egress.protect(browser.service.port, _debugger_address(browser.driver))
         logger.debug("started Chromium pid %s in %.2f s", browser.pid, time.monotonic() - started)
         return browser
 
@@ -434,6 +501,242 @@ class SeleniumEngine(Engine):
     def close(self) -> None:
         """Quit the browser (politely, then by force) and delete its profile. Idempotent."""
         self._stop(polite=True)
+        self._egress.close()
+
+
+# -- capture options in the page ----------------------------------------------------------
+
+
+@dataclass
+class _PageState:
+    """What was last set in a browser's tab, so each capture sends only what changes."""
+
+    scale: float = 1.0
+    hooked: bool = False
+    default_user_agent: str = ""
+    applied: dict[str, Any] = field(default_factory=dict)
+
+
+_page_states: weakref.WeakKeyDictionary[_Browser, _PageState] = weakref.WeakKeyDictionary()
+
+
+def _page_state(browser: _Browser) -> _PageState:
+    state = _page_states.get(browser)
+    if state is None:
+        state = _page_states[browser] = _PageState()
+    return state
+
+
+def _prepare_page(
+    driver: webdriver.Chrome, state: _PageState, url: str, options: CaptureOptions
+) -> None:
+    """Set the tab up for this capture: every emulation to this shot's value, fresh cookies.
+
+    The tab is reused, so whatever an earlier capture set is reset here.
+    """
+    cdp = driver.execute_cdp_cmd
+    if not state.hooked:
+        cdp("Page.addScriptToEvaluateOnNewDocument", {"source": page.CONSOLE_HOOK})
+        state.default_user_agent = cdp("Browser.getVersion", {})["userAgent"]
+        state.hooked = True
+    wanted: dict[str, Any] = {
+        "media": (options.dark_mode, options.reduced_motion),
+        "timezone": options.timezone or "",
+        "locale": options.locale,
+        "agent": (options.user_agent, options.locale),
+        "headers": dict(options.headers),
+        "blocked": page.BlockRules.of(options).url_patterns(),
+        "csp": page.needs_csp_bypass(options),
+    }
+    applied = state.applied
+
+    def changed(name: str) -> bool:
+        return name not in applied or applied[name] != wanted[name]
+
+    if changed("media"):
+        features = [
+            {"name": "prefers-color-scheme", "value": "dark" if options.dark_mode else ""},
+            {"name": "prefers-reduced-motion", "value": "reduce" if options.reduced_motion else ""},
+        ]
+        cdp("Emulation.setEmulatedMedia", {"media": "", "features": features})
+    if changed("timezone"):
+        cdp("Emulation.setTimezoneOverride", {"timezoneId": wanted["timezone"]})
+    if changed("locale"):
+        cdp("Emulation.setLocaleOverride", {})
+        if options.locale:
+            cdp("Emulation.setLocaleOverride", {"locale": options.locale})
+    if changed("agent"):
+        agent: dict[str, Any] = {"userAgent": options.user_agent or state.default_user_agent}
+        if options.locale:
+            agent["acceptLanguage"] = options.locale
+        cdp("Network.setUserAgentOverride", agent)
+    if changed("headers"):
+        cdp("Network.setExtraHTTPHeaders", {"headers": wanted["headers"]})
+    if changed("blocked"):
+        cdp("Network.setBlockedURLs", {"urls": wanted["blocked"]})
+    if changed("csp"):
+        cdp("Page.setBypassCSP", {"enabled": wanted["csp"]})
+    applied.update(wanted)
+    cdp("Network.clearBrowserCookies", {})
+    if options.cookies:
+        cookies = [{"name": name, "value": value, "url": url} for name, value in options.cookies]
+        cdp("Network.setCookies", {"cookies": cookies})
+
+
+def _evaluate(driver: webdriver.Chrome, expression: str, await_promise: bool = False) -> Any:
+    """Evaluate ``expression`` in the page through DevTools (so the page's CSP does not apply).
+
+    A JavaScript exception raises :class:`~errors.PermanentError` with its message.
+    """
+    result = driver.execute_cdp_cmd(
+        "Runtime.evaluate",
+        {"expression": expression, "awaitPromise": await_promise, "returnByValue": True},
+    )
+    details = result.get("exceptionDetails")
+    if details:
+        exception = details.get("exception") or {}
+        text = exception.get("description") or details.get("text") or "error"
+        raise PermanentError(str(text).splitlines()[0][:300])
+    return result.get("result", {}).get("value")
+
+
+def _left_ms(deadline: float) -> int:
+    return int((deadline - time.monotonic()) * 1000)
+
+
+def _wait_until(
+    driver: webdriver.Chrome, network: _NetworkLog, options: CaptureOptions, deadline: float
+) -> None:
+    """Wait for ``options.wait_until`` (navigation returned at DOMContentLoaded)."""
+    if options.wait_until == "domcontentloaded":
+        return
+    if _evaluate(driver, page.load_wait_script(_left_ms(deadline)), True) == "timeout":
+        raise CaptureTimeout(f"page did not finish loading within {options.timeout:g} s")
+    if options.wait_until == "networkidle":
+        idle = page.NETWORK_IDLE_MS / 1000
+        while True:
+            network.feed(driver.get_log("performance"))
+            now = time.monotonic()
+            if not network.in_flight and now - network.last_activity >= idle:
+                return
+            if now + 0.05 >= deadline:
+                raise _NoTimeLeft(
+                    f"the network did not go idle within the {options.timeout:g} s timeout"
+                )
+            time.sleep(0.05)
+
+
+def _wait_in_page(
+    driver: webdriver.Chrome, network: _NetworkLog, options: CaptureOptions, deadline: float
+) -> None:
+    """Everything between load and capture: styles, script, waits, scrolling, delay."""
+    sheet = page.style_sheet(options)
+    if sheet is not None:
+        _evaluate(driver, page.add_style_script(sheet))
+    if options.js is not None:
+        try:
+            _evaluate(driver, page.run_script(options.js, _left_ms(deadline)), True)
+        except PermanentError as exc:
+            raise PermanentError(f"js failed: {exc.message}") from None
+    if options.wait_for is not None:
+        check = page.visible_script(options.wait_for)
+        _poll(driver, check, deadline, f"wait_for: no visible {options.wait_for!r}", options)
+    if options.wait_for_js is not None:
+        check = page.truthy_script(options.wait_for_js)
+        what = f"wait_for_js: {options.wait_for_js!r} stayed false"
+        _poll(driver, check, deadline, what, options)
+    if options.scroll:
+        _evaluate(driver, page.scroll_script(_left_ms(deadline) - 500), True)
+    if options.delay_ms:
+        delay = options.delay_ms / 1000
+        if time.monotonic() + delay >= deadline:
+            raise _NoTimeLeft(
+                f"delay_ms={options.delay_ms} leaves no time to capture within "
+                f"the {options.timeout:g} s timeout"
+            )
+        time.sleep(delay)
+    network.feed(driver.get_log("performance"))
+
+
+def _poll(
+    driver: webdriver.Chrome, check: str, deadline: float, what: str, options: CaptureOptions
+) -> None:
+    while not _evaluate(driver, check):
+        if time.monotonic() + 0.1 >= deadline:
+            raise _NoTimeLeft(f"{what} within the {options.timeout:g} s timeout")
+        time.sleep(0.1)
+
+
+def _element_rect(driver: webdriver.Chrome, selector: str) -> tuple[float, float, float, float]:
+    rect = _evaluate(driver, page.element_rect_script(selector))
+    if rect is None:
+        raise PermanentError(f"selector {selector!r} matched no element")
+    x, y, width, height = (float(v) for v in rect)
+    if width < 1 or height < 1:
+        raise PermanentError(f"selector {selector!r} matched an element with no size")
+    return x, y, width, height
+
+
+def _ms(seconds: float) -> int:
+    return int(round(seconds * 1000))
+
+
+class _NetworkLog:
+    """Every request of one capture, from the DevTools ``Network`` events of the performance log.
+
+    Counts requests, failures (no answer, or HTTP >= 400) and blocked requests, and knows what
+    is still in flight (for ``networkidle``). The browser's own favicon request is not the
+    page's: it is left out (Playwright's pages do not make it).
+    """
+
+    _EVENTS = (
+        "Network.requestWillBeSent",
+        "Network.responseReceived",
+        "Network.loadingFinished",
+        "Network.loadingFailed",
+    )
+
+    def __init__(self) -> None:
+        self.entries: list[dict[str, Any]] = []
+        self.requests = 0
+        self.failed = 0
+        self.blocked = 0
+        self.in_flight: set[str] = set()
+        self.last_activity = time.monotonic()
+        self._ignored: set[str] = set()
+
+    def feed(self, entries: list[dict[str, Any]]) -> None:
+        self.entries += entries
+        for entry in entries:
+            message = entry.get("message", "")
+            if not any(name in message for name in self._EVENTS):
+                continue
+            event = json.loads(message).get("message", {})
+            method, params = event.get("method"), event.get("params", {})
+            request_id = params.get("requestId")
+            self.last_activity = time.monotonic()
+            if request_id in self._ignored:
+                continue
+            if method == "Network.requestWillBeSent":
+                request = params.get("request") or {}
+                if params.get("type") == "Other" and str(request.get("url", "")).endswith(
+                    "/favicon.ico"
+                ):
+                    self._ignored.add(request_id)
+                    continue
+                self.requests += 1
+                self.in_flight.add(request_id)
+            elif method == "Network.responseReceived":
+                if (params.get("response") or {}).get("status", 0) >= 400:
+                    self.failed += 1
+            elif method == "Network.loadingFinished":
+                self.in_flight.discard(request_id)
+            elif method == "Network.loadingFailed":
+                self.in_flight.discard(request_id)
+                if params.get("blockedReason"):
+                    self.blocked += 1
+                else:
+                    self.failed += 1
 
 
 # -- reading the network -------------------------------------------------------------------
@@ -528,6 +831,8 @@ def _navigation_error(code: str, url: str, document: _Document | None) -> Naviga
         text = f"the URL is a file to download ({mime or 'unknown type'}), not a page"
     elif name.startswith("ERR_BLOCKED"):
         text = "the page was blocked"
+    elif name in ("ERR_INVALID_AUTH_CREDENTIALS", "ERR_UNEXPECTED_PROXY_AUTH"):
+        text = "the site asks for a user name and password (HTTP authentication); none is sent"
     elif name in ("ERR_INVALID_RESPONSE", "ERR_INVALID_HTTP_RESPONSE"):
         text = "the server sent an invalid HTTP response"
     else:
@@ -540,6 +845,13 @@ def _connection(driver: RemoteWebDriver) -> RemoteConnection:
     executor = driver.command_executor
     assert isinstance(executor, RemoteConnection)
     return executor
+
+
+def _debugger_address(driver: RemoteWebDriver | None) -> str | None:
+    """ChromeDriver's ``host:port`` of the browser's DevTools endpoint, if it says."""
+    capabilities = driver.capabilities if driver is not None else {}
+    address = capabilities.get("goog:chromeOptions", {}).get("debuggerAddress")
+    return str(address) if address else None
 
 
 def _short(exc: BaseException) -> str:

@@ -77,8 +77,8 @@ def test_close_is_a_no_op_and_context_manager_works() -> None:
 
 
 def test_registry_names() -> None:
-    assert engine_names() == ["selenium", "stub"]
-    assert set(ENGINES) == {"selenium", "stub"}
+    assert engine_names() == ["playwright", "selenium", "stub"]
+    assert set(ENGINES) == {"playwright", "selenium", "stub"}
 
 
 def test_create_stub_with_kwargs_and_settings() -> None:
@@ -102,4 +102,4 @@ def test_create_selenium_starts_nothing() -> None:
 def test_unknown_engine_names_the_choices() -> None:
     with pytest.raises(ConfigurationError) as caught:
         create_engine("x")
-    assert str(caught.value) == "unknown engine 'x': choose one of selenium, stub"
+    assert str(caught.value) == "unknown engine 'x': choose one of playwright, selenium, stub"

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from support.egress_servers import TEST_SITE_ALLOW
+
 REPO = Path(__file__).resolve().parents[2]
 #: Seconds a worker may take to connect and report "ready".
 READY_TIMEOUT = 60
@@ -40,6 +42,7 @@ class Worker:
 
 def service_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CELERY_", "SCREENSHOT_"))}
+    env["SCREENSHOT_EGRESS_ALLOW"] = TEST_SITE_ALLOW  # the test site is on loopback
     env.update(extra)
     env["PYTHONPATH"] = str(REPO)
     return env

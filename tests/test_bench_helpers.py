@@ -1,0 +1,278 @@
+"""The benchmark's pure helpers: CPU accounting, the URL lists, the report."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench import report
+from bench.corpus import BenchError, list_pages, page_urls, spread, stub_urls, warmup_urls
+from bench.machine import (
+    FOREIGN,
+    CpuTimes,
+    ProcSample,
+    breakdown,
+    classify,
+    cpu_delta,
+    descendants_of,
+    parse_proc_stat,
+    per_item,
+    with_remainder,
+)
+from bench.pipeline import summarize_rows
+from bench.stats import RunStats, chunks, combine
+
+PROC_STAT = """\
+cpu  1000 20 300 5000 40 5 15 7 11 0
+cpu0 500 10 150 2500 20 3 8 4 6 0
+cpu1 500 10 150 2500 20 2 7 3 5 0
+intr 123456
+ctxt 789
+"""
+
+
+def test_parse_proc_stat_reads_the_aggregate_line():
+    times = parse_proc_stat(PROC_STAT)
+    assert times.ticks["user"] == 1000 and times.ticks["steal"] == 7
+    # busy = user + nice + system + irq + softirq; guest is already inside user
+    assert times.busy == 1000 + 20 + 300 + 5 + 15
+    assert times.total == 1000 + 20 + 300 + 5000 + 40 + 5 + 15 + 7
+
+
+def test_parse_proc_stat_without_cpu_line_fails():
+    with pytest.raises(ValueError):
+        parse_proc_stat("intr 1\n")
+
+
+def test_old_kernels_with_fewer_columns_still_parse():
+    times = parse_proc_stat("cpu 1 2 3 4\n")
+    assert times.busy == 6 and "steal" not in times.ticks
+
+
+def test_cpu_delta_counts_busy_seconds_and_not_idle_iowait_steal():
+    before = CpuTimes({"user": 100, "nice": 0, "system": 50, "idle": 1000, "iowait": 5,
+                       "irq": 1, "softirq": 2, "steal": 0})
+    after = CpuTimes({"user": 250, "nice": 10, "system": 90, "idle": 1100, "iowait": 25,
+                      "irq": 3, "softirq": 6, "steal": 4})
+    delta = cpu_delta(before, after, wall=2.0, hz=100)
+    assert delta.busy == pytest.approx((150 + 10 + 40 + 2 + 4) / 100)
+    assert delta.idle == pytest.approx(1.0)
+    assert delta.iowait == pytest.approx(0.2)
+    assert delta.steal == pytest.approx(0.04)
+    assert delta.cores_busy == pytest.approx(2.06 / 2.0)
+
+
+def test_cpu_delta_never_goes_negative():
+    before = CpuTimes({"user": 10})
+    after = CpuTimes({"user": 5})
+    assert cpu_delta(before, after, wall=1.0).busy == 0.0
+
+
+def test_per_item():
+    assert per_item(3.0, 10) == pytest.approx(0.3)
+    assert per_item(3.0, 0) is None
+
+
+@pytest.mark.parametrize(
+    ("cmdline", "kind"),
+    [
+        ("/usr/lib/chromium/chromium --type=renderer --lang=en", "chromium renderer"),
+        ("/usr/lib/chromium/chromium --type=zygote --no-sandbox", "chromium zygote"),
+        ("/usr/lib/chromium/chromium --type=gpu-process", "chromium gpu/utility"),
+        ("/usr/lib/chromium/chromium --headless=new --user-data-dir=/tmp/x", "chromium browser"),
+        ("/usr/bin/chromedriver --port=4444", "chromedriver"),
+        ("/x/.venv/bin/python -m celery -A tasks worker -c 2", "celery worker"),
+        ("/x/.venv/bin/python dispatcher.py urls.txt --out o", "dispatcher"),
+        ("/x/.venv/bin/python -m bench.corpus /usr/share/doc", "static server"),
+        ("/x/.venv/bin/python -m bench --pages 5", "bench (this process)"),
+        ("/x/playwright/driver/node /x/cli.js run-driver", "playwright driver (node)"),
+        ("/usr/lib/erlang/erts-13.1.5/bin/beam.smp -W w", "rabbitmq"),
+        ("redis-server 127.0.0.1:6379", "redis"),
+        ("/x/.venv/bin/weed server -dir=/tmp/y", "seaweedfs"),
+        ("bash", "other"),
+    ],
+)
+def test_classify(cmdline, kind):
+    assert classify(cmdline) == kind
+
+
+def test_breakdown_counts_deltas_new_processes_and_reaped_children():
+    before = {
+        1: ProcSample("celery worker", cpu=10.0, created=100.0, children=1.0),
+        2: ProcSample("chromium renderer", cpu=5.0, created=100.0),
+        3: ProcSample("redis", cpu=7.0, created=50.0),  # pid 3 is reused below
+        4: ProcSample("seaweedfs", cpu=1.0, created=10.0),  # exits: not counted
+    }
+    after = {
+        1: ProcSample("celery worker", cpu=12.5, created=100.0, children=1.5),
+        2: ProcSample("chromium renderer", cpu=6.0, created=100.0),
+        3: ProcSample("chromium renderer", cpu=0.25, created=200.0),
+        5: ProcSample("chromium zygote", cpu=0.5, created=150.0, children=3.0),
+    }
+    kinds = breakdown(before, after)
+    assert kinds["celery worker"] == pytest.approx(2.5)
+    assert kinds["celery worker ← exited children"] == pytest.approx(0.5)
+    assert kinds["chromium renderer"] == pytest.approx(1.25)
+    assert kinds["chromium zygote"] == pytest.approx(0.5)
+    assert kinds["chromium zygote ← exited children"] == pytest.approx(3.0)
+    assert "seaweedfs" not in kinds and "redis" not in kinds
+
+
+def test_breakdown_puts_other_jobs_apart_without_their_reaped_children():
+    before = {
+        7: ProcSample("chromium renderer", cpu=1.0, created=1.0, ours=False),
+        8: ProcSample("rabbitmq", cpu=1.0, created=1.0, ours=False),
+        9: ProcSample("other", cpu=1.0, created=1.0, children=0.0, ours=False),
+    }
+    after = {
+        7: ProcSample("chromium renderer", cpu=3.0, created=1.0, ours=False),
+        8: ProcSample("rabbitmq", cpu=1.5, created=1.0, ours=False),
+        9: ProcSample("other", cpu=1.5, created=1.0, children=60.0, ours=False),
+    }
+    kinds = breakdown(before, after)
+    assert kinds == {FOREIGN: pytest.approx(2.5), "rabbitmq": pytest.approx(0.5)}
+
+
+def testdescendants_of():
+    parents = {10: 1, 11: 10, 12: 11, 13: 1, 14: 13, 15: 12}
+    assert descendants_of(10, parents) == {10, 11, 12, 15}
+    assert descendants_of(99, parents) == {99}
+
+
+def test_with_remainder_sorts_and_adds_what_is_unattributed():
+    ordered = with_remainder({"a": 1.0, "b": 3.0}, busy=5.0)
+    assert list(ordered)[:2] == ["b", "a"]
+    assert ordered["unattributed (kernel, unreaped exits)"] == pytest.approx(1.0)
+    assert with_remainder({"a": 6.0}, busy=5.0)["unattributed (kernel, unreaped exits)"] == 0.0
+
+
+def test_spread_picks_evenly_and_keeps_order():
+    items = [f"p{i}" for i in range(10)]
+    assert spread(items, None) == items
+    assert spread(items, 20) == items
+    assert spread(items, 5) == ["p0", "p2", "p4", "p6", "p8"]
+    assert spread(items, 3) == ["p0", "p3", "p6"]
+    assert spread(items, 0) == []
+    assert len(set(spread(items, 7))) == 7
+
+
+def test_page_urls_and_warmup_urls():
+    urls = page_urls("http://127.0.0.1:8000/", ["index.html", "library/os.html"])
+    assert urls == ["http://127.0.0.1:8000/index.html", "http://127.0.0.1:8000/library/os.html"]
+    assert warmup_urls(urls + ["http://h/x?a=1"]) == [
+        "http://127.0.0.1:8000/index.html?warmup",
+        "http://127.0.0.1:8000/library/os.html?warmup",
+        "http://h/x?a=1&warmup",
+    ]
+
+
+def test_stub_urls_are_distinct_ranges():
+    assert stub_urls(3) == [f"http://bench.example/{n}" for n in (1, 2, 3)]
+    assert stub_urls(2, first=4) == ["http://bench.example/4", "http://bench.example/5"]
+
+
+def test_list_pages_skips_sphinx_folders(tmp_path):
+    (tmp_path / "library").mkdir()
+    (tmp_path / "_static").mkdir()
+    (tmp_path / "index.html").write_text("x")
+    (tmp_path / "library" / "os.html").write_text("x")
+    (tmp_path / "_static" / "x.html").write_text("x")
+    (tmp_path / "style.css").write_text("x")
+    assert list_pages(tmp_path) == ["index.html", "library/os.html"]
+
+
+def test_list_pages_without_corpus_is_a_clear_error(tmp_path):
+    with pytest.raises(BenchError, match="python3.11-doc"):
+        list_pages(tmp_path / "missing")
+
+
+def test_summarize_rows():
+    rows = [
+        {"status": "ok", "bytes": 100, "duration_ms": 10},
+        {"status": "ok", "bytes": 300, "duration_ms": 30},
+        {"status": "ok", "bytes": 200, "duration_ms": 20},
+        {"status": "error", "url": "http://x/", "error": "boom"},
+    ]
+    ok, errors, size, duration, samples = summarize_rows(rows)
+    assert (ok, errors) == (3, 1)
+    assert size == pytest.approx(200.0) and duration == pytest.approx(20.0)
+    assert samples == ["http://x/: boom"]
+    assert summarize_rows([]) == (0, 0, None, None, [])
+
+
+def _run(label, rate, ok=100, settings=None, kinds=None):
+    return {
+        "label": label, "urls": ok, "ok": ok, "errors": 0, "wall": ok / rate, "busy": ok * 0.3,
+        "rate": rate, "cpu_per_item": 0.3, "cores_busy": 1.9,
+        "settings": settings or {"workers": 1, "pool": "prefork", "concurrency": 2,
+                                 "batch_size": 1},
+        "kinds": kinds or {"chromium renderer": 10.0},
+    }
+
+
+def test_report_best_and_ratio():
+    runs = [_run("x", 5.0), _run("y", 6.0)]
+    assert report.best(runs)["label"] == "y"
+    assert report.best([]) is None
+    assert report.ratio(5.4, 6.0) == pytest.approx(0.9)
+    assert report.ratio(None, 6.0) is None and report.ratio(1.0, 0.0) is None
+
+
+def test_report_markdown_and_files(tmp_path):
+    results = {
+        "machine": {"date": "2026-01-01", "cpus": 2, "chromium": "Chromium 156",
+                    "python": "3.11.7", "background_cores_busy": 0.01},
+        "corpus": {"pages": 530, "width": 1280, "height": 800, "warmup": 10},
+        "a": {"runs": [_run("c2", 5.5), _run("c3", 5.0)]},
+        "b": {"run": _run("pw", 6.0, settings={"tabs": 3})},
+        "c": {"runs": [_run("s", 300.0, ok=4000)]},
+        "floors": {
+            "a_over_b_rate": {"value": 5.5 / 6.0, "met": True},
+            "a_over_b_cpu": 1.0,
+            "stub_rate": {"value": 300.0, "met": True},
+        },
+    }
+    text = report.markdown(results)
+    assert "| (a) pipeline, selenium **best** | 1 worker, prefork -c 2, batch 1 |" in text
+    assert "1 Chromium, 3 tabs" in text
+    assert "**0.92** (floor 0.9: met)" in text
+    assert "**300 URLs/s**" in text
+    assert "| chromium renderer | 100.0 | 100.0 | 2.5 |" in text  # ms per item
+    json_path, md_path = report.write(results, tmp_path / "out")
+    assert json.loads(json_path.read_text())["floors"]["stub_rate"]["met"] is True
+    assert md_path.read_text() == text
+
+
+def test_chunks_interleave_and_cover_everything():
+    items = [str(i) for i in range(10)]
+    parts = chunks(items, 3)
+    assert parts == [["0", "3", "6", "9"], ["1", "4", "7"], ["2", "5", "8"]]
+    assert sorted(x for part in parts for x in part) == sorted(items)
+    assert chunks(items, 1) == [items]
+    assert chunks(items[:2], 5) == [["0"], ["1"]]
+    assert chunks([], 3) == [[]]
+
+
+def test_combine_sums_rounds():
+    one = RunStats("x", urls=10, ok=9, errors=1, wall=2.0, busy=3.0, bytes_mean=100.0,
+                   duration_ms_median=10.0, kinds={"a": 1.0, "b": 2.0}, own=2.5, foreign=0.5,
+                   pre_load=0.1, settings={"tabs": 3})
+    two = RunStats("x", urls=10, ok=10, errors=0, wall=3.0, busy=4.0, bytes_mean=200.0,
+                   duration_ms_median=30.0, kinds={"a": 2.0}, own=3.5, foreign=0.5,
+                   pre_load=0.3, settings={"tabs": 3})
+    total = combine([one, two])
+    assert (total.urls, total.ok, total.errors, total.rounds) == (20, 19, 1, 2)
+    assert total.wall == pytest.approx(5.0) and total.busy == pytest.approx(7.0)
+    assert total.rate == pytest.approx(19 / 5.0)
+    assert total.cpu_per_item == pytest.approx(7.0 / 19)
+    assert total.own_per_item == pytest.approx(6.0 / 19)
+    assert total.cores_busy == pytest.approx(7.0 / 5.0)
+    assert total.bytes_mean == pytest.approx((100 * 9 + 200 * 10) / 19)
+    assert total.duration_ms_median == pytest.approx(20.0)
+    assert total.kinds == {"a": 3.0, "b": 2.0}
+    assert total.pre_load == pytest.approx(0.3)
+    data = total.to_dict()
+    assert data["rate"] == pytest.approx(19 / 5.0) and data["settings"] == {"tabs": 3}
+    with pytest.raises(ValueError):
+        combine([])

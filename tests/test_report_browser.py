@@ -1,0 +1,148 @@
+"""report.html in a real headless Chromium (Playwright driving the system Chromium).
+
+A small run with the stub engine (per-URL options from a JSON Lines file, some errors), then
+the report is opened from disk: the status filter, the search box, sorting and the dialog
+showing a full image and its metadata are used the way a person would, and what is visible is
+checked.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+import dispatcher
+from settings import load_settings
+
+ROWS = [
+    {"url": "http://alpha.example/", "width": 320, "height": 200},
+    {"url": "http://beta.example/news", "width": 640, "height": 400, "format": "jpeg"},
+    {"url": "http://gamma.example/", "width": 1000, "height": 900},
+    {"url": "http://gone.invalid/"},
+    {"url": "http://delta.example/", "colour": "red"},
+    {"url": "not a url"},
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=load_settings().chromium_path,
+            args=["--no-sandbox", "--disable-dev-shm-usage"],
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("report")
+    urls = base / "urls.jsonl"
+    urls.write_text("\n".join(json.dumps(row) for row in ROWS) + "\n")
+    out = base / "out"
+    status = dispatcher.run([str(urls), "--out", str(out), "--engine", "stub", "--quiet"])
+    assert status == 0
+    return out / "report.html"
+
+
+@pytest.fixture
+def page(browser: Browser, report: Path) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    opened = context.new_page()
+    opened.goto(report.as_uri())
+    yield opened
+    context.close()
+
+
+def visible_urls(page: Page) -> list[str]:
+    return page.locator(".card:not([hidden]) a.url").all_inner_texts()
+
+
+@pytest.mark.integration
+def test_everything_is_shown_first(page: Page) -> None:
+    assert page.locator("#summary").inner_text() == "6 URLs: 3 ok, 3 failed"
+    assert len(visible_urls(page)) == 6
+    assert page.locator("#shown").inner_text() == "6"
+    # every thumbnail of an ok row loads from the relative path of its image
+    loaded = page.evaluate(
+        "Array.from(document.querySelectorAll('.card.ok img')).map(i => i.complete && "
+        "i.naturalWidth)"
+    )
+    assert sorted(loaded) == [320, 640, 1000]
+
+
+@pytest.mark.integration
+def test_status_filter_and_search(page: Page) -> None:
+    page.select_option("#status", "error")
+    assert sorted(visible_urls(page)) == [
+        "http://delta.example/",
+        "http://gone.invalid/",
+        "not a url",
+    ]
+    assert page.locator("#shown").inner_text() == "3"
+    reasons = " | ".join(page.locator(".card:not([hidden]) .err").all_inner_texts())
+    assert "unknown option 'colour'" in reasons and "ERR_NAME_NOT_RESOLVED" in reasons
+
+    page.select_option("#status", "ok")
+    page.fill("#search", "BETA")
+    assert visible_urls(page) == ["http://beta.example/news"]
+    assert page.locator("#shown").inner_text() == "1"
+
+    page.fill("#search", "")
+    page.select_option("#status", "all")
+    page.fill("#search", ".example/")
+    assert len(visible_urls(page)) == 4
+
+
+@pytest.mark.integration
+def test_sort_by_size(page: Page) -> None:
+    page.select_option("#status", "ok")
+    page.select_option("#sort", "size-desc")
+    order = visible_urls(page)
+    sizes = page.evaluate(
+        "Array.from(document.querySelectorAll('.card.ok')).map(c => Number(c.dataset.bytes))"
+    )
+    assert sizes == sorted(sizes, reverse=True)
+    assert len(order) == 3
+    page.select_option("#sort", "line")
+    assert visible_urls(page) == [
+        "http://alpha.example/",
+        "http://beta.example/news",
+        "http://gamma.example/",
+    ]
+
+
+@pytest.mark.integration
+def test_click_shows_the_full_image_and_its_metadata(page: Page) -> None:
+    dialog = page.locator("#viewer")
+    assert not dialog.is_visible()
+    page.locator(".card", has_text="beta.example").locator(".thumb").click()
+    assert dialog.is_visible()
+    assert page.locator("#viewer-title").inner_text() == "http://beta.example/news"
+    size = page.evaluate("[document.getElementById('viewer-img').naturalWidth, "
+                         "document.getElementById('viewer-img').naturalHeight]")
+    assert size == [640, 400]
+    fields = dict(
+        zip(
+            page.locator("#viewer-meta dt").all_inner_texts(),
+            page.locator("#viewer-meta dd").all_inner_texts(),
+            strict=True,
+        )
+    )
+    assert fields["Status"] == "ok"
+    assert fields["HTTP status"] == "200"
+    assert fields["Engine"] == "stub"
+    assert fields["Image"].startswith("640×400 jpeg")
+    assert "navigation 0" in fields["Timings (ms)"] and "upload" in fields["Timings (ms)"]
+    page.keyboard.press("Escape")
+    assert not dialog.is_visible()
+
+    page.locator(".card", has_text="gone.invalid").locator(".thumb").click()
+    assert dialog.is_visible()
+    assert not page.locator("#viewer-img").is_visible()
+    assert "ERR_NAME_NOT_RESOLVED" in page.locator("#viewer-meta").inner_text()
