@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -49,7 +50,8 @@ def write_urls(path: Path, count: int, prefix: str) -> Path:
 
 
 def sampled_dispatch(env: dict[str, str], urls: Path, out: Path, *args: str) -> dict[str, Any]:
-    """Run the dispatcher, sampling its RSS every 50 ms; wall time and peak RSS."""
+    """Run the dispatcher on a fresh ``out``, sampling its RSS every 50 ms."""
+    shutil.rmtree(out, ignore_errors=True)  # a new job, not a resumed one
     started = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "dispatcher.py", str(urls), "--out", str(out), "--quiet", *args],
