@@ -135,12 +135,16 @@ def bench_memory(env: dict[str, str], work: Path, sizes: Sequence[int]) -> list[
 
 
 def _tree_memory(pid: int) -> dict[str, float]:
-    """RSS (MB) of a worker's Python processes and of its browsers, summed."""
+    """PSS (MB) of a worker's Python processes and of its browsers, summed.
+
+    PSS, not RSS: Chromium's processes share most of their pages, and summing their RSS
+    would count those pages once per process.
+    """
     python = browser = 0
     root = psutil.Process(pid)
     for proc in [root, *root.children(recursive=True)]:
         try:
-            rss = proc.memory_info().rss
+            rss = proc.memory_full_info().pss
             name = proc.name()
         except psutil.NoSuchProcess:
             continue
@@ -148,7 +152,7 @@ def _tree_memory(pid: int) -> dict[str, float]:
             browser += rss
         else:
             python += rss
-    return {"python_rss_mb": round(python / 2**20, 1), "chromium_rss_mb": round(browser / 2**20, 1)}
+    return {"python_pss_mb": round(python / 2**20, 1), "chromium_pss_mb": round(browser / 2**20, 1)}
 
 
 def bench_soak(env: dict[str, str], work: Path, captures: int) -> list[dict[str, Any]]:
@@ -161,14 +165,17 @@ def bench_soak(env: dict[str, str], work: Path, captures: int) -> list[dict[str,
     worker = start_worker(env_s, work / "logs", 1, pool="prefork")
     samples = []
     try:
+        # Samples just after 5, N/2 + 5 and N + 5 captures: a browser is alive at each (it is
+        # replaced every SCREENSHOT_RECYCLE_AFTER captures and started again on demand).
         half = captures // 2
-        for step, (start, end) in enumerate(((0, 5), (5, half), (half, captures))):
+        steps = ((0, 5), (5, half + 5), (half + 5, captures + 5))
+        for step, (start, end) in enumerate(steps):
             urls = work / f"soak-{step}.txt"
             urls.write_text("".join(
                 f"{base}/{pages[n % len(pages)]}?n={n}\n" for n in range(start, end)
             ))
             sampled_dispatch(env_s, urls, work / f"soak-{step}", "--engine", "selenium")
-            samples.append({"captures": end if step else 0, **_tree_memory(worker.process.pid)})
+            samples.append({"captures": end, **_tree_memory(worker.process.pid)})
             print(f"soak: {samples[-1]}", file=sys.stderr)
     finally:
         worker.stop()
@@ -198,11 +205,11 @@ def to_markdown(results: dict[str, Any]) -> str:
             lines.append(f"| {r['lines']:,} | {r['peak_rss_mb']} MB | {r['urls_per_s']} |")
         lines.append("")
     if "soak" in results:
-        lines += ["| captures (one Selenium worker) | Python RSS | Chromium RSS |",
+        lines += ["| captures (one Selenium worker) | Python PSS | Chromium PSS |",
                   "|---|---|---|"]
         for r in results["soak"]:
-            lines.append(f"| {r['captures']} | {r['python_rss_mb']} MB | "
-                         f"{r['chromium_rss_mb']} MB |")
+            lines.append(f"| {r['captures']} | {r['python_pss_mb']} MB | "
+                         f"{r['chromium_pss_mb']} MB |")
         lines.append("")
     return "\n".join(lines)
 
