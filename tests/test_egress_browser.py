@@ -9,10 +9,12 @@ no TCP connection and no UDP datagram at all.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import time
 from collections.abc import Iterator
 
+import psutil
 import pytest
 
 from egress.policy import parse_allow_list
@@ -211,6 +213,15 @@ def test_control_ports_are_out_of_reach_even_with_loopback_allowed() -> None:
         profile = local.profile_dir
         assert profile is not None
         devtools = int((profile / "DevToolsActivePort").read_text().split()[0])
+        browser_pid = local.browser_pid
+        assert browser_pid is not None
+        listening = [
+            c.laddr
+            for c in psutil.Process(browser_pid).net_connections(kind="tcp")
+            if c.status == psutil.CONN_LISTEN
+        ]
+        assert [a.port for a in listening] == [devtools]  # DevTools only, on loopback only
+        assert all(ipaddress.ip_address(a.ip).is_loopback for a in listening)
         driver_port = local._browser.service.port  # type: ignore[union-attr]
         # ...but the DevTools endpoint and ChromeDriver are not, from a page or directly.
         query = f"?devtools={devtools}&driver={driver_port}"
