@@ -43,8 +43,11 @@ lint: install
 typecheck: install
 	$(PY) -m mypy .
 
+# Benchmarks, not tests: they print and record numbers (bench-output/); see README.
 bench: install
 	$(PY) -m bench
+	$(PY) -m bench.delivery
+	$(PY) -m api.loadtest --json bench-output/api-load.json
 
 clean:
 	rm -rf demo-output bench-output .pytest_cache .mypy_cache .ruff_cache

@@ -88,13 +88,20 @@ def measured_dispatch(
 
 
 class BrowserWorker:
-    """One Celery worker with the selenium engine (prefork ``-c concurrency``), kept warm."""
+    """One Celery worker with a browser engine (prefork ``-c concurrency``), kept warm."""
 
     def __init__(
-        self, env: dict[str, str], out_root: Path, concurrency: int, timeout: float
+        self,
+        env: dict[str, str],
+        out_root: Path,
+        concurrency: int,
+        timeout: float,
+        tag: str = "",
+        engine: str = "selenium",
     ) -> None:
         self.concurrency = concurrency
-        self.name = f"selenium-c{concurrency}"
+        self.engine = engine
+        self.name = f"{engine}-c{concurrency}" + (f"-{tag}" if tag else "")
         self.env = dict(
             env,
             SCREENSHOT_QUEUE=f"bench-{self.name}",
@@ -103,9 +110,9 @@ class BrowserWorker:
         self.out_root = out_root
         self.timeout = timeout
         self.worker: Worker | None = None
-        self.label = f"selenium prefork -c {concurrency}"
+        self.label = f"{engine} prefork -c {concurrency}" + (f" ({tag})" if tag else "")
         self.settings: dict[str, object] = {
-            "engine": "selenium", "pool": "prefork", "concurrency": concurrency,
+            "engine": engine, "pool": "prefork", "concurrency": concurrency,
             "batch_size": 1, "workers": 1,
         }
         self._runs = 0
@@ -116,7 +123,7 @@ class BrowserWorker:
         if warmup:
             file = write_url_file(self.out_root / f"{self.name}-warmup.txt", warmup)
             warm = dispatch(self.env, file, self.out_root / f"pipeline-{self.name}-warmup",
-                            timeout=self.timeout)
+                            "--engine", self.engine, timeout=self.timeout)
             ok, _, _, _, samples = summarize_rows(read_rows(warm.out))
             if ok == 0:
                 raise BenchError(
@@ -131,7 +138,8 @@ class BrowserWorker:
         file = write_url_file(self.out_root / f"{self.name}-{self._runs}.txt", urls)
         return measured_dispatch(
             self.label, self.env, file, len(urls),
-            self.out_root / f"pipeline-{self.name}-{self._runs}", [], self.settings,
+            self.out_root / f"pipeline-{self.name}-{self._runs}", ["--engine", self.engine],
+            self.settings,
             self.timeout,
         )
 

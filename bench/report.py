@@ -56,9 +56,24 @@ def markdown(results: Mapping[str, Any]) -> str:
         f"{meta['chromium']}, Python {meta['python']}. Background load before the runs: "
         f"{meta['background_cores_busy']:.2f} busy cores. Source: "
         f"{results.get('source', '?')}; workers' egress policy "
-        f"{results.get('egress_policy', '?')} (127.0.0.1 allowed for the corpus).",
+        f"{results.get('egress_policy', '?')} (127.0.0.1 allowed for the corpus). "
+        f"Command: `{results.get('command', 'python -m bench')}`.",
         "",
     ]
+    every_run = [
+        *results.get("a", {}).get("runs", []),
+        *([results["b"]["run"]] if results.get("b", {}).get("run") else []),
+        *results.get("c", {}).get("runs", []),
+    ]
+    noisy = [run for run in every_run if (run.get("not_own") or 0) > 0.10]
+    if noisy:
+        lines += [
+            f"**⚠ Other jobs used the machine during {len(noisy)} of {len(every_run)} runs "
+            "(⚠ in the last column): their rates are lower than this machine can do, and the "
+            "ratios between systems are only as good as the interleaving. Rerun on an idle "
+            "machine for figures to publish.**",
+            "",
+        ]
     corpus = results.get("corpus")
     if corpus:
         lines += [
@@ -67,7 +82,8 @@ def markdown(results: Mapping[str, Any]) -> str:
             f"process; PNG {corpus['width']}x{corpus['height']}, after the load event. "
             f"Every system is started and warmed up ({corpus['warmup']} pages, not measured) "
             f"first; then (a) and (b) take turns over {corpus.get('rounds', 1)} interleaved "
-            "parts of the pages (rounds), and their figures are the sums over the rounds.",
+            "parts of the pages (rounds), and their figures are the sums over the rounds "
+            "(so (a)'s wall time holds one dispatcher start-up per round).",
             "",
         ]
     lines += [
@@ -91,7 +107,7 @@ def markdown(results: Mapping[str, Any]) -> str:
     a_best = best(a_runs)
     for run in a_runs:
         mark = " **best**" if run is a_best and len(a_runs) > 1 else ""
-        lines.append(row("(a) pipeline, selenium", run, mark))
+        lines.append(row(f"(a) pipeline, {run['settings'].get('engine', '?')}", run, mark))
     b_run = results.get("b", {}).get("run")
     if b_run:
         lines.append(row("(b) bare browser, Playwright", b_run))
@@ -113,9 +129,10 @@ def markdown(results: Mapping[str, Any]) -> str:
         )
     if "stub_rate" in verdicts:
         v = verdicts["stub_rate"]
+        over = f" over {v['urls']} URLs" if "urls" in v else ""
         lines.append(
-            f"- (c) best stub rate: **{_num(v['value'], 0)} URLs/s** (floor {FLOOR_STUB_RATE:.0f}: "
-            f"{'met' if v['met'] else 'NOT met'})."
+            f"- (c) stub rate of the best settings{over}: **{_num(v['value'], 0)} URLs/s** "
+            f"(floor {FLOOR_STUB_RATE:.0f}: {'met' if v['met'] else 'NOT met'})."
         )
     lines += [
         "- Wall time: from the dispatcher's start to its exit (Python start-up included), "

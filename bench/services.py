@@ -143,11 +143,12 @@ class S3:
             stop_seaweedfs(server)
 
 
-def service_env(**extra: str) -> dict[str, str]:
-    """Our environment minus any CELERY_*/SCREENSHOT_* the user set, plus ``extra``."""
+def service_env(repo: Path = REPO, **extra: str) -> dict[str, str]:
+    """Our environment minus any CELERY_*/SCREENSHOT_* the user set, plus ``extra``;
+    ``repo`` is the source tree the processes run (another copy for A/B experiments)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CELERY_", "SCREENSHOT_"))}
     env.update(extra)
-    env["PYTHONPATH"] = str(REPO)
+    env["PYTHONPATH"] = str(repo)
     return env
 
 
@@ -195,7 +196,7 @@ def start_worker(
                 "--loglevel=INFO", f"--concurrency={concurrency}", f"--pool={pool}",
                 f"--hostname={name}@%h", "--max-tasks-per-child=1000",
             ],
-            cwd=REPO,
+            cwd=env.get("PYTHONPATH", str(REPO)),
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=handle,
@@ -240,8 +241,8 @@ def dispatch(
     try:
         done = subprocess.run(
             [sys.executable, "dispatcher.py", str(urls), "--out", str(out), *args],
-            cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout,
-            stdin=subprocess.DEVNULL,
+            cwd=env.get("PYTHONPATH", str(REPO)), env=env, capture_output=True, text=True,
+            timeout=timeout, stdin=subprocess.DEVNULL,
         )
     except subprocess.TimeoutExpired:
         raise BenchError(

@@ -71,7 +71,12 @@ def test_a_burst_gets_429_with_retry_after_at_once_and_never_5xx() -> None:
         assert set(codes) <= {200, 429}, codes
         assert 4 <= codes.count(200) < clients and codes.count(429) >= clients - 10
         refused = sorted(seconds for code, seconds, _ in answers if code == 429)
-        assert refused[len(refused) // 2] < 0.5, "429s must not wait for capacity"
+        served = sorted(seconds for code, seconds, _ in answers if code == 200)
+        # A refusal that waited for capacity would take as long as the shots it waited for:
+        # compare with those rather than with a wall-clock constant (machines get loaded).
+        assert refused[len(refused) // 2] < served[len(served) // 2], (
+            "429s must not wait for capacity"
+        )
         assert all(
             retry is not None and retry.isdigit() and int(retry) >= 1
             for code, _, retry in answers

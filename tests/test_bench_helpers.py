@@ -205,7 +205,8 @@ def _run(label, rate, ok=100, settings=None, kinds=None):
     return {
         "label": label, "urls": ok, "ok": ok, "errors": 0, "wall": ok / rate, "busy": ok * 0.3,
         "rate": rate, "cpu_per_item": 0.3, "cores_busy": 1.9,
-        "settings": settings or {"workers": 1, "pool": "prefork", "concurrency": 2,
+        "settings": settings or {"engine": "selenium", "workers": 1, "pool": "prefork",
+                                 "concurrency": 2,
                                  "batch_size": 1},
         "kinds": kinds or {"chromium renderer": 10.0},
     }
@@ -276,3 +277,18 @@ def test_combine_sums_rounds():
     assert data["rate"] == pytest.approx(19 / 5.0) and data["settings"] == {"tabs": 3}
     with pytest.raises(ValueError):
         combine([])
+
+
+def test_report_flags_runs_where_other_jobs_used_the_machine():
+    quiet = dict(_run("q", 5.0), not_own=0.03)
+    busy = dict(_run("b", 5.0), not_own=0.40)
+    results = {
+        "machine": {"date": "2026-01-01", "cpus": 2, "chromium": "Chromium 156",
+                    "python": "3.11.7", "background_cores_busy": 0.5},
+        "a": {"runs": [quiet, busy]},
+    }
+    text = report.markdown(results)
+    assert "Other jobs used the machine during 1 of 2 runs" in text
+    assert "| 40% ⚠ |" in text and "| 3% |" in text
+    results["a"]["runs"] = [quiet]
+    assert "Other jobs used the machine" not in report.markdown(results)
