@@ -47,8 +47,14 @@ class RowStore:
         return found
 
     def put(self, line: int, row: dict[str, Any]) -> None:
+        self.put_many({line: row})
+
+    def put_many(self, rows: dict[int, dict[str, Any]]) -> None:
+        """Record several rows in one round trip."""
+        if not rows:
+            return
         pipe = self.client.pipeline(transaction=False)
-        pipe.hset(self.key, str(line), json.dumps(row))
+        pipe.hset(self.key, mapping={str(line): json.dumps(row) for line, row in rows.items()})
         pipe.expire(self.key, ROWS_TTL)
         pipe.execute()
 

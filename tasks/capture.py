@@ -16,6 +16,7 @@ retries re-queues the unfinished shots with a growing countdown instead of faili
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from celery import Task
@@ -38,6 +39,8 @@ STORAGE_RETRY_COUNTDOWN = 5
 STORAGE_RETRY_COUNTDOWN_MAX = 60
 #: Storage retries of one batch before its remaining shots become error rows (~10 minutes).
 STORAGE_MAX_RETRIES = 12
+#: Seconds finished rows may wait before they are recorded in the job's row store.
+RECORD_INTERVAL = 0.25
 #: The error of every URL of a batch that kept killing its worker.
 POISON_MESSAGE = (
     "the worker died or hit its time limit on each of {deliveries} deliveries of this URL's "
@@ -118,6 +121,7 @@ def capture_batch(
     pending: list[dict[str, Any]] = []
     current = resources.settings()
     recorded = _recorded(store, shots)
+    unsaved = _Unsaved(store)
     for message in shots:
         try:
             shot = Shot.from_message(message)
@@ -144,12 +148,13 @@ def capture_batch(
                     raise_storage_outage=True,
                 )
             rows.append(row)
-            _record(store, row)
+            unsaved.add(row)
         except StorageUnavailable:
             pending.append(message)
         except ConfigurationError as exc:
             log.error("cannot capture line %d: %s", shot.line, exc)
             rows.append(error_result(shot.line, shot.url, f"worker misconfigured: {exc}"))
+    unsaved.flush()
     return rows, pending
 
 
@@ -175,13 +180,33 @@ def _recorded(store: RowStore | None, shots: list[dict[str, Any]]) -> dict[int, 
         return {}
 
 
-def _record(store: RowStore | None, row: Result) -> None:
-    if store is None:
-        return
-    try:
-        store.put(row.line, row.to_dict())
-    except Exception as exc:  # noqa: BLE001 - the batch result still carries the row
-        log.warning("cannot record the row of line %d: %s", row.line, exc)
+class _Unsaved:
+    """Rows waiting to be recorded: written together, at least every ``RECORD_INTERVAL``.
+
+    A slow capture (a browser) is recorded at once; fast ones (the stub, cache hits) share a
+    round trip to Redis.
+    """
+
+    def __init__(self, store: RowStore | None) -> None:
+        self.store = store
+        self.rows: dict[int, dict[str, Any]] = {}
+        self.since = time.monotonic()
+
+    def add(self, row: Result) -> None:
+        if self.store is None:
+            return
+        self.rows[row.line] = row.to_dict()
+        if time.monotonic() - self.since >= RECORD_INTERVAL:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.store is not None and self.rows:
+            try:
+                self.store.put_many(self.rows)
+            except Exception as exc:  # noqa: BLE001 - the batch result still carries them
+                log.warning("cannot record %d finished rows: %s", len(self.rows), exc)
+        self.rows = {}
+        self.since = time.monotonic()
 
 
 def _stored_rows(task: Task) -> list[dict[str, Any]] | None:
