@@ -131,21 +131,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read :class:`Settings` from ``environ`` (default: ``os.environ``)."""
     env = os.environ if environ is None else environ
 
-    def text(name: str) -> str | None:
-        value = env.get(name, "").strip()
-        return value or None
-
-    def integer(name: str, default: int, low: int = 1) -> int:
-        raw = text(name)
-        if raw is None:
-            return default
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ConfigurationError(f"{name} must be a whole number, not {raw!r}") from None
-        if value < low:
-            raise ConfigurationError(f"{name} must be at least {low}, not {value}")
-        return value
+    reader = EnvReader(env)
+    text, integer = reader.text, reader.integer
 
     broker = text("CELERY_BROKER_URL")
     backend = text("CELERY_RESULT_BACKEND")
@@ -221,3 +208,49 @@ def parse_engine_plugins(text: str) -> dict[str, str]:
             )
         plugins[name.strip()] = target.strip()
     return plugins
+
+
+class EnvReader:
+    """Typed reads of environment variables, with errors naming the variable."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+
+    def text(self, name: str) -> str | None:
+        value = self.env.get(name, "").strip()
+        return value or None
+
+    def integer(self, name: str, default: int, low: int = 1) -> int:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigurationError(f"{name} must be a whole number, not {raw!r}") from None
+        if value < low:
+            raise ConfigurationError(f"{name} must be at least {low}, not {value}")
+        return value
+
+    def number(self, name: str, default: float, low: float) -> float:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigurationError(f"{name} must be a number, not {raw!r}") from None
+        if not value >= low or value == float("inf"):
+            raise ConfigurationError(f"{name} must be a finite number of at least {low:g}")
+        return value
+
+    def boolean(self, name: str, default: bool) -> bool:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        lowered = raw.lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ConfigurationError(f"{name} must be true or false, not {raw!r}")

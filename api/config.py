@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from errors import ConfigurationError
+from settings import EnvReader
 
 #: Shortest API key accepted, in characters: a key must be hard to guess.
 MIN_KEY_LENGTH = 16
@@ -170,49 +171,3 @@ def parse_keys(raw: str) -> tuple[ApiKey, ...]:
     if duplicates:
         raise ConfigurationError(f"SCREENSHOT_API_KEYS: the name {duplicates[0]!r} is used twice")
     return tuple(keys)
-
-
-class EnvReader:
-    """Typed reads of environment variables, with errors naming the variable."""
-
-    def __init__(self, env: Mapping[str, str]) -> None:
-        self.env = env
-
-    def _text(self, name: str) -> str | None:
-        value = self.env.get(name, "").strip()
-        return value or None
-
-    def integer(self, name: str, default: int, low: int = 1) -> int:
-        raw = self._text(name)
-        if raw is None:
-            return default
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ConfigurationError(f"{name} must be a whole number, not {raw!r}") from None
-        if value < low:
-            raise ConfigurationError(f"{name} must be at least {low}, not {value}")
-        return value
-
-    def number(self, name: str, default: float, low: float) -> float:
-        raw = self._text(name)
-        if raw is None:
-            return default
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ConfigurationError(f"{name} must be a number, not {raw!r}") from None
-        if not value >= low or value == float("inf"):
-            raise ConfigurationError(f"{name} must be a finite number of at least {low:g}")
-        return value
-
-    def boolean(self, name: str, default: bool) -> bool:
-        raw = self._text(name)
-        if raw is None:
-            return default
-        lowered = raw.lower()
-        if lowered in ("1", "true", "yes", "on"):
-            return True
-        if lowered in ("0", "false", "no", "off"):
-            return False
-        raise ConfigurationError(f"{name} must be true or false, not {raw!r}")

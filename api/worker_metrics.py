@@ -158,10 +158,9 @@ def main() -> None:
     """Serve the exporter until interrupted."""
     from prometheus_client import start_http_server
 
-    from api.config import EnvReader
     from errors import ConfigurationError
     from runners.distributed import dispatcher_app
-    from settings import load_settings
+    from settings import EnvReader, load_settings
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:

@@ -114,6 +114,7 @@ class DistributedRunner(Runner):
         self.publisher = Publisher(self.app, CAPTURE_TASK, publish_threads)
         self.rows = RowStore(self.app.backend.client, job_id)
         self._depth_checked = 0.0
+        self._full = False
         self._sentinel_key = f"screenshots:job:{job_id}:alive"
         self._namespace = uuid.UUID(job_id) if _is_uuid(job_id) else uuid.uuid5(
             uuid.NAMESPACE_URL, job_id
@@ -213,7 +214,7 @@ class DistributedRunner(Runner):
         """Whether the work queue holds more than ``high_water`` messages (checked ~1/s)."""
         now = time.monotonic()
         if now - self._depth_checked < DEPTH_CHECK_INTERVAL:
-            return getattr(self, "_full", False)
+            return self._full
         self._depth_checked = now
         try:
             with self.app.connection_for_write() as conn, conn.channel() as channel:
