@@ -1,5 +1,6 @@
 """What every Chromium engine does inside the page, whatever drives it: the same scripts, the
-same blocking rules, the same screenshot parameters, so two engines give the same image.
+same blocking rules, the same screenshot parameters, so two engines give the same image;
+and the same words for a main document that failed (:func:`navigation_error`).
 
 Nothing here talks to a browser; :mod:`engines.selenium` and :mod:`engines.playwright` send
 these scripts and parameters through their own channel (ChromeDriver's CDP bridge, Playwright).
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from errors import NavigationError
 from options import BLOCK_ADS, MAX_FULL_PAGE_HEIGHT, RESOURCE_TYPES, CaptureOptions
 from results import MAX_CONSOLE_MESSAGES
 
@@ -310,3 +312,59 @@ def truthy_script(expression: str) -> str:
     """An expression that is ``true`` when ``expression`` is truthy (``false`` if it throws)."""
     source = js_string(expression)
     return f"(() => {{ try {{ return !!(0, eval)({source}); }} catch (e) {{ return false; }} }})()"
+
+
+@dataclass
+class Document:
+    """What the network said about one main-frame document request."""
+
+    url: str
+    status: int | None = None
+    mime_type: str | None = None
+    error: str | None = None
+
+
+def navigation_error(code: str, url: str, document: Document | None) -> NavigationError:
+    """A :class:`NavigationError` whose message says what happened to *this* URL."""
+    parts = urlsplit(url)
+    host = parts.hostname or url
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        port = 0
+    status = document.status if document else None
+    name = code.removeprefix("net::")
+    if name in ("ERR_NAME_NOT_RESOLVED", "ERR_NAME_RESOLUTION_FAILED"):
+        text = f"unknown host {host}"
+    elif name == "ERR_CONNECTION_REFUSED":
+        text = f"connection refused by {host}:{port}"
+    elif name in ("ERR_CONNECTION_TIMED_OUT", "ERR_TIMED_OUT"):
+        text = f"connection to {host}:{port} timed out"
+    elif name in ("ERR_CONNECTION_RESET", "ERR_CONNECTION_CLOSED", "ERR_EMPTY_RESPONSE"):
+        text = f"{host}:{port} closed the connection without an answer"
+    elif name in ("ERR_ADDRESS_UNREACHABLE", "ERR_NETWORK_UNREACHABLE"):
+        text = f"{host} is unreachable"
+    elif name == "ERR_UNSAFE_PORT":
+        text = f"port {port} is blocked by the browser as unsafe"
+    elif name.startswith("ERR_CERT_"):
+        text = "TLS certificate error"
+    elif name.startswith("ERR_SSL_"):
+        text = "TLS error"
+    elif name == "ERR_TOO_MANY_REDIRECTS":
+        text = "too many redirects"
+    elif name == "ERR_HTTP_RESPONSE_CODE_FAILURE":
+        text = f"the server answered HTTP {status or 'error'} with an empty page"
+    elif name == "ERR_ABORTED" and status in (204, 205):
+        text = f"the server answered HTTP {status}: there is no page to capture"
+    elif name == "ERR_ABORTED" and status is not None:
+        mime = document.mime_type if document else None
+        text = f"the URL is a file to download ({mime or 'unknown type'}), not a page"
+    elif name.startswith("ERR_BLOCKED"):
+        text = "the page was blocked"
+    elif name in ("ERR_INVALID_AUTH_CREDENTIALS", "ERR_UNEXPECTED_PROXY_AUTH"):
+        text = "the site asks for a user name and password (HTTP authentication); none is sent"
+    elif name in ("ERR_INVALID_RESPONSE", "ERR_INVALID_HTTP_RESPONSE"):
+        text = "the server sent an invalid HTTP response"
+    else:
+        text = "the page could not be loaded"
+    return NavigationError(f"{text} ({code})", code=code)

@@ -56,7 +56,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from egress.guard import EgressGuard
 from engines import chromium, page
 from engines.base import Capture, Engine
-from engines.selenium import _Document, _navigation_error
+from engines.page import Document, navigation_error
 from errors import (
     BrowserCrashed,
     CaptureTimeout,
@@ -169,13 +169,13 @@ class _Page:
         else:
             route.continue_()
 
-    def document(self) -> _Document | None:
+    def document(self) -> Document | None:
         """The last main-frame document response, as the Selenium engine describes one."""
         if not self.documents:
             return None
         response = self.documents[-1]
         mime = (response.headers.get("content-type") or "").split(";")[0].strip() or None
-        return _Document(url=response.url, status=response.status, mime_type=mime)
+        return Document(url=response.url, status=response.status, mime_type=mime)
 
 
 class _Browser:
@@ -456,13 +456,13 @@ class PlaywrightEngine(Engine):
             text = str(exc)
             document = record.document()
             if "Download is starting" in text:
-                document = document or _Document(url, 200)
-                raise _navigation_error("net::ERR_ABORTED", url, document) from None
+                document = document or Document(url, 200)
+                raise navigation_error("net::ERR_ABORTED", url, document) from None
             code = _NET_ERROR.search(text)
             if code is None:
                 raise
             refused = self._egress.navigation_error(url, error=code.group(0))
-            raise refused or _navigation_error(code.group(0), url, document) from None
+            raise refused or navigation_error(code.group(0), url, document) from None
 
     def _check_document(self, tab: Page, record: _Page, url: str) -> None:
         """Raise if the page on screen is Chromium's error page or the proxy's refusal."""

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urldefrag, urlsplit
+from urllib.parse import urldefrag
 
 import psutil
 import urllib3
@@ -50,6 +50,7 @@ from selenium.webdriver.remote.webdriver import WebDriver as RemoteWebDriver
 from egress.guard import EgressGuard
 from engines import chromium, page
 from engines.base import Capture, Engine
+from engines.page import Document, navigation_error
 from errors import (
     BrowserCrashed,
     CaptureTimeout,
@@ -90,16 +91,6 @@ _reaped_in: int | None = None  # pid of the process that already reaped orphans
 
 class _NoTimeLeft(CaptureTimeout):
     """The deadline is too short for the asked delay or after a cold start: the browser is fine."""
-
-
-@dataclass
-class _Document:
-    """What the network said about one main-frame document request."""
-
-    url: str
-    status: int | None = None
-    mime_type: str | None = None
-    error: str | None = None
 
 
 class _Browser:
@@ -369,7 +360,7 @@ class SeleniumEngine(Engine):
             if code is None:
                 raise
             refused = self._egress.navigation_error(url, error=code)
-            raise refused or _navigation_error(code, url, None) from None
+            raise refused or navigation_error(code, url, None) from None
         browser.last_url = url
         network.feed(driver.get_log("performance"))
         _wait_until(driver, network, options, deadline)
@@ -406,7 +397,7 @@ class SeleniumEngine(Engine):
 
     def _check_document(
         self, driver: webdriver.Chrome, browser: _Browser, network: _NetworkLog, url: str
-    ) -> tuple[_Document | None, str, str | None]:
+    ) -> tuple[Document | None, str, str | None]:
         """The document on screen, its URL and title; raises if it is Chromium's error page."""
         documents = _documents(network.entries, browser.frame_id)
         page_url, title = driver.execute_script("return [document.URL, document.title]")
@@ -423,7 +414,7 @@ class SeleniumEngine(Engine):
         if error_page or (document is not None and document.error is not None):
             browser.last_url = None
             if document is not None and document.error is not None:
-                raise _navigation_error(document.error, url, document)
+                raise navigation_error(document.error, url, document)
             raise NavigationError(f"the browser could not show {url}")
         return document, str(page_url), title
 
@@ -742,9 +733,9 @@ class _NetworkLog:
 # -- reading the network -------------------------------------------------------------------
 
 
-def _documents(entries: list[dict[str, Any]], frame_id: str) -> list[_Document]:
+def _documents(entries: list[dict[str, Any]], frame_id: str) -> list[Document]:
     """The main frame's document requests, in order, from performance-log entries."""
-    documents: dict[str, _Document] = {}
+    documents: dict[str, Document] = {}
     for entry in entries:
         message = entry.get("message", "")
         if "Document" not in message and "loadingFailed" not in message:
@@ -759,7 +750,7 @@ def _documents(entries: list[dict[str, Any]], frame_id: str) -> list[_Document]:
                 and request_id == params.get("loaderId")
             ):
                 # A redirect reuses the request id: the document moves on to the new URL.
-                documents[request_id] = _Document(url=params["request"]["url"])
+                documents[request_id] = Document(url=params["request"]["url"])
         elif request_id in documents:
             document = documents[request_id]
             if method == "Network.responseReceived":
@@ -772,7 +763,7 @@ def _documents(entries: list[dict[str, Any]], frame_id: str) -> list[_Document]:
     return list(documents.values())
 
 
-def _main_document(documents: list[_Document], error_page: bool) -> _Document | None:
+def _main_document(documents: list[Document], error_page: bool) -> Document | None:
     """The document on screen: with several (a JavaScript redirect), the last one that loaded.
 
     A failure counts only when nothing loaded (a download started by a loaded page leaves that
@@ -792,52 +783,6 @@ def _main_document(documents: list[_Document], error_page: bool) -> _Document | 
 def _net_error(text: str) -> str | None:
     match = _NET_ERROR.search(text)
     return match.group(0) if match else None
-
-
-def _navigation_error(code: str, url: str, document: _Document | None) -> NavigationError:
-    """A :class:`NavigationError` whose message says what happened to *this* URL."""
-    parts = urlsplit(url)
-    host = parts.hostname or url
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        port = 0
-    status = document.status if document else None
-    name = code.removeprefix("net::")
-    if name in ("ERR_NAME_NOT_RESOLVED", "ERR_NAME_RESOLUTION_FAILED"):
-        text = f"unknown host {host}"
-    elif name == "ERR_CONNECTION_REFUSED":
-        text = f"connection refused by {host}:{port}"
-    elif name in ("ERR_CONNECTION_TIMED_OUT", "ERR_TIMED_OUT"):
-        text = f"connection to {host}:{port} timed out"
-    elif name in ("ERR_CONNECTION_RESET", "ERR_CONNECTION_CLOSED", "ERR_EMPTY_RESPONSE"):
-        text = f"{host}:{port} closed the connection without an answer"
-    elif name in ("ERR_ADDRESS_UNREACHABLE", "ERR_NETWORK_UNREACHABLE"):
-        text = f"{host} is unreachable"
-    elif name == "ERR_UNSAFE_PORT":
-        text = f"port {port} is blocked by the browser as unsafe"
-    elif name.startswith("ERR_CERT_"):
-        text = "TLS certificate error"
-    elif name.startswith("ERR_SSL_"):
-        text = "TLS error"
-    elif name == "ERR_TOO_MANY_REDIRECTS":
-        text = "too many redirects"
-    elif name == "ERR_HTTP_RESPONSE_CODE_FAILURE":
-        text = f"the server answered HTTP {status or 'error'} with an empty page"
-    elif name == "ERR_ABORTED" and status in (204, 205):
-        text = f"the server answered HTTP {status}: there is no page to capture"
-    elif name == "ERR_ABORTED" and status is not None:
-        mime = document.mime_type if document else None
-        text = f"the URL is a file to download ({mime or 'unknown type'}), not a page"
-    elif name.startswith("ERR_BLOCKED"):
-        text = "the page was blocked"
-    elif name in ("ERR_INVALID_AUTH_CREDENTIALS", "ERR_UNEXPECTED_PROXY_AUTH"):
-        text = "the site asks for a user name and password (HTTP authentication); none is sent"
-    elif name in ("ERR_INVALID_RESPONSE", "ERR_INVALID_HTTP_RESPONSE"):
-        text = "the server sent an invalid HTTP response"
-    else:
-        text = "the page could not be loaded"
-    return NavigationError(f"{text} ({code})", code=code)
 
 
 def _connection(driver: RemoteWebDriver) -> RemoteConnection:
