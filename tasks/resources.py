@@ -12,7 +12,6 @@ import atexit
 import contextlib
 import os
 import threading
-from pathlib import Path
 
 from celery.signals import worker_process_init, worker_process_shutdown, worker_shutdown
 
@@ -99,10 +98,3 @@ def _on_worker_shutdown(**_: object) -> None:
 
 
 atexit.register(close_all)
-
-
-def reset_for_tests(local_dir: Path | None = None) -> None:  # pragma: no cover - test helper
-    global _settings, _storage
-    close_all()
-    _settings = None
-    _storage = None
