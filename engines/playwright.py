@@ -74,7 +74,9 @@ logger = logging.getLogger(__name__)
 WATCHDOG_GRACE = 2.0
 #: Seconds ``close()`` lets Playwright shut Chromium down before everything is killed.
 QUIT_TIMEOUT = 5.0
-#: Milliseconds before the one retry of a screenshot Chromium could not take (no frame yet).
+#: Attempts at a screenshot Chromium could not take (no frame yet, on a loaded machine).
+SCREENSHOT_ATTEMPTS = 3
+#: Milliseconds before retrying such a screenshot, times the attempt number.
 SCREENSHOT_RETRY_MS = 200
 #: Seconds the browser may take to start.
 LAUNCH_TIMEOUT = 30.0
@@ -590,14 +592,15 @@ def _screenshot(context: BrowserContext, tab: Page, options: CaptureOptions) -> 
         metrics = cdp.send("Page.getLayoutMetrics")
         content_height = metrics["cssContentSize"]["height"]
     params = page.screenshot_params(options, content_height, element)
-    try:
-        result = cdp.send("Page.captureScreenshot", params)
-    except PlaywrightError as exc:
-        # A page just created may have no frame to capture yet on a loaded machine.
-        if "Unable to capture screenshot" not in str(exc):
-            raise
-        tab.wait_for_timeout(SCREENSHOT_RETRY_MS)
-        result = cdp.send("Page.captureScreenshot", params)
+    for attempt in range(1, SCREENSHOT_ATTEMPTS + 1):
+        try:
+            result = cdp.send("Page.captureScreenshot", params)
+            break
+        except PlaywrightError as exc:
+            # A page just created may have no frame to capture yet on a loaded machine.
+            if "Unable to capture screenshot" not in str(exc) or attempt == SCREENSHOT_ATTEMPTS:
+                raise
+            tab.wait_for_timeout(SCREENSHOT_RETRY_MS * attempt)
     cdp.detach()
     return base64.b64decode(result["data"])
 

@@ -81,7 +81,7 @@ def test_post_202_then_get_200_with_a_link_through_the_workers(
             )
             assert accepted.status_code == 202, accepted.text
             ident = accepted.json()["id"]
-            assert accepted.json()["state"] == "queued"
+            assert accepted.json()["state"] in ("queued", "running")  # a fast worker starts it
             # When its result is asked for, then it comes with a link that opens the image
             done = client.get(f"/v1/screenshots/{ident}", params={"wait": 30})
             assert done.status_code == 200, done.text
