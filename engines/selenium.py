@@ -31,7 +31,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urldefrag
 
 import psutil
 import urllib3
@@ -70,6 +69,10 @@ QUIT_TIMEOUT = 3.0
 #: A page-load timeout already set is kept if within this many seconds of the wanted one
 #: (saves one WebDriver round trip per capture; the watchdog grace covers the difference).
 TIMEOUT_SLACK = 0.5
+
+#: Seconds the previous capture's page gets to give way to ``about:blank`` before the browser
+#: is replaced instead (a page cannot keep a browser that must be wiped).
+LEAVE_TIMEOUT = 2.0
 
 #: The error when a page crashes its tab (a memory bomb past ``chromium.JS_HEAP_MB``): a
 #: permanent error, as the page would do it again.
@@ -118,7 +121,6 @@ class _Browser:
         self.captures = 0
         self.viewport: tuple[int, int] | None = None
         self.page_load_timeout: float | None = None
-        self.last_url: str | None = None
         self._lock = threading.Lock()
 
     def start(self) -> None:
@@ -131,6 +133,9 @@ class _Browser:
             self.profile, self.width, self.height, self.proxy_server
         ):
             options.add_argument(flag)
+        # Off the record: what pages store lives in memory, never in the profile on disk, and
+        # wiping it between captures (_forget_previous_page) is several times cheaper.
+        options.add_argument("--incognito")
         options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
         options.add_experimental_option(
             "perfLoggingPrefs", {"enableNetwork": True, "enablePage": False}
@@ -343,9 +348,8 @@ class SeleniumEngine(Engine):
             driver.execute(Command.SET_TIMEOUTS, {"pageLoad": milliseconds, "script": milliseconds})
             browser.page_load_timeout = remaining
 
-        previous, browser.last_url = browser.last_url, None
-        if "#" in url and previous and urldefrag(previous)[0] == urldefrag(url)[0]:
-            driver.get("about:blank")  # else only the fragment would change: no new load
+        if browser.captures > 1:
+            _forget_previous_page(driver)
         _prepare_page(driver, state, url, options)
         driver.get_log("performance")  # drop events of earlier pages
         network = _NetworkLog()
@@ -361,7 +365,6 @@ class SeleniumEngine(Engine):
                 raise
             refused = self._egress.navigation_error(url, error=code)
             raise refused or navigation_error(code, url, None) from None
-        browser.last_url = url
         network.feed(driver.get_log("performance"))
         _wait_until(driver, network, options, deadline)
         navigated = time.monotonic()
@@ -409,10 +412,8 @@ class SeleniumEngine(Engine):
             document.error if document else ("net::ERR_FAILED" if error_page else None),
         )
         if refused is not None:  # the egress proxy refused or failed the main document
-            browser.last_url = None
             raise refused
         if error_page or (document is not None and document.error is not None):
-            browser.last_url = None
             if document is not None and document.error is not None:
                 raise navigation_error(document.error, url, document)
             raise NavigationError(f"the browser could not show {url}")
@@ -572,6 +573,35 @@ def _prepare_page(
     if options.cookies:
         cookies = [{"name": name, "value": value, "url": url} for name, value in options.cookies]
         cdp("Network.setCookies", {"cookies": cookies})
+
+
+def _forget_previous_page(driver: webdriver.Chrome) -> None:
+    """Leave the previous capture's page, then wipe everything a page can leave behind.
+
+    The page is left first (for ``about:blank``, from inside the page so its renderer stays
+    warm) because it keeps running after its capture: a timer or a ``pagehide`` handler could
+    write again into freshly wiped storage. Then cookies, local and session storage, IndexedDB,
+    Cache Storage, service workers (``Storage.clearDataForOrigin`` with ``*``, every type), the
+    HTTP cache, granted permissions, the tab's history and ``window.name`` are cleared: the
+    next capture sees what a fresh browser would. A page that will not go away raises
+    :class:`~errors.BrowserCrashed`, and a browser that cannot be wiped is replaced.
+    """
+    cdp = driver.execute_cdp_cmd
+    cdp("Runtime.evaluate", {"expression": "location.replace('about:blank')"})
+    deadline = time.monotonic() + LEAVE_TIMEOUT
+    while _evaluate(driver, "document.URL") != "about:blank":
+        if time.monotonic() >= deadline:
+            # An error page, or a page fighting back: a browser-side navigation always works.
+            driver.get("about:blank")
+            if _evaluate(driver, "document.URL") != "about:blank":
+                raise BrowserCrashed("the previous page would not give way to about:blank")
+            break
+        time.sleep(0.005)
+    cdp("Storage.clearDataForOrigin", {"origin": "*", "storageTypes": "all"})
+    cdp("Network.clearBrowserCache", {})
+    cdp("Browser.resetPermissions", {})
+    cdp("Page.resetNavigationHistory", {})
+    cdp("Runtime.evaluate", {"expression": "window.name = ''"})
 
 
 def _evaluate(driver: webdriver.Chrome, expression: str, await_promise: bool = False) -> Any:

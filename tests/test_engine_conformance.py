@@ -304,3 +304,37 @@ def test_no_state_leaks_between_captures(engine: Engine, servers: Servers) -> No
     engine.capture(url, CaptureOptions(cookies=(("left", "over"),), headers=(("X-Old", "1"),)))
     view = page_view(engine.capture(url, CaptureOptions()))
     assert "cookie" not in view and "x-old" not in view
+
+
+#: What ``state.html`` reports in a browser that has never seen a page.
+CLEAN_STATE = {
+    "cookie": "",
+    "local": [],
+    "session": [],
+    "name": "",
+    "indexeddb": [],
+    "caches": [],
+    "service_workers": 0,
+}
+
+
+@pytest.mark.integration
+def test_no_page_state_reaches_the_next_capture(engine: Engine, servers: Servers) -> None:
+    """Cookies, every storage, window.name, service workers, the HTTP cache: all gone.
+
+    The first page also writes on a timer and while it is being left (pagehide), after its
+    capture, so clearing the stores while it still runs would not be enough.
+    """
+    if "wait_for_js" not in engine.supports:
+        return
+    settled = CaptureOptions(wait_for_js="document.title != 'pending'", timeout=20)
+    before = servers.site.cached_requests
+    written = engine.capture(servers.site.url("/state.html?write"), settled)
+    assert written.title == "written"
+    time.sleep(0.1)  # the page's timer writes again
+    for _ in range(2):  # the second time also checks what the reading page itself left
+        found = page_view(engine.capture(servers.site.url("/state.html"), settled))
+        history = found.pop("history")
+        assert found == CLEAN_STATE
+        assert history <= 2  # the new page (and about:blank before it), not the old pages
+    assert servers.site.cached_requests - before == 3  # no capture was served from the cache

@@ -7,7 +7,9 @@ Dynamic routes:
 - ``/redirect?to=<path>``: a 302 to ``<path>``;
 - ``/slow?seconds=<s>``: answers after ``s`` seconds;
 - ``/page/<n>``: a generated page titled ``Page <n>`` (for runs over many distinct URLs);
-- ``/size``: echoes the viewport size the page sees, as its title.
+- ``/size``: echoes the viewport size the page sees, as its title;
+- ``/cached.css``: a style sheet browsers may cache for an hour; the site counts its requests
+  (``Site.cached_requests``).
 """
 
 from __future__ import annotations
@@ -64,6 +66,15 @@ class SiteHandler(SimpleHTTPRequestHandler):
         elif path == "/slow":
             time.sleep(float(query.get("seconds", ["5"])[0]))
             self._html(200, PAGE_TEMPLATE.format(title="Slow", color="#fff", body="finally"))
+        elif path == "/cached.css":
+            self.server.cached_requests += 1  # type: ignore[attr-defined]
+            body = b"h1 { color: #123456 }"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/css")
+            self.send_header("Cache-Control", "public, max-age=3600")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
         elif path.startswith("/page/"):
             n = int(path.rsplit("/", 1)[1] or 0)
             color = COLORS[n % len(COLORS)]
@@ -82,10 +93,16 @@ class Site:
     def url(self, path: str = "/") -> str:
         return self.base_url + path
 
+    @property
+    def cached_requests(self) -> int:
+        """How many times ``/cached.css`` was requested (a cache hit makes no request)."""
+        return int(self.server.cached_requests)  # type: ignore[attr-defined]
+
 
 def start_site(host: str = "127.0.0.1") -> Site:
     server = ThreadingHTTPServer((host, 0), SiteHandler)
     server.daemon_threads = True
+    server.cached_requests = 0  # type: ignore[attr-defined]
     threading.Thread(target=server.serve_forever, name="test-site", daemon=True).start()
     port = server.server_address[1]
     return Site(base_url=f"http://{host}:{port}", server=server)
