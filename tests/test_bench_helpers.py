@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from bench import engines as engine_bench
 from bench import report
 from bench.corpus import BenchError, list_pages, page_urls, spread, stub_urls, warmup_urls
 from bench.machine import (
@@ -292,3 +293,153 @@ def test_report_flags_runs_where_other_jobs_used_the_machine():
     assert "| 40% ⚠ |" in text and "| 3% |" in text
     results["a"]["runs"] = [quiet]
     assert "Other jobs used the machine" not in report.markdown(results)
+
+
+# -- bench.engines: Selenium against Playwright -----------------------------------------------
+
+
+def test_engines_parse_args_defaults_and_levels():
+    args = engine_bench.parse_args([])
+    assert (args.pages, args.concurrencies, args.rounds) == (100, [1, 2], 2)
+    assert (args.warmup, args.quiet_wait, str(args.out)) == (10, 10.0, "bench-output")
+    args = engine_bench.parse_args(["--pages", "20", "--concurrency", "2, 1,2", "--rounds", "3"])
+    assert (args.pages, args.concurrencies, args.rounds) == (20, [2, 1], 3)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--concurrency", "0"], ["--concurrency", "a"], ["--concurrency", ""], ["--pages", "0"],
+     ["--rounds", "0"], ["--warmup", "-1"]],
+)
+def test_engines_parse_args_refuses_bad_values(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        engine_bench.parse_args(argv)
+    assert exit_info.value.code == 2
+
+
+def test_engines_quantile_interpolates():
+    assert engine_bench.quantile([], 0.5) is None
+    assert engine_bench.quantile([7], 0.9) == 7
+    assert engine_bench.quantile([3, 1, 2], 0.5) == 2
+    assert engine_bench.quantile([1, 2, 3, 4], 0.5) == pytest.approx(2.5)
+    assert engine_bench.quantile(list(range(1, 11)), 0.9) == pytest.approx(9.1)
+    assert engine_bench.quantile([5, 1], 1.0) == 5 and engine_bench.quantile([5, 1], 0.0) == 1
+
+
+def test_engines_schedule_pairs_engines_and_alternates_who_goes_first():
+    assert engine_bench.schedule([1, 2], 0) == [
+        ("selenium", 1), ("playwright", 1), ("selenium", 2), ("playwright", 2),
+    ]
+    assert engine_bench.schedule([1, 2], 1) == [
+        ("playwright", 1), ("selenium", 1), ("playwright", 2), ("selenium", 2),
+    ]
+    assert engine_bench.schedule([2], 2) == engine_bench.schedule([2], 0)
+
+
+def test_engines_check_rows_wants_an_ok_row_of_the_engine_for_every_url():
+    urls = ["http://h/a", "http://h/b", "http://h/c", "http://h/d", "http://h/e"]
+    rows = [
+        {"line": 1, "status": "ok", "engine": "playwright"},
+        {"line": 2, "status": "error", "error": "timeout", "engine": "playwright"},
+        {"line": 3, "status": "ok", "engine": "selenium"},
+        {"line": 5, "status": "error", "error": "boom", "engine": "playwright"},
+        {"line": 5, "status": "ok", "engine": "playwright"},  # resumed: the last row counts
+    ]
+    ok, problems = engine_bench.check_rows(rows, urls, "playwright")
+    assert [row["line"] for row in ok] == [1, 5]
+    assert problems == [
+        "http://h/b: timeout",
+        "http://h/c: shot by 'selenium', not 'playwright'",
+        "http://h/d: no row",
+    ]
+
+
+def test_engines_timings_and_own_cpu():
+    rows = [
+        {"duration_ms": 100, "navigation_ms": 60, "capture_ms": 30},
+        {"duration_ms": 200, "navigation_ms": None, "capture_ms": True},
+    ]
+    assert engine_bench.timings(rows) == {
+        "duration_ms": [100, 200], "navigation_ms": [60], "capture_ms": [30],
+    }
+    kinds = {
+        "bench (this process) ← exited children": 3.0, "static server": 0.5,
+        FOREIGN: 2.0, "rabbitmq": 0.25, "redis": 0.25,
+        "unattributed (kernel, unreaped exits)": 0.4,
+    }
+    assert engine_bench.own_cpu(kinds) == pytest.approx(3.5)
+
+
+def _engine_round(ok, wall, tree, busy=None, own=None, urls=None, problems=(), base=100):
+    busy = tree * 1.05 if busy is None else busy
+    return engine_bench.Round(
+        urls=ok if urls is None else urls, ok=ok, wall=wall, tree=tree, busy=busy,
+        own=busy if own is None else own, problems=list(problems),
+        timings={"duration_ms": [base, base * 2], "navigation_ms": [base // 2],
+                 "capture_ms": []},
+    )
+
+
+def _engine_runs():
+    selenium = engine_bench.System("selenium", 1, [
+        _engine_round(10, 5.0, 5.0), _engine_round(10, 5.0, 5.0),
+    ])
+    playwright = engine_bench.System("playwright", 1, [
+        _engine_round(10, 4.0, 4.0, base=50),
+        _engine_round(9, 2.5, 3.0, urls=10, problems=["http://h/x: timeout"], busy=10.0,
+                      own=5.0, base=50),
+    ])
+    lonely = engine_bench.System("selenium", 2, [_engine_round(10, 2.0, 4.0)])
+    return [s.to_dict() for s in (selenium, playwright, lonely)]
+
+
+def test_engines_system_sums_its_rounds():
+    selenium, playwright, _ = _engine_runs()
+    assert selenium["rate"] == pytest.approx(2.0)
+    assert selenium["tree_cpu_per_shot"] == pytest.approx(0.5)
+    assert selenium["timings_ms"]["duration_ms"] == {"p50": 150.0, "p90": 200.0}
+    assert selenium["timings_ms"]["capture_ms"] == {"p50": None, "p90": None}
+    assert (playwright["urls"], playwright["ok"], playwright["errors"]) == (20, 19, 1)
+    assert playwright["rate"] == pytest.approx(19 / 6.5)
+    assert playwright["tree_cpu_per_shot"] == pytest.approx(7.0 / 19)
+    assert playwright["not_own"] == pytest.approx(1 - (4.2 + 5.0) / (4.2 + 10.0))
+    assert playwright["round_rates"] == [pytest.approx(2.5), pytest.approx(3.6)]
+    assert playwright["error_samples"] == ["http://h/x: timeout"]
+
+
+def test_engines_ratio_is_playwright_over_selenium_where_both_ran():
+    ratios = engine_bench.comparisons(_engine_runs())
+    assert len(ratios) == 1  # -c 2 has no Playwright run
+    item = ratios[0]
+    assert item["concurrency"] == 1
+    assert item["rate_ratio"] == pytest.approx((19 / 6.5) / 2.0)
+    assert item["round_rate_ratios"] == [pytest.approx(1.25), pytest.approx(1.8)]
+    assert item["tree_cpu_ratio"] == pytest.approx((7.0 / 19) / 0.5)
+    assert engine_bench.comparisons([]) == []
+
+
+def test_engines_markdown_table_flags_and_files(tmp_path):
+    runs = _engine_runs()
+    results = {
+        "machine": {"date": "2026-01-01", "cpus": 2, "chromium": "Chromium 156",
+                    "python": "3.11.7", "background_cores_busy": 0.02},
+        "command": "python -m bench.engines", "source": "abc1234",
+        "corpus": {"pages": 20, "width": 1280, "height": 800, "warmup": 10, "rounds": 2},
+        "runs": runs, "ratios": engine_bench.comparisons(runs), "errors": 1,
+    }
+    text = engine_bench.markdown(results)
+    assert ("| selenium | 1 | 20 | 20 | 0 | 10.0 | 2.00 | 0.500 | 0.525 | 150 / 200 "
+            "| 50 / 50 | — / — | 0% |") in text
+    assert "| playwright | 1 | 20 | 19 | **1** |" in text
+    assert "| 35% ⚠ |" in text
+    assert "during 1 of 3 rows" in text
+    assert "**⚠ 1 URLs did not end with an `ok` row** (e.g. `http://h/x: timeout`)" in text
+    assert "| 1 | 2.00 | 2.92 | **1.46** | 1.25, 1.80 | 0.74 |" in text
+    json_path, md_path = engine_bench.write(results, tmp_path / "out")
+    assert json_path.name == "engines.json" and md_path.name == "engines.md"
+    assert json.loads(json_path.read_text())["ratios"][0]["concurrency"] == 1
+    assert md_path.read_text() == text
+    quiet = dict(results, runs=runs[:1], ratios=[], errors=0)
+    quiet_text = engine_bench.markdown(quiet)
+    assert "Other jobs used" not in quiet_text and "did not end" not in quiet_text
+    assert "| 0% |" in quiet_text and "throughput" not in quiet_text
