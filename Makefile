@@ -48,6 +48,7 @@ bench: install
 	$(PY) -m bench
 	$(PY) -m bench.delivery
 	$(PY) -m api.loadtest --json bench-output/api-load.json
+	$(PY) -m bench.engines
 
 clean:
 	rm -rf demo-output bench-output .pytest_cache .mypy_cache .ruff_cache
