@@ -2,9 +2,13 @@
 
 - ``publish``: the dispatcher alone publishing into RabbitMQ with publisher confirms;
 - ``scaling``: a latency-only stub (each capture sleeps 200 ms) with 1, 2, 4 … 32 worker
-  slots: throughput (steady rate, from the rows' finish times) should grow in proportion,
-  i.e. nothing central caps a larger fleet;
-- ``memory``: the dispatcher's peak RSS over URL files of growing length;
+  slots, spread over several worker processes as a fleet would be (and, as a contrast, all
+  in one process): throughput (steady rate, from the rows' finish times) should grow in
+  proportion, i.e. nothing central caps a larger fleet. Each run also records where the
+  machine's CPU went (workers, SeaweedFS, RabbitMQ, Redis, the dispatcher, other jobs);
+- ``memory``: the dispatcher's peak RSS over URL files of growing length (10k, 100k and, with
+  ``--memory-lines 10000,100000,1000000``, 1M lines), checking that every line got exactly
+  one row;
 - ``soak``: a Selenium worker's memory (its Python processes and its Chromium) at 0, 1,000
   and 2,000 captures, with browser recycling on.
 
@@ -15,71 +19,356 @@ Results: ``bench-output/delivery.json`` and ``bench-output/delivery.md``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import math
+import os
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from array import array
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import psutil
 
+from bench.machine import (
+    FOREIGN,
+    CpuTimes,
+    ProcSample,
+    breakdown,
+    clock_ticks,
+    cpu_delta,
+    process_snapshot,
+    read_cpu_times,
+    wait_for_quiet,
+    with_remainder,
+)
 from bench.services import (
     REPO,
     S3,
     BenchError,
     RedisDb,
     Vhost,
+    Worker,
     service_env,
+    start_fleet,
     start_worker,
 )
 
 OUT = REPO / "bench-output"
-#: Seconds each latency-only stub capture sleeps in the scaling benchmark.
+#: Milliseconds each latency-only stub capture sleeps in the scaling benchmark.
 SCALING_LATENCY_MS = 200
+#: Worker layouts of the scaling benchmark (``--scaling-layouts``): a fleet of processes with
+#: 4 thread slots each (what more machines or containers are), then all slots in one process
+#: (the single-process figure, as a contrast).
+SCALING_LAYOUTS = "threads:4,threads:all"
+#: URLs per task message in the scaling benchmark (``--scaling-batch``). At 1 URL a message
+#: the fixed cost of a Celery task (~6 ms of worker CPU: events, state, ack, result) times
+#: 160 URLs/s is more than this 2-core machine has next to everything else; 10 URLs (2 s of
+#: sleeping) cut it tenfold and still spread the work over every slot.
+SCALING_BATCH = 10
+#: The dispatcher's window in the scaling benchmark is this many times the URLs the slots
+#: run at once (slots × batch): every slot always has a batch waiting, so the fleet, never
+#: the window, sets the pace.
+SCALING_WINDOW_FACTOR = 4
+#: Captures per slot in one scaling run (10 s of sleeping per slot at 200 ms).
+SCALING_URLS_PER_SLOT = 50
+#: Share of a run's rows left out at each end when its steady rate is computed (start-up,
+#: and the last batches that leave slots idle).
+STEADY_TRIM = 0.1
+#: Seconds to wait for a quiet machine before each scaling run (``--quiet-wait``).
+QUIET_WAIT = 30.0
+#: Worker slots and layout of the stub fleet behind the memory runs (latency 0).
+MEMORY_SLOTS = 16
+MEMORY_LAYOUT = "threads:8"
+#: URLs per task message in the memory runs.
+MEMORY_BATCH = 100
+#: The dispatcher's window in the memory runs (URLs in flight).
+MEMORY_MAX_IN_FLIGHT = 2000
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How worker slots are spread over worker processes: ``pool`` processes of at most
+    ``per_process`` slots each, or every slot in one process (``per_process`` None)."""
+
+    pool: str
+    per_process: int | None
+
+    def concurrencies(self, slots: int) -> list[int]:
+        """The slots of each process: as few processes as the cap allows, near-equal."""
+        if slots < 1:
+            raise ValueError("at least one slot")
+        if self.per_process is None:
+            return [slots]
+        processes = math.ceil(slots / self.per_process)
+        base, extra = divmod(slots, processes)
+        return [base + 1] * extra + [base] * (processes - extra)
+
+    def describe(self, slots: int) -> str:
+        """``8 × threads -c 4`` (or ``1 × threads -c 2 + 1 × threads -c 1``)."""
+        counts: dict[int, int] = {}
+        for concurrency in self.concurrencies(slots):
+            counts[concurrency] = counts.get(concurrency, 0) + 1
+        return " + ".join(f"{n} × {self.pool} -c {c}" for c, n in counts.items())
+
+    @property
+    def name(self) -> str:
+        return f"{self.pool}:{self.per_process or 'all'}"
+
+
+def parse_layout(text: str) -> Layout:
+    """``threads:4`` (processes of 4 thread slots), ``prefork:2``, ``threads:all``."""
+    pool, _, size = text.strip().partition(":")
+    if pool not in ("threads", "prefork") or not size:
+        raise ValueError(f"bad layout {text!r}: want threads:N, prefork:N or threads:all")
+    if size == "all":
+        return Layout(pool, None)
+    if not size.isdigit() or int(size) < 1:
+        raise ValueError(f"bad layout {text!r}: N must be a whole number ≥ 1")
+    return Layout(pool, int(size))
+
+
+def steady_rate(stamps: Sequence[float], trim: float = STEADY_TRIM) -> float:
+    """Rows per second between the rows at ``trim`` and ``1 - trim`` of the sorted finish
+    times ``stamps``: the rate once every slot is busy and before the last ones run dry."""
+    ordered = sorted(stamps)
+    first = int(len(ordered) * trim)
+    last = max(first, math.ceil(len(ordered) * (1 - trim)) - 1)
+    span = ordered[last] - ordered[first] if ordered else 0.0
+    return (last - first) / span if span > 0 else 0.0
+
+
+@dataclass
+class Coverage:
+    """How the rows of a manifest cover input lines 1..``total``."""
+
+    total: int
+    rows: int = 0
+    duplicated: int = 0
+    outside: int = 0
+    missing: int = 0
+
+    @property
+    def exact(self) -> bool:
+        """Every line has exactly one row, and no row is for another line."""
+        return self.rows == self.total and not (self.duplicated or self.outside or self.missing)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rows": self.rows, "lines_missing": self.missing,
+                "lines_duplicated": self.duplicated, "rows_outside": self.outside,
+                "one_row_per_line": self.exact}
+
+
+def coverage(lines: Iterable[int], total: int) -> Coverage:
+    """Count rows per input line (1..``total``) with one byte a line."""
+    seen = bytearray(total + 1)
+    result = Coverage(total)
+    for line in lines:
+        result.rows += 1
+        if not 1 <= line <= total:
+            result.outside += 1
+        elif seen[line]:
+            result.duplicated += 1
+        else:
+            seen[line] = 1
+    result.missing = total - sum(seen)
+    return result
+
+
+#: How the breakdown of :class:`~bench.machine.CpuWindow` is grouped in the report.
+CPU_GROUPS = (
+    ("workers", ("celery worker",)),
+    ("SeaweedFS", ("seaweedfs",)),
+    ("RabbitMQ", ("rabbitmq",)),
+    ("Redis", ("redis",)),
+    # The dispatcher is this process's child, reaped when it exits.
+    ("dispatcher", ("dispatcher", "bench (this process) ← exited children")),
+    ("bench sampler", ("bench (this process)",)),
+    ("other jobs", (FOREIGN,)),
+)
+
+
+def cpu_groups(kinds: Mapping[str, float]) -> dict[str, float]:
+    """CPU seconds per group of :data:`CPU_GROUPS` (a kind goes to the first group with an
+    exact name or, for ``X ← exited children``, whose name is X); the rest is ``other``."""
+    groups: dict[str, float] = {name: 0.0 for name, _ in CPU_GROUPS}
+    groups["other (kernel, unattributed)"] = 0.0
+    for kind, seconds in kinds.items():
+        groups[_group_of(kind)] += seconds
+    return groups
+
+
+def _group_of(kind: str) -> str:
+    for exact in (True, False):
+        for name, members in CPU_GROUPS:
+            for member in members:
+                if kind == member or (not exact and kind == f"{member} ← exited children"):
+                    return name
+    return "other (kernel, unattributed)"
 
 
 def write_urls(path: Path, count: int, prefix: str) -> Path:
+    """``count`` distinct URLs, one a line (input lines 1..``count``)."""
     with path.open("w") as handle:
         for n in range(count):
             handle.write(f"http://{prefix}-{n}.example/\n")
     return path
 
 
-def sampled_dispatch(env: dict[str, str], urls: Path, out: Path, *args: str) -> dict[str, Any]:
-    """Run the dispatcher on a fresh ``out``, sampling its RSS every 50 ms."""
+@dataclass
+class ManifestSummary:
+    """What a run's ``results.jsonl`` holds: line coverage, ``ok`` rows, finish times."""
+
+    coverage: Coverage
+    ok: int
+    #: Finish times of the rows (seconds since the epoch), in file order.
+    stamps: array[float]
+
+
+def summarize_manifest(path: Path, total: int) -> ManifestSummary:
+    """Stream ``path`` once (1M rows fit: a byte and a float a row)."""
+    stamps: array[float] = array("d")
+    ok = 0
+
+    def lines() -> Iterable[int]:
+        nonlocal ok
+        with path.open(encoding="utf-8") as handle:
+            for text in handle:
+                row = json.loads(text)
+                ok += row.get("status") == "ok"
+                if row.get("finished_at"):
+                    stamps.append(datetime.fromisoformat(row["finished_at"]).timestamp())
+                yield int(row.get("line", 0))
+
+    return ManifestSummary(coverage(lines(), total), ok, stamps)
+
+
+@dataclass
+class Snapshot:
+    """Machine and per-process CPU at one moment of a run."""
+
+    at: float  # time.time()
+    machine: CpuTimes
+    processes: dict[int, ProcSample]
+
+
+def take_snapshot() -> Snapshot:
+    return Snapshot(time.time(), read_cpu_times(), process_snapshot())
+
+
+@dataclass
+class DispatchSample:
+    """One dispatcher run, watched from outside."""
+
+    wall_s: float
+    #: The kernel's peak RSS of the dispatcher (``ru_maxrss`` from ``wait4``): exact.
+    peak_rss_mb: float
+    #: The highest RSS seen by sampling every 50 ms (a cross-check of the above).
+    sampled_rss_mb: float
+    #: The dispatcher's own CPU (user + system), from ``wait4``.
+    cpu_s: float
+    manifest: ManifestSummary
+    snapshots: list[Snapshot]
+
+    def to_dict(self) -> dict[str, Any]:
+        rows = self.manifest.coverage.rows
+        return {
+            "wall_s": round(self.wall_s, 2),
+            "peak_rss_mb": round(self.peak_rss_mb, 1),
+            "sampled_peak_rss_mb": round(self.sampled_rss_mb, 1),
+            "dispatcher_cpu_s": round(self.cpu_s, 2),
+            "ok_rows": self.manifest.ok,
+            **self.manifest.coverage.to_dict(),
+            "urls_per_s": round(rows / self.wall_s, 1) if self.wall_s else 0.0,
+        }
+
+
+#: Seconds between two RSS samples of the dispatcher.
+SAMPLE_INTERVAL = 0.05
+
+
+def sampled_dispatch(
+    env: dict[str, str],
+    urls: Path,
+    out: Path,
+    total: int,
+    *args: str,
+    snapshot_every: float | None = None,
+) -> DispatchSample:
+    """Run the dispatcher on a fresh ``out``: its peak RSS and CPU, its rows, and snapshots
+    of the whole machine's CPU every ``snapshot_every`` seconds (if given)."""
     shutil.rmtree(out, ignore_errors=True)  # a new job, not a resumed one
+    log = out.with_name(f"{out.name}.dispatcher.log")
+    snapshots = [take_snapshot()] if snapshot_every else []
     started = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "dispatcher.py", str(urls), "--out", str(out), "--quiet", *args],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    peak = 0
-    watched = psutil.Process(process.pid)
-    while process.poll() is None:
-        try:
-            peak = max(peak, watched.memory_info().rss)
-        except psutil.NoSuchProcess:
-            break
-        time.sleep(0.05)
+    with log.open("wb") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "dispatcher.py", str(urls), "--out", str(out), "--quiet", *args],
+            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=stderr,
+        )
+    sampled, (status, usage) = 0, (None, None)
+    while status is None:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            sampled = max(sampled, psutil.Process(process.pid).memory_info().rss)
+        if snapshot_every and time.time() - snapshots[-1].at >= snapshot_every:
+            snapshots.append(take_snapshot())
+        time.sleep(SAMPLE_INTERVAL)
+        status, usage = _reaped(process)
     wall = time.perf_counter() - started
-    stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
-    if process.returncode != 0:
-        raise BenchError(f"dispatcher failed: {stderr.strip().splitlines()[-1:]}")
-    stamps = sorted(
-        datetime.fromisoformat(json.loads(line)["finished_at"]).timestamp()
-        for line in (out / "results.jsonl").open()
-    )
-    rows = len(stamps)
-    steady = (rows - 1) / (stamps[-1] - stamps[0]) if rows > 1 and stamps[-1] > stamps[0] else 0
+    if status != 0:
+        tail = log.read_text(errors="replace").strip().splitlines()[-1:]
+        raise BenchError(f"dispatcher exited with status {status}: {tail} ({log})")
+    manifest = summarize_manifest(out / "results.jsonl", total)
+    assert usage is not None
+    return DispatchSample(wall, usage.ru_maxrss / 1024, sampled / 2**20,
+                          usage.ru_utime + usage.ru_stime, manifest, snapshots)
+
+
+def _reaped(process: subprocess.Popen[bytes]) -> tuple[int | None, Any]:
+    """(exit status, rusage) once ``process`` has exited, else (None, None). ``wait4``
+    reaps it, so the rusage is its own: peak RSS (``ru_maxrss``, KiB) and CPU."""
+    pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+    if pid == 0:
+        return None, None
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return process.returncode, usage
+
+
+def steady_window(times: Sequence[float], start: float, end: float) -> tuple[int, int]:
+    """Indices of the first and last of the sorted ``times`` inside [start, end]; the first
+    and last times if fewer than two are inside."""
+    inside = [n for n, at in enumerate(times) if start <= at <= end]
+    if len(inside) < 2:
+        return 0, len(times) - 1
+    return inside[0], inside[-1]
+
+
+def steady_cpu(run: DispatchSample, trim: float = STEADY_TRIM) -> dict[str, Any]:
+    """Where the CPU went while the run was steady: between the snapshots inside the span of
+    the rows' finish times left by ``trim``, the rows finished, the busy cores and the cores
+    and CPU-ms per URL of each group of :data:`CPU_GROUPS`."""
+    stamps = sorted(run.manifest.stamps)
+    lo = stamps[int(len(stamps) * trim)]
+    hi = stamps[max(0, math.ceil(len(stamps) * (1 - trim)) - 1)]
+    first, last = steady_window([s.at for s in run.snapshots], lo, hi)
+    before, after = run.snapshots[first], run.snapshots[last]
+    wall = after.at - before.at
+    delta = cpu_delta(before.machine, after.machine, wall, clock_ticks())
+    kinds = with_remainder(breakdown(before.processes, after.processes), delta.busy)
+    rows = sum(1 for at in stamps if before.at <= at <= after.at)
+    groups = cpu_groups(kinds)
     return {
-        "wall_s": round(wall, 2),
-        "peak_rss_mb": round(peak / 2**20, 1),
+        "window_s": round(wall, 2),
         "rows": rows,
-        "steady_per_s": round(steady, 1),
+        "busy_cores": round(delta.cores_busy, 2),
+        "cores": {k: round(v / wall, 3) for k, v in groups.items()} if wall else {},
+        "cpu_ms_per_url": {k: round(1000 * v / rows, 2) for k, v in groups.items()} if rows else {},
     }
 
 
@@ -97,41 +386,110 @@ def bench_publish(env: dict[str, str]) -> list[dict[str, Any]]:
     return results
 
 
-def bench_scaling(env: dict[str, str], work: Path, slots: Sequence[int]) -> list[dict[str, Any]]:
-    results = []
-    for count in slots:
-        urls = write_urls(work / f"scaling-{count}.txt", max(50, count * 30), f"scale{count}")
-        env_n = dict(env, SCREENSHOT_STUB_LATENCY_MS=str(SCALING_LATENCY_MS))
-        worker = start_worker(env_n, work / "logs", count, pool="threads")
-        try:
-            run = sampled_dispatch(env_n, urls, work / f"scaling-{count}", "--engine", "stub")
-        finally:
-            worker.stop()
-        rate = run["steady_per_s"]
-        ideal = count * 1000 / SCALING_LATENCY_MS
-        results.append({
-            "slots": count, "urls": run["rows"], "wall_s": run["wall_s"],
-            "urls_per_s": round(rate, 1), "ideal_per_s": ideal,
-            "efficiency": round(rate / ideal, 2),
-        })
-        print(f"scaling: {results[-1]}", file=sys.stderr)
+def stop_all(workers: Iterable[Worker]) -> None:
+    for worker in workers:
+        worker.stop()
+
+
+@dataclass(frozen=True)
+class ScalingPlan:
+    """What the scaling benchmark runs: layouts × slot counts, with the same settings."""
+
+    layouts: Sequence[Layout]
+    slots: Sequence[int]
+    batch: int = SCALING_BATCH
+    quiet_wait: float = QUIET_WAIT
+
+    def window(self, slots: int) -> int:
+        """The dispatcher's ``--max-in-flight`` for ``slots`` slots."""
+        return SCALING_WINDOW_FACTOR * slots * self.batch
+
+
+def bench_scaling(env: dict[str, str], work: Path, plan: ScalingPlan) -> list[dict[str, Any]]:
+    env_n = dict(env, SCREENSHOT_STUB_LATENCY_MS=str(SCALING_LATENCY_MS))
+    results: list[dict[str, Any]] = []
+    for layout in plan.layouts:
+        for count in plan.slots:
+            results.append(scaling_run(env_n, work, plan, layout, count))
+            print(f"scaling: {_short(results[-1])}", file=sys.stderr)
     return results
 
 
-def bench_memory(env: dict[str, str], work: Path, sizes: Sequence[int]) -> list[dict[str, Any]]:
-    results = []
-    worker = start_worker(env, work / "logs", 16, pool="threads")
+def scaling_run(
+    env: dict[str, str], work: Path, plan: ScalingPlan, layout: Layout, slots: int
+) -> dict[str, Any]:
+    """One fleet of ``slots`` slots shooting ``slots`` × 50 URLs; its steady rate and CPU."""
+    total = slots * SCALING_URLS_PER_SLOT
+    urls = write_urls(work / f"scaling-{slots}.txt", total, f"scale{slots}")
+    workers = start_fleet(env, work / "logs", layout.concurrencies(slots), layout.pool)
     try:
-        for size in sizes:
-            urls = write_urls(work / f"memory-{size}.txt", size, f"mem{size}")
-            run = sampled_dispatch(env, urls, work / f"memory-{size}", "--engine", "stub",
-                                   "--batch-size", "100")
-            run.update(lines=size, urls_per_s=round(size / run["wall_s"], 1))
-            results.append(run)
+        quiet, load = wait_for_quiet(max_wait=plan.quiet_wait)
+        run = sampled_dispatch(
+            env, urls, work / f"scaling-{slots}", total, "--engine", "stub",
+            "--batch-size", str(plan.batch), "--max-in-flight", str(plan.window(slots)),
+            snapshot_every=1.0,
+        )
+    finally:
+        stop_all(workers)
+    rate = steady_rate(run.manifest.stamps)
+    ideal = slots * 1000 / SCALING_LATENCY_MS
+    return {
+        "layout": layout.name, "processes": len(layout.concurrencies(slots)),
+        "fleet": layout.describe(slots), "slots": slots, "batch_size": plan.batch,
+        "max_in_flight": plan.window(slots), "urls": total, **run.to_dict(),
+        "steady_per_s": round(rate, 1), "ideal_per_s": ideal,
+        "efficiency": round(rate / ideal, 3), "quiet_before": quiet,
+        "load_before": round(load, 2), "cpu": steady_cpu(run),
+    }
+
+
+def _short(run: Mapping[str, Any]) -> str:
+    cpu = run["cpu"]
+    cores = ", ".join(f"{k} {v:.2f}" for k, v in cpu["cores"].items() if v >= 0.02)
+    return (f"{run['fleet']}: {run['steady_per_s']} URLs/s ({run['efficiency']:.0%} of ideal); "
+            f"busy {cpu['busy_cores']} cores: {cores}")
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """The memory runs: file sizes, and the latency-0 stub fleet and dispatcher settings."""
+
+    sizes: Sequence[int]
+    slots: int = MEMORY_SLOTS
+    layout: str = MEMORY_LAYOUT
+    batch: int = MEMORY_BATCH
+    window: int = MEMORY_MAX_IN_FLIGHT
+
+
+def bench_memory(env: dict[str, str], work: Path, plan: MemoryPlan) -> list[dict[str, Any]]:
+    """The dispatcher's peak RSS on files of ``plan.sizes`` lines; each run records whether
+    every line got exactly one row."""
+    results = []
+    layout = parse_layout(plan.layout)
+    workers = start_fleet(env, work / "logs", layout.concurrencies(plan.slots), layout.pool)
+    try:
+        for size in plan.sizes:
+            results.append(memory_run(env, work, plan, size))
+            results[-1]["fleet"] = layout.describe(plan.slots)
             print(f"memory: {results[-1]}", file=sys.stderr)
     finally:
-        worker.stop()
+        stop_all(workers)
     return results
+
+
+def memory_run(env: dict[str, str], work: Path, plan: MemoryPlan, size: int) -> dict[str, Any]:
+    urls = write_urls(work / f"memory-{size}.txt", size, f"mem{size}")
+    out = work / f"memory-{size}"
+    try:
+        run = sampled_dispatch(
+            env, urls, out, size, "--engine", "stub",
+            "--batch-size", str(plan.batch), "--max-in-flight", str(plan.window),
+        )
+    finally:
+        shutil.rmtree(out, ignore_errors=True)  # ~1 KB a row
+        urls.unlink()
+    return {"lines": size, "batch_size": plan.batch, "max_in_flight": plan.window,
+            **run.to_dict()}
 
 
 def _tree_memory(pid: int) -> dict[str, float]:
@@ -174,7 +532,8 @@ def bench_soak(env: dict[str, str], work: Path, captures: int) -> list[dict[str,
             urls.write_text("".join(
                 f"{base}/{pages[n % len(pages)]}?n={n}\n" for n in range(start, end)
             ))
-            sampled_dispatch(env_s, urls, work / f"soak-{step}", "--engine", "selenium")
+            sampled_dispatch(env_s, urls, work / f"soak-{step}", end - start,
+                             "--engine", "selenium")
             samples.append({"captures": end, **_tree_memory(worker.process.pid)})
             print(f"soak: {samples[-1]}", file=sys.stderr)
     finally:
@@ -193,16 +552,16 @@ def to_markdown(results: dict[str, Any]) -> str:
                          f"{r['urls_per_s']:.0f} | {r['messages_per_s']:.0f} |")
         lines.append("")
     if "scaling" in results:
-        lines += [f"| worker slots (stub sleeping {SCALING_LATENCY_MS} ms) | URLs/s | ideal | "
-                  "efficiency |", "|---|---|---|---|"]
-        for r in results["scaling"]:
-            lines.append(f"| {r['slots']} | {r['urls_per_s']} | {r['ideal_per_s']:.0f} | "
-                         f"{r['efficiency']:.0%} |")
-        lines.append("")
+        lines += scaling_markdown(results["scaling"])
     if "memory" in results:
-        lines += ["| URL lines | dispatcher peak RSS | URLs/s (stub, real S3) |", "|---|---|---|"]
+        lines += ["| URL lines | dispatcher peak RSS | rows (one per line?) | URLs/s | fleet, "
+                  "batch, window |", "|---|---|---|---|---|"]
         for r in results["memory"]:
-            lines.append(f"| {r['lines']:,} | {r['peak_rss_mb']} MB | {r['urls_per_s']} |")
+            check = "yes" if r["one_row_per_line"] else (
+                f"**no**: {r['lines_missing']} missing, {r['lines_duplicated']} duplicated")
+            lines.append(f"| {r['lines']:,} | {r['peak_rss_mb']} MB | {r['rows']:,} "
+                         f"({r['ok_rows']:,} ok): {check} | {r['urls_per_s']} | {r['fleet']}, "
+                         f"{r['batch_size']}, {r['max_in_flight']} |")
         lines.append("")
     if "soak" in results:
         lines += ["| captures (one Selenium worker) | Python PSS | Chromium PSS |",
@@ -214,14 +573,68 @@ def to_markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+#: Groups shown as columns of the scaling table's CPU part (cores while steady).
+SHOWN_GROUPS = ("workers", "SeaweedFS", "RabbitMQ", "Redis", "dispatcher", "other jobs",
+                "other (kernel, unattributed)")
+
+
+def scaling_markdown(runs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Rate, share of ideal, and the busy cores of each process group while steady."""
+    lines = [
+        f"Latency-only stub: each capture sleeps {SCALING_LATENCY_MS} ms; ideal = slots × "
+        f"{1000 / SCALING_LATENCY_MS:g}/s. Steady rate from the rows' finish times (first and "
+        f"last {STEADY_TRIM:.0%} of rows left out); CPU in busy cores over the same span.",
+        "",
+        "| slots | worker processes | batch, window | URLs/s | of ideal | machine busy | "
+        + " | ".join(SHOWN_GROUPS) + " |",
+        "|---" * (6 + len(SHOWN_GROUPS)) + "|",
+    ]
+    for r in runs:
+        cores = r["cpu"]["cores"]
+        shown = " | ".join(f"{cores.get(name, 0):.2f}" for name in SHOWN_GROUPS)
+        lines.append(
+            f"| {r['slots']} | {r['fleet']} | {r['batch_size']}, {r['max_in_flight']} | "
+            f"{r['steady_per_s']} | {r['efficiency']:.0%} | {r['cpu']['busy_cores']} | {shown} |"
+        )
+    lines.append("")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.delivery")
     parser.add_argument("--only", default="publish,scaling,memory,soak")
     parser.add_argument("--slots", default="1,2,4,8,16,32")
-    parser.add_argument("--memory-lines", default="10000,100000")
+    parser.add_argument("--scaling-layouts", default=SCALING_LAYOUTS,
+                        help=f"threads:N, prefork:N or threads:all, comma-separated "
+                             f"(default {SCALING_LAYOUTS})")
+    parser.add_argument("--scaling-batch", type=int, default=SCALING_BATCH,
+                        help=f"URLs per task message (default {SCALING_BATCH})")
+    parser.add_argument("--quiet-wait", type=float, default=QUIET_WAIT,
+                        help=f"seconds to wait for a quiet machine before each scaling run "
+                             f"(default {QUIET_WAIT:g})")
+    parser.add_argument("--memory-lines", default="10000,100000",
+                        help="URL file sizes of the memory runs (default 10000,100000)")
+    parser.add_argument("--memory-slots", type=int, default=MEMORY_SLOTS,
+                        help=f"stub worker slots behind the memory runs (default {MEMORY_SLOTS})")
+    parser.add_argument("--memory-layout", default=MEMORY_LAYOUT,
+                        help=f"their layout (default {MEMORY_LAYOUT})")
+    parser.add_argument("--memory-batch", type=int, default=MEMORY_BATCH,
+                        help=f"URLs per task message (default {MEMORY_BATCH})")
+    parser.add_argument("--memory-window", type=int, default=MEMORY_MAX_IN_FLIGHT,
+                        help=f"the dispatcher's --max-in-flight (default {MEMORY_MAX_IN_FLIGHT})")
     parser.add_argument("--soak-captures", type=int, default=2000)
     args = parser.parse_args(argv)
     wanted = set(args.only.split(","))
+    try:
+        plan = ScalingPlan(
+            [parse_layout(text) for text in args.scaling_layouts.split(",")],
+            [int(s) for s in args.slots.split(",")], args.scaling_batch, args.quiet_wait,
+        )
+        parse_layout(args.memory_layout)
+        memory = MemoryPlan([int(s) for s in args.memory_lines.split(",")], args.memory_slots,
+                            args.memory_layout, args.memory_batch, args.memory_window)
+    except ValueError as exc:
+        parser.error(str(exc))
     work = OUT / "delivery"
     work.mkdir(parents=True, exist_ok=True)
     vhost, redis, s3 = Vhost(), RedisDb(), S3(work / "s3")
@@ -239,10 +652,9 @@ def main(argv: list[str] | None = None) -> int:
         if "publish" in wanted:
             results["publish"] = bench_publish(env)
         if "scaling" in wanted:
-            results["scaling"] = bench_scaling(env, work, [int(s) for s in args.slots.split(",")])
+            results["scaling"] = bench_scaling(env, work, plan)
         if "memory" in wanted:
-            sizes = [int(s) for s in args.memory_lines.split(",")]
-            results["memory"] = bench_memory(env, work, sizes)
+            results["memory"] = bench_memory(env, work, memory)
         if "soak" in wanted:
             results["soak"] = bench_soak(env, work, args.soak_captures)
     except BenchError as exc:

@@ -186,6 +186,36 @@ def start_worker(
     name: str | None = None,
 ) -> Worker:
     """Start a worker as the Procfile does (INFO logs, max 1000 tasks per child)."""
+    return wait_ready(launch_worker(env, log_dir, concurrency, pool, name))
+
+
+def start_fleet(
+    env: dict[str, str], log_dir: Path, concurrencies: list[int], pool: str = "threads"
+) -> list[Worker]:
+    """Start one worker per entry of ``concurrencies`` (its slots), all at once, and wait
+    until every one is ready; stop them all if one fails."""
+    workers: list[Worker] = []
+    try:
+        for concurrency in concurrencies:
+            workers.append(launch_worker(env, log_dir, concurrency, pool))
+        for worker in workers:
+            wait_ready(worker)
+    except BaseException:
+        for worker in workers:
+            worker.stop(5)
+        raise
+    return workers
+
+
+def launch_worker(
+    env: dict[str, str],
+    log_dir: Path,
+    concurrency: int,
+    pool: str = "prefork",
+    name: str | None = None,
+) -> Worker:
+    """Start a worker as the Procfile does (INFO logs, max 1000 tasks per child); do not
+    wait for it (see :func:`wait_ready`)."""
     name = name or f"bench-{pool}-{concurrency}-{uuid.uuid4().hex[:4]}"
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
@@ -204,7 +234,13 @@ def start_worker(
             start_new_session=True,
         )
     WORKER_SESSIONS.add(process.pid)
-    worker = Worker(name, process, log_path)
+    return Worker(name, process, log_path)
+
+
+def wait_ready(worker: Worker) -> Worker:
+    """``worker`` once its log says "ready"; a :class:`BenchError` if it exits or takes
+    longer than :data:`WORKER_READY_TIMEOUT` seconds (then it is stopped)."""
+    name, process, log_path = worker.name, worker.process, worker.log_path
     deadline = time.monotonic() + WORKER_READY_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:

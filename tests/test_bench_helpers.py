@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from bench import delivery, report
 from bench import engines as engine_bench
-from bench import report
 from bench.corpus import BenchError, list_pages, page_urls, spread, stub_urls, warmup_urls
 from bench.machine import (
     FOREIGN,
@@ -443,3 +443,87 @@ def test_engines_markdown_table_flags_and_files(tmp_path):
     quiet_text = engine_bench.markdown(quiet)
     assert "Other jobs used" not in quiet_text and "did not end" not in quiet_text
     assert "| 0% |" in quiet_text and "throughput" not in quiet_text
+
+
+# -- bench.delivery: fleet layouts, steady rate, row coverage, CPU groups -----------------------
+
+
+def test_layout_spreads_slots_over_near_equal_processes():
+    fleet = delivery.parse_layout("threads:4")
+    assert fleet.concurrencies(32) == [4] * 8
+    assert fleet.concurrencies(2) == [2]
+    assert fleet.concurrencies(6) == [3, 3] and fleet.concurrencies(9) == [3, 3, 3]
+    assert fleet.describe(32) == "8 × threads -c 4"
+    assert fleet.describe(10) == "1 × threads -c 4 + 2 × threads -c 3"
+    single = delivery.parse_layout("threads:all")
+    assert single.concurrencies(32) == [32] and single.name == "threads:all"
+    assert delivery.parse_layout("prefork:2").describe(4) == "2 × prefork -c 2"
+    with pytest.raises(ValueError):
+        fleet.concurrencies(0)
+
+
+@pytest.mark.parametrize("text", ["threads", "gevent:4", "threads:0", "threads:x", ":4"])
+def test_parse_layout_refuses_bad_specs(text):
+    with pytest.raises(ValueError):
+        delivery.parse_layout(text)
+
+
+def test_steady_rate_leaves_out_both_ends():
+    # 100 rows, one every 0.1 s, then a straggler 10 s later: the tail does not count.
+    stamps = [n / 10 for n in range(100)] + [20.0]
+    assert delivery.steady_rate(stamps) == pytest.approx(10.0)
+    assert delivery.steady_rate(stamps[::-1]) == pytest.approx(10.0)  # order does not matter
+    assert delivery.steady_rate([]) == 0.0 and delivery.steady_rate([5.0, 5.0]) == 0.0
+    assert delivery.steady_rate([0.0, 1.0], trim=0.0) == pytest.approx(1.0)
+
+
+def test_coverage_counts_missing_duplicated_and_stray_rows():
+    exact = delivery.coverage([3, 1, 2], 3)
+    assert exact.exact and exact.to_dict()["one_row_per_line"] is True
+    bad = delivery.coverage([1, 1, 4, 0], 3)
+    assert (bad.rows, bad.duplicated, bad.outside, bad.missing) == (4, 1, 2, 2)
+    assert not bad.exact
+    assert not delivery.coverage([1, 2], 3).exact  # one line without a row
+
+
+def test_summarize_manifest_reads_lines_status_and_finish_times(tmp_path):
+    path = tmp_path / "results.jsonl"
+    rows = [
+        {"line": 2, "status": "ok", "finished_at": "2026-01-01T00:00:01+00:00"},
+        {"line": 1, "status": "error", "finished_at": "2026-01-01T00:00:00+00:00"},
+        {"line": 3, "status": "error", "finished_at": None},
+    ]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    summary = delivery.summarize_manifest(path, 3)
+    assert summary.coverage.exact and summary.ok == 1
+    assert list(summary.stamps) == [1767225601.0, 1767225600.0]
+
+
+def test_cpu_groups_put_each_kind_in_one_group():
+    kinds = {
+        "celery worker": 1.0, "celery worker ← exited children": 0.5, "seaweedfs": 0.25,
+        "rabbitmq": 0.125, "rabbitmq ← exited children": 0.125, "redis": 0.1,
+        "dispatcher": 0.2, "bench (this process) ← exited children": 0.05,
+        "bench (this process)": 0.01, FOREIGN: 2.0, "other": 0.3,
+        "unattributed (kernel, unreaped exits)": 0.4,
+    }
+    groups = delivery.cpu_groups(kinds)
+    assert groups["workers"] == pytest.approx(1.5)
+    assert groups["RabbitMQ"] == pytest.approx(0.25)
+    assert groups["dispatcher"] == pytest.approx(0.25)
+    assert groups["bench sampler"] == pytest.approx(0.01)
+    assert groups["other jobs"] == pytest.approx(2.0)
+    assert groups["other (kernel, unattributed)"] == pytest.approx(0.7)
+    assert sum(groups.values()) == pytest.approx(sum(kinds.values()))
+
+
+def test_steady_window_picks_the_snapshots_inside_the_span():
+    times = [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert delivery.steady_window(times, 0.5, 3.5) == (1, 3)
+    assert delivery.steady_window(times, 1.2, 1.8) == (0, 4)  # too few inside: everything
+
+
+def test_scaling_window_keeps_every_slot_fed():
+    plan = delivery.ScalingPlan([delivery.parse_layout("threads:4")], [1, 32], batch=10)
+    assert plan.window(32) == delivery.SCALING_WINDOW_FACTOR * 32 * 10
+    assert plan.window(1) >= 2 * 10
