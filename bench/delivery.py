@@ -90,6 +90,15 @@ MEMORY_LAYOUT = "threads:8"
 MEMORY_BATCH = 100
 #: The dispatcher's window in the memory runs (URLs in flight).
 MEMORY_MAX_IN_FLIGHT = 2000
+#: Seconds between two CPU snapshots of the machine during a memory run.
+MEMORY_SNAPSHOT_EVERY = 5.0
+#: The URLs of the memory runs, by kind: the top-level domain of their hosts. ``stored``: the
+#: stub captures each one and the worker stores the image in S3 (an ``ok`` row, as in
+#: production). ``unresolvable``: hosts under ``.invalid`` (RFC 6761), which the stub fails at
+#: once as a browser fails an unknown host (an ``error`` row, no S3 request): the dispatcher,
+#: RabbitMQ and Redis do the same work per URL, without the ~5 ms of worker and SeaweedFS CPU
+#: a stored capture costs on this 2-core machine, so 1M lines take minutes, not an hour.
+MEMORY_URL_KINDS = {"stored": "example", "unresolvable": "invalid"}
 
 
 @dataclass(frozen=True)
@@ -213,11 +222,11 @@ def _group_of(kind: str) -> str:
     return "other (kernel, unattributed)"
 
 
-def write_urls(path: Path, count: int, prefix: str) -> Path:
-    """``count`` distinct URLs, one a line (input lines 1..``count``)."""
+def write_urls(path: Path, count: int, prefix: str, tld: str = "example") -> Path:
+    """``count`` distinct URLs on hosts under ``tld``, one a line (input lines 1..``count``)."""
     with path.open("w") as handle:
         for n in range(count):
-            handle.write(f"http://{prefix}-{n}.example/\n")
+            handle.write(f"http://{prefix}-{n}.{tld}/\n")
     return path
 
 
@@ -271,6 +280,9 @@ class DispatchSample:
     peak_rss_mb: float
     #: The highest RSS seen by sampling every 50 ms (a cross-check of the above).
     sampled_rss_mb: float
+    #: The highest sampled RSS in the middle half of the run (the publish/collect loop, not
+    #: the start or the end, where the CSV and the report are written).
+    mid_rss_mb: float
     #: The dispatcher's own CPU (user + system), from ``wait4``.
     cpu_s: float
     manifest: ManifestSummary
@@ -282,6 +294,7 @@ class DispatchSample:
             "wall_s": round(self.wall_s, 2),
             "peak_rss_mb": round(self.peak_rss_mb, 1),
             "sampled_peak_rss_mb": round(self.sampled_rss_mb, 1),
+            "mid_run_rss_mb": round(self.mid_rss_mb, 1),
             "dispatcher_cpu_s": round(self.cpu_s, 2),
             "ok_rows": self.manifest.ok,
             **self.manifest.coverage.to_dict(),
@@ -312,10 +325,12 @@ def sampled_dispatch(
             [sys.executable, "dispatcher.py", str(urls), "--out", str(out), "--quiet", *args],
             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=stderr,
         )
-    sampled, (status, usage) = 0, (None, None)
+    samples: array[float] = array("d")  # (seconds since start, RSS bytes) pairs
+    status, usage = None, None
     while status is None:
         with contextlib.suppress(psutil.NoSuchProcess):
-            sampled = max(sampled, psutil.Process(process.pid).memory_info().rss)
+            rss = psutil.Process(process.pid).memory_info().rss
+            samples.extend((time.perf_counter() - started, rss))
         if snapshot_every and time.time() - snapshots[-1].at >= snapshot_every:
             snapshots.append(take_snapshot())
         time.sleep(SAMPLE_INTERVAL)
@@ -326,8 +341,16 @@ def sampled_dispatch(
         raise BenchError(f"dispatcher exited with status {status}: {tail} ({log})")
     manifest = summarize_manifest(out / "results.jsonl", total)
     assert usage is not None
-    return DispatchSample(wall, usage.ru_maxrss / 1024, sampled / 2**20,
+    sampled, mid = peaks(samples[0::2], samples[1::2], wall)
+    return DispatchSample(wall, usage.ru_maxrss / 1024, sampled / 2**20, mid / 2**20,
                           usage.ru_utime + usage.ru_stime, manifest, snapshots)
+
+
+def peaks(times: Sequence[float], values: Sequence[float], wall: float) -> tuple[float, float]:
+    """The highest of ``values``, and the highest of those taken in the middle half of
+    ``wall`` (0 when none were)."""
+    middle = [v for t, v in zip(times, values, strict=True) if wall / 4 <= t <= 3 * wall / 4]
+    return max(values, default=0.0), max(middle, default=0.0)
 
 
 def _reaped(process: subprocess.Popen[bytes]) -> tuple[int | None, Any]:
@@ -452,9 +475,11 @@ def _short(run: Mapping[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class MemoryPlan:
-    """The memory runs: file sizes, and the latency-0 stub fleet and dispatcher settings."""
+    """The memory runs: file sizes by URL kind (:data:`MEMORY_URL_KINDS`), and the latency-0
+    stub fleet and dispatcher settings."""
 
-    sizes: Sequence[int]
+    stored: Sequence[int]
+    unresolvable: Sequence[int] = ()
     slots: int = MEMORY_SLOTS
     layout: str = MEMORY_LAYOUT
     batch: int = MEMORY_BATCH
@@ -468,8 +493,10 @@ def bench_memory(env: dict[str, str], work: Path, plan: MemoryPlan) -> list[dict
     layout = parse_layout(plan.layout)
     workers = start_fleet(env, work / "logs", layout.concurrencies(plan.slots), layout.pool)
     try:
-        for size in plan.sizes:
-            results.append(memory_run(env, work, plan, size))
+        runs = [("stored", n) for n in plan.stored]
+        runs += [("unresolvable", n) for n in plan.unresolvable]
+        for kind, size in runs:
+            results.append(memory_run(env, work, plan, kind, size))
             results[-1]["fleet"] = layout.describe(plan.slots)
             print(f"memory: {results[-1]}", file=sys.stderr)
     finally:
@@ -477,19 +504,23 @@ def bench_memory(env: dict[str, str], work: Path, plan: MemoryPlan) -> list[dict
     return results
 
 
-def memory_run(env: dict[str, str], work: Path, plan: MemoryPlan, size: int) -> dict[str, Any]:
-    urls = write_urls(work / f"memory-{size}.txt", size, f"mem{size}")
+def memory_run(
+    env: dict[str, str], work: Path, plan: MemoryPlan, kind: str, size: int
+) -> dict[str, Any]:
+    """One file of ``size`` distinct URLs of ``kind`` through the real dispatcher."""
+    urls = write_urls(work / f"memory-{size}.txt", size, f"mem{size}", MEMORY_URL_KINDS[kind])
     out = work / f"memory-{size}"
     try:
         run = sampled_dispatch(
             env, urls, out, size, "--engine", "stub",
             "--batch-size", str(plan.batch), "--max-in-flight", str(plan.window),
+            snapshot_every=MEMORY_SNAPSHOT_EVERY,
         )
     finally:
         shutil.rmtree(out, ignore_errors=True)  # ~1 KB a row
         urls.unlink()
-    return {"lines": size, "batch_size": plan.batch, "max_in_flight": plan.window,
-            **run.to_dict()}
+    return {"lines": size, "urls": kind, "batch_size": plan.batch,
+            "max_in_flight": plan.window, **run.to_dict(), "cpu": steady_cpu(run)}
 
 
 def _tree_memory(pid: int) -> dict[str, float]:
@@ -544,6 +575,10 @@ def bench_soak(env: dict[str, str], work: Path, captures: int) -> list[dict[str,
 
 def to_markdown(results: dict[str, Any]) -> str:
     lines = ["### Delivery at scale (`python -m bench.delivery`)", ""]
+    dates = results.get("measured_at") or {}
+    if dates:
+        lines += ["Measured: " + ", ".join(f"{part} {when}" for part, when in dates.items()),
+                  ""]
     if "publish" in results:
         lines += ["| publish (no workers, confirms) | URLs | msgs | URLs/s | msgs/s |",
                   "|---|---|---|---|---|"]
@@ -554,15 +589,7 @@ def to_markdown(results: dict[str, Any]) -> str:
     if "scaling" in results:
         lines += scaling_markdown(results["scaling"])
     if "memory" in results:
-        lines += ["| URL lines | dispatcher peak RSS | rows (one per line?) | URLs/s | fleet, "
-                  "batch, window |", "|---|---|---|---|---|"]
-        for r in results["memory"]:
-            check = "yes" if r["one_row_per_line"] else (
-                f"**no**: {r['lines_missing']} missing, {r['lines_duplicated']} duplicated")
-            lines.append(f"| {r['lines']:,} | {r['peak_rss_mb']} MB | {r['rows']:,} "
-                         f"({r['ok_rows']:,} ok): {check} | {r['urls_per_s']} | {r['fleet']}, "
-                         f"{r['batch_size']}, {r['max_in_flight']} |")
-        lines.append("")
+        lines += memory_markdown(results["memory"])
     if "soak" in results:
         lines += ["| captures (one Selenium worker) | Python PSS | Chromium PSS |",
                   "|---|---|---|"]
@@ -600,6 +627,56 @@ def scaling_markdown(runs: Sequence[Mapping[str, Any]]) -> list[str]:
     return lines
 
 
+def _numbers(text: str) -> list[int]:
+    """``"10000,100000"`` → ``[10000, 100000]``; ``""`` → ``[]``."""
+    return [int(part) for part in text.split(",") if part.strip()]
+
+
+def memory_markdown(runs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One row per memory run, then the issue's criteria for each URL kind."""
+    lines = [
+        "| URLs | lines | dispatcher peak RSS | RSS mid-run | rows: ok / error, one per line? | "
+        "URLs/s | wall | fleet; batch; window |", "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in runs:
+        check = "yes" if r["one_row_per_line"] else (
+            f"**no** ({r['lines_missing']} missing, {r['lines_duplicated']} duplicated)")
+        lines.append(
+            f"| {r['urls']} | {r['lines']:,} | {r['peak_rss_mb']} MB | "
+            f"{r.get('mid_run_rss_mb', '—')} MB | {r['ok_rows']:,} / "
+            f"{r['rows'] - r['ok_rows']:,}, {check} | {r['urls_per_s']} | {r['wall_s']:.0f} s "
+            f"| {r['fleet']}; {r['batch_size']}; {r['max_in_flight']} |"
+        )
+    return [*lines, "", *memory_verdicts(runs), ""]
+
+
+#: The issue's bounds: peak dispatcher RSS at most this, at any file size...
+MEMORY_CEILING_MB = 150.0
+#: ...and the peak at 100k lines within this share of the peak at 10k.
+MEMORY_GROWTH_LIMIT = 0.15
+
+
+def memory_verdicts(runs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """For each URL kind: the highest peak against :data:`MEMORY_CEILING_MB`, and the peak at
+    100k lines against the peak at 10k (:data:`MEMORY_GROWTH_LIMIT`)."""
+    verdicts = []
+    for kind in dict.fromkeys(r["urls"] for r in runs):
+        peaks = {r["lines"]: r["peak_rss_mb"] for r in runs if r["urls"] == kind}
+        top = max(peaks, key=peaks.__getitem__)
+        text = (f"- {kind}: highest peak {peaks[top]} MB ({top:,} lines): "
+                f"{'within' if peaks[top] <= MEMORY_CEILING_MB else '**above**'} "
+                f"{MEMORY_CEILING_MB:g} MB")
+        if 10_000 in peaks and 100_000 in peaks:
+            growth = peaks[100_000] / peaks[10_000] - 1
+            verdict = "within" if abs(growth) <= MEMORY_GROWTH_LIMIT else "**not within**"
+            text += (f"; 100k vs 10k lines: {growth:+.0%} ({verdict} "
+                     f"±{MEMORY_GROWTH_LIMIT:.0%})")
+        if all(r["one_row_per_line"] for r in runs if r["urls"] == kind):
+            text += "; every line got exactly one row"
+        verdicts.append(text)
+    return verdicts
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.delivery")
     parser.add_argument("--only", default="publish,scaling,memory,soak")
@@ -613,7 +690,11 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"seconds to wait for a quiet machine before each scaling run "
                              f"(default {QUIET_WAIT:g})")
     parser.add_argument("--memory-lines", default="10000,100000",
-                        help="URL file sizes of the memory runs (default 10000,100000)")
+                        help="URL file sizes of the memory runs with stored captures "
+                             "(default 10000,100000)")
+    parser.add_argument("--memory-unresolvable-lines", default="",
+                        help="URL file sizes of the memory runs with unresolvable hosts "
+                             "(error rows, no S3), e.g. 10000,100000,1000000 (default none)")
     parser.add_argument("--memory-slots", type=int, default=MEMORY_SLOTS,
                         help=f"stub worker slots behind the memory runs (default {MEMORY_SLOTS})")
     parser.add_argument("--memory-layout", default=MEMORY_LAYOUT,
@@ -631,8 +712,9 @@ def main(argv: list[str] | None = None) -> int:
             [int(s) for s in args.slots.split(",")], args.scaling_batch, args.quiet_wait,
         )
         parse_layout(args.memory_layout)
-        memory = MemoryPlan([int(s) for s in args.memory_lines.split(",")], args.memory_slots,
-                            args.memory_layout, args.memory_batch, args.memory_window)
+        memory = MemoryPlan(_numbers(args.memory_lines), _numbers(args.memory_unresolvable_lines),
+                            args.memory_slots, args.memory_layout, args.memory_batch,
+                            args.memory_window)
     except ValueError as exc:
         parser.error(str(exc))
     work = OUT / "delivery"
@@ -663,10 +745,37 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         s3.stop()
         vhost.delete()
+    results = merge_results(_previous(OUT / "delivery.json"), results,
+                            datetime.now().isoformat(timespec="seconds"))
     (OUT / "delivery.json").write_text(json.dumps(results, indent=2))
     (OUT / "delivery.md").write_text(to_markdown(results))
     print(to_markdown(results))
     return 0
+
+
+#: The parts of the benchmark, in the order they run and are reported.
+PARTS = ("publish", "scaling", "memory", "soak")
+
+
+def merge_results(previous: Mapping[str, Any], new: Mapping[str, Any], when: str) -> dict[str, Any]:
+    """``new`` parts, plus the parts of ``previous`` not run again (``--only``), with the
+    time each part was measured under ``measured_at``."""
+    dates = dict(previous.get("measured_at") or {})
+    merged = {part: previous[part] for part in PARTS if part in previous}
+    for part in PARTS:
+        if part in new:
+            merged[part] = new[part]
+            dates[part] = when
+    merged["measured_at"] = {part: dates[part] for part in PARTS if part in merged}
+    return merged
+
+
+def _previous(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 if __name__ == "__main__":

@@ -527,3 +527,43 @@ def test_scaling_window_keeps_every_slot_fed():
     plan = delivery.ScalingPlan([delivery.parse_layout("threads:4")], [1, 32], batch=10)
     assert plan.window(32) == delivery.SCALING_WINDOW_FACTOR * 32 * 10
     assert plan.window(1) >= 2 * 10
+
+
+def _memory_run(urls, lines, peak, exact=True):
+    return {"urls": urls, "lines": lines, "peak_rss_mb": peak, "one_row_per_line": exact,
+            "rows": lines, "ok_rows": lines if urls == "stored" else 0, "lines_missing": 0,
+            "lines_duplicated": 0, "urls_per_s": 100.0, "wall_s": lines / 100,
+            "mid_run_rss_mb": peak - 5,
+            "fleet": "2 × threads -c 8", "batch_size": 100, "max_in_flight": 2000}
+
+
+def test_memory_verdicts_check_the_ceiling_and_the_growth_per_kind():
+    runs = [
+        _memory_run("stored", 10_000, 80.0), _memory_run("stored", 100_000, 90.0),
+        _memory_run("unresolvable", 10_000, 70.0),
+        _memory_run("unresolvable", 1_000_000, 160.0, exact=False),
+    ]
+    stored, unresolvable = delivery.memory_verdicts(runs)
+    assert stored == ("- stored: highest peak 90.0 MB (100,000 lines): within 150 MB; "
+                      "100k vs 10k lines: +12% (within ±15%); every line got exactly one row")
+    assert unresolvable == (
+        "- unresolvable: highest peak 160.0 MB (1,000,000 lines): **above** 150 MB"
+    )
+    text = "\n".join(delivery.memory_markdown(runs))
+    assert "| stored | 100,000 | 90.0 MB | 85.0 MB | 100,000 / 0, yes |" in text
+    assert "| unresolvable | 1,000,000 | 160.0 MB | 155.0 MB | 0 / 1,000,000, **no**" in text
+
+
+def test_peaks_overall_and_in_the_middle_half():
+    times, values = [0.0, 1.0, 2.0, 3.0, 4.0], [10.0, 20.0, 15.0, 12.0, 30.0]
+    assert delivery.peaks(times, values, wall=4.0) == (30.0, 20.0)
+    assert delivery.peaks([], [], wall=1.0) == (0.0, 0.0)
+
+
+def test_merge_results_keeps_the_parts_not_run_again():
+    previous = {"publish": [1], "scaling": [2], "measured_at": {"publish": "t0", "scaling": "t0"}}
+    merged = delivery.merge_results(previous, {"scaling": [3], "memory": [4]}, "t1")
+    assert merged == {"publish": [1], "scaling": [3], "memory": [4],
+                      "measured_at": {"publish": "t0", "scaling": "t1", "memory": "t1"}}
+    assert delivery.merge_results({}, {"soak": []}, "t") == {"soak": [],
+                                                             "measured_at": {"soak": "t"}}
