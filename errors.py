@@ -66,6 +66,22 @@ class NavigationError(PermanentError):
         self.code = code
 
 
+class RedirectLoop(NavigationError):
+    """The page kept navigating on its own (meta refresh or script redirects) and never settled.
+
+    HTTP redirect loops are Chromium's ``net::ERR_TOO_MANY_REDIRECTS``; this is the in-page kind,
+    which Chromium lets run forever.
+    """
+
+    def __init__(self, navigations: int) -> None:
+        super().__init__(
+            f"redirect loop: the page navigated {navigations} times without settling "
+            "(meta refresh or script redirects)",
+            code="redirect loop",
+        )
+        self.navigations = navigations
+
+
 class CaptureTimeout(TransientError):
     """The page did not finish within the capture deadline."""
 

@@ -72,12 +72,7 @@ READ_CONSOLE = (
     f"(() => {{ const s = window.__shotsConsole || []; "
     f"return [s.length, s.slice(0, {MAX_CONSOLE_MESSAGES})]; }})()"
 )
-#: Resolves when the document has loaded, or with ``"timeout"`` after ``ms`` milliseconds.
-LOAD_WAIT = """new Promise((resolve) => {
-  if (document.readyState === 'complete') return resolve('load');
-  addEventListener('load', () => resolve('load'), {once: true});
-  setTimeout(() => resolve('timeout'), %d);
-})"""
+
 #: Scrolls down a viewport at a time (at most to the full-page limit and for ``budget``
 #: milliseconds), back to the top, then waits for images still loading (bounded).
 SCROLL = """(async (budget) => {
@@ -124,13 +119,13 @@ CONTENT_HEIGHT = (
 )
 
 
+#: Navigations of the main frame in one capture (the one asked for included) from which a
+#: page that fails to settle is reported as a redirect loop rather than a timeout.
+LOOP_NAVIGATIONS = 5
+
 def js_string(value: str) -> str:
     """``value`` as a JavaScript string literal."""
     return json.dumps(value)
-
-
-def load_wait_script(milliseconds: int) -> str:
-    return LOAD_WAIT % max(1, milliseconds)
 
 
 def scroll_script(budget_ms: int) -> str:

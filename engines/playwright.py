@@ -63,6 +63,7 @@ from errors import (
     EngineUnavailable,
     NavigationError,
     PermanentError,
+    RedirectLoop,
 )
 from options import CaptureOptions, option_names
 from results import MAX_CONSOLE_MESSAGES
@@ -78,6 +79,8 @@ QUIT_TIMEOUT = 5.0
 SCREENSHOT_ATTEMPTS = 3
 #: Milliseconds before retrying such a screenshot, times the attempt number.
 SCREENSHOT_RETRY_MS = 200
+#: Seconds a failed capture whose page navigated by itself is watched for a redirect loop.
+LOOP_WATCH = 2.0
 #: Seconds the browser may take to start.
 LAUNCH_TIMEOUT = 30.0
 #: Chromium's console messages about failed resources: counted as failed requests instead.
@@ -135,6 +138,11 @@ class _Page:
         self.documents: list[Response] = []
         self._blocked: set[int] = set()
         self.main_frame: Any = None
+        self.navigations = 0  # of the main frame, the one asked for included
+
+    def on_navigated(self, frame: Any) -> None:
+        if frame == self.main_frame:
+            self.navigations += 1
 
     def on_request(self, request: Request) -> None:
         self.requests += 1
@@ -412,15 +420,22 @@ class PlaywrightEngine(Engine):
             tab.on("response", record.on_response)
             tab.on("console", record.on_console)
             tab.on("pageerror", record.on_page_error)
+            tab.on("framenavigated", record.on_navigated)
             started = time.monotonic()
             self._egress.begin()
-            self._navigate(tab, record, url, options, deadline)
-            navigated = time.monotonic()
-            self._check_document(tab, record, url)
-            _wait_in_page(tab, options, deadline)
-            waited = time.monotonic()
-            self._check_document(tab, record, url)
-            image = _screenshot(context, tab, options)
+            try:
+                self._navigate(tab, record, url, options, deadline)
+                navigated = time.monotonic()
+                self._check_document(tab, record, url)
+                _wait_in_page(tab, options, deadline)
+                waited = time.monotonic()
+                self._check_document(tab, record, url)
+                image = _screenshot(context, tab, options)
+            except (PlaywrightError, CaptureTimeout) as exc:
+                loop = _redirect_loop(tab, record, deadline)
+                if loop is not None:
+                    raise loop from exc
+                raise
             captured = time.monotonic()
             title = tab.title()
             document = record.document()
@@ -617,6 +632,25 @@ def _is_crash(exc: BaseException) -> bool:
 
 def _ms(seconds: float) -> int:
     return int(round(seconds * 1000))
+
+
+def _redirect_loop(tab: Page, record: _Page, deadline: float) -> RedirectLoop | None:
+    """After a failure: a :class:`~errors.RedirectLoop` if the page keeps navigating on its own.
+
+    A page that has navigated by itself at least once more is watched for up to
+    ``LOOP_WATCH`` seconds (within the deadline) to see whether it goes on.
+    """
+    watch_until = min(deadline, time.monotonic() + LOOP_WATCH)
+    while record.navigations < page.LOOP_NAVIGATIONS and record.navigations >= 2:
+        if time.monotonic() >= watch_until:
+            break
+        try:
+            tab.wait_for_timeout(100)
+        except PlaywrightError:
+            break
+    if record.navigations >= page.LOOP_NAVIGATIONS:
+        return RedirectLoop(record.navigations)
+    return None
 
 
 def _short(exc: BaseException) -> str:

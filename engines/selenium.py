@@ -56,6 +56,7 @@ from errors import (
     EngineUnavailable,
     NavigationError,
     PermanentError,
+    RedirectLoop,
 )
 from options import CaptureOptions, option_names
 from settings import Settings
@@ -73,6 +74,18 @@ TIMEOUT_SLACK = 0.5
 #: Seconds the previous capture's page gets to give way to ``about:blank`` before the browser
 #: is replaced instead (a page cannot keep a browser that must be wiped).
 LEAVE_TIMEOUT = 2.0
+
+#: Seconds a timed-out capture waits for the browser's network events (to tell a redirect loop).
+LOOP_CHECK_TIMEOUT = 1.0
+
+#: Seconds between two looks at ``document.readyState`` while a page loads: the first, and
+#: the most (the pause doubles in between).
+LOAD_POLL_FIRST = 0.01
+LOAD_POLL_MAX = 0.1
+#: ChromeDriver's page-load timeout while the engine polls a loading page.
+LOAD_POLL_TIMEOUT = 0.25
+#: Seconds between two counts of a loading page's navigations (to tell a redirect loop).
+LOOP_CHECK_INTERVAL = 0.5
 
 #: The error when a page crashes its tab (a memory bomb past ``chromium.JS_HEAP_MB``): a
 #: permanent error, as the page would do it again.
@@ -119,6 +132,7 @@ class _Browser:
         self.browser_process: psutil.Process | None = None
         self.frame_id = ""
         self.captures = 0
+        self.network: _NetworkLog | None = None  # the current capture's requests
         self.viewport: tuple[int, int] | None = None
         self.page_load_timeout: float | None = None
         self._lock = threading.Lock()
@@ -155,6 +169,9 @@ class _Browser:
         self.driver_process = psutil.Process(self.service.process.pid)
         self.browser_process = self._find_browser()
         self.driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "deny"})
+        # No HTTP cache at all: it is wiped between captures anyway, and so every page load
+        # passes the egress proxy, which counts them (a redirect loop of a cached page).
+        self.driver.execute_cdp_cmd("Network.setCacheDisabled", {"cacheDisabled": True})
         # print() and alert()/confirm()/prompt() would stall or block the page.
         self.driver.execute_cdp_cmd(
             "Page.addScriptToEvaluateOnNewDocument", {"source": chromium.PAGE_GUARD_SCRIPT}
@@ -298,20 +315,26 @@ class SeleniumEngine(Engine):
                 timeout_message = f"page did not finish loading within {options.timeout:g} s"
                 browser.captures += 1
                 return self._capture(browser, url, options, deadline)
+            except RedirectLoop:  # the page is still navigating: start the next one afresh
+                self._discard()
+                raise
             except PermanentError:  # the page's fault (an error page, no such element...)
                 raise
             except _NoTimeLeft as exc:  # the browser is fine: keep it
                 raise CaptureTimeout(exc.message) from None
             except (CaptureTimeout, TimeoutException) as exc:
+                loop = self._redirect_loop()
                 self._discard()
-                raise CaptureTimeout(timeout_message) from exc
+                raise loop or CaptureTimeout(timeout_message) from exc
             except EngineUnavailable:
                 self._discard()
                 raise
             except _TRANSPORT_ERRORS as exc:
+                timed_out = watchdog.fired or time.monotonic() >= deadline
+                loop = self._redirect_loop() if timed_out else None
                 self._discard()
-                if watchdog.fired or time.monotonic() >= deadline:
-                    raise CaptureTimeout(timeout_message) from exc
+                if timed_out:
+                    raise loop or CaptureTimeout(timeout_message) from exc
                 if "tab crashed" in _short(exc):  # the page killed its renderer: it would again
                     raise NavigationError(PAGE_CRASHED, code="tab crashed") from exc
                 raise BrowserCrashed(f"the browser stopped answering ({_short(exc)})") from exc
@@ -341,18 +364,15 @@ class SeleniumEngine(Engine):
             )
             browser.viewport = (options.width, options.height)
             state.scale = options.scale
-        if browser.page_load_timeout is None or (
-            abs(browser.page_load_timeout - remaining) > TIMEOUT_SLACK
-        ):
-            milliseconds = max(1, int(remaining * 1000))
-            driver.execute(Command.SET_TIMEOUTS, {"pageLoad": milliseconds, "script": milliseconds})
-            browser.page_load_timeout = remaining
+        # ChromeDriver makes most commands wait for a pending navigation, up to this timeout: it
+        # ends a second before the deadline, leaving time to tell a redirect loop.
+        _set_page_load_timeout(browser, max(0.5, remaining - LOOP_CHECK_TIMEOUT))
 
         if browser.captures > 1:
             _forget_previous_page(driver)
         _prepare_page(driver, state, url, options)
         driver.get_log("performance")  # drop events of earlier pages
-        network = _NetworkLog()
+        network = browser.network = _NetworkLog()
         started = time.monotonic()
         self._egress.begin()
         try:
@@ -366,7 +386,7 @@ class SeleniumEngine(Engine):
             refused = self._egress.navigation_error(url, error=code)
             raise refused or navigation_error(code, url, None) from None
         network.feed(driver.get_log("performance"))
-        _wait_until(driver, network, options, deadline)
+        _wait_until(browser, network, options, deadline, self._loop_check)
         navigated = time.monotonic()
         self._check_document(driver, browser, network, url)
         _wait_in_page(driver, network, options, deadline)
@@ -418,6 +438,33 @@ class SeleniumEngine(Engine):
                 raise navigation_error(document.error, url, document)
             raise NavigationError(f"the browser could not show {url}")
         return document, str(page_url), title
+
+    def _redirect_loop(self) -> RedirectLoop | None:
+        """After a timeout: a :class:`~errors.RedirectLoop` if the page kept navigating."""
+        browser = self._browser
+        if browser is None or browser.network is None:
+            return None
+        network = browser.network
+        if browser.driver is None or not browser.alive():
+            return self._loop_check(browser, network)
+        try:
+            _connection(browser.driver).client_config.timeout = LOOP_CHECK_TIMEOUT
+            network.feed(browser.driver.get_log("performance"))
+        except _TRANSPORT_ERRORS:
+            pass  # judge by what was read before
+        return self._loop_check(browser, network)
+
+    def _loop_check(self, browser: _Browser, network: _NetworkLog) -> RedirectLoop | None:
+        """A :class:`~errors.RedirectLoop` if the main frame navigated too often this capture.
+
+        Counted twice, the higher count wins: the DevTools events read so far, and the
+        egress proxy's count of plain-HTTP page loads (it sees them even while ChromeDriver,
+        which holds its commands during a navigation, is of no help).
+        """
+        navigations = max(
+            len(_documents(network.entries, browser.frame_id)), self._egress.documents()
+        )
+        return RedirectLoop(navigations) if navigations >= page.LOOP_NAVIGATIONS else None
 
     def _screenshot(self, driver: webdriver.Chrome, options: CaptureOptions) -> bytes:
         element = None
@@ -626,13 +673,18 @@ def _left_ms(deadline: float) -> int:
 
 
 def _wait_until(
-    driver: webdriver.Chrome, network: _NetworkLog, options: CaptureOptions, deadline: float
+    browser: _Browser,
+    network: _NetworkLog,
+    options: CaptureOptions,
+    deadline: float,
+    loop_check: Callable[[_Browser, _NetworkLog], RedirectLoop | None],
 ) -> None:
     """Wait for ``options.wait_until`` (navigation returned at DOMContentLoaded)."""
     if options.wait_until == "domcontentloaded":
         return
-    if _evaluate(driver, page.load_wait_script(_left_ms(deadline)), True) == "timeout":
-        raise CaptureTimeout(f"page did not finish loading within {options.timeout:g} s")
+    _wait_for_load(browser, network, options, deadline, loop_check)
+    driver = browser.driver
+    assert driver is not None
     if options.wait_until == "networkidle":
         idle = page.NETWORK_IDLE_MS / 1000
         while True:
@@ -645,6 +697,58 @@ def _wait_until(
                     f"the network did not go idle within the {options.timeout:g} s timeout"
                 )
             time.sleep(0.05)
+
+
+def _wait_for_load(
+    browser: _Browser,
+    network: _NetworkLog,
+    options: CaptureOptions,
+    deadline: float,
+    loop_check: Callable[[_Browser, _NetworkLog], RedirectLoop | None],
+) -> None:
+    """Poll ``document.readyState`` until the page has loaded, watching for a redirect loop.
+
+    Polled rather than awaited in the page: a promise awaited through ChromeDriver never
+    answers if the page navigates away meanwhile. And ChromeDriver holds every command while
+    a navigation is pending, so meanwhile its page-load timeout is ``LOAD_POLL_TIMEOUT``:
+    a page in a redirect loop (always navigating) answers "timeout" instead of nothing. Every
+    ``LOOP_CHECK_INTERVAL`` seconds the main frame's navigations are counted.
+    """
+    driver = browser.driver
+    assert driver is not None
+    _set_page_load_timeout(browser, LOAD_POLL_TIMEOUT)
+    pause = LOAD_POLL_FIRST
+    next_check = time.monotonic() + LOOP_CHECK_INTERVAL
+    while True:
+        try:
+            if _evaluate(driver, "document.readyState") == "complete":
+                break
+        except TimeoutException:
+            pass  # a navigation is pending
+        now = time.monotonic()
+        if now >= next_check:
+            network.feed(driver.get_log("performance"))
+            next_check = now + LOOP_CHECK_INTERVAL
+        loop = loop_check(browser, network)
+        if loop is not None:
+            raise loop
+        if now + pause >= deadline - LOOP_CHECK_TIMEOUT:
+            raise CaptureTimeout(f"page did not finish loading within {options.timeout:g} s")
+        time.sleep(pause)
+        pause = min(LOAD_POLL_MAX, pause * 2)
+    _set_page_load_timeout(browser, max(0.5, deadline - time.monotonic() - LOOP_CHECK_TIMEOUT))
+
+
+def _set_page_load_timeout(browser: _Browser, seconds: float) -> None:
+    """Set ChromeDriver's page-load (and script) timeout, unless already within the slack."""
+    if browser.page_load_timeout is not None and (
+        abs(browser.page_load_timeout - seconds) <= min(TIMEOUT_SLACK, seconds / 10)
+    ):
+        return
+    assert browser.driver is not None
+    milliseconds = max(1, int(seconds * 1000))
+    browser.driver.execute(Command.SET_TIMEOUTS, {"pageLoad": milliseconds, "script": milliseconds})
+    browser.page_load_timeout = seconds
 
 
 def _wait_in_page(

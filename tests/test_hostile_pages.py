@@ -101,6 +101,7 @@ def _content_type(prefix: str) -> Callable[[Result, bytes | None], None]:
     return check
 
 
+LOOPING = CaptureOptions(timeout=HANG_TIMEOUT)
 HEAVY = CaptureOptions(timeout=HEAVY_TIMEOUT, width=800, height=600)
 FULL = CaptureOptions(timeout=TIMEOUT, width=800, height=600, full_page=True)
 FAIL_ON_HTTP_ERRORS = CaptureOptions(timeout=TIMEOUT, fail_on_status=((400, 599),))
@@ -127,8 +128,8 @@ CASES: dict[str, Case] = {
     "JSON body": Case("/json", "ok", check=_content_type("application/json")),
     "plain text body": Case("/text", "ok", check=_content_type("text/plain")),
     "HTTP redirect loop": Case("/redirect-loop", "error", "too many redirects"),
-    "meta refresh loop": _unsettled("/meta-loop.html", "Meta refresh loop"),
-    "script redirect loop": _unsettled("/script-loop.html", "Script redirect loop"),
+    "meta refresh loop": Case("/meta-loop.html", "error", "redirect loop", LOOPING),
+    "script redirect loop": Case("/script-loop.html", "error", "redirect loop", LOOPING),
     "basic-auth challenge": Case("/auth", "error", "asks for a user name and password"),
     "PDF download": Case("/file.pdf", "error", "not a page"),
     "zip download": Case("/archive.zip", "error", "not a page"),
