@@ -127,6 +127,7 @@ class _Browser:
             popen_kw={"preexec_fn": preexec} if preexec else {},
         )
         self.chromium_path = settings.chromium_path
+        self.keep_http_cache = settings.keep_http_cache
         self.driver: webdriver.Chrome | None = None
         self.driver_process: psutil.Process | None = None
         self.browser_process: psutil.Process | None = None
@@ -169,9 +170,11 @@ class _Browser:
         self.driver_process = psutil.Process(self.service.process.pid)
         self.browser_process = self._find_browser()
         self.driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "deny"})
-        # No HTTP cache at all: it is wiped between captures anyway, and so every page load
-        # passes the egress proxy, which counts them (a redirect loop of a cached page).
-        self.driver.execute_cdp_cmd("Network.setCacheDisabled", {"cacheDisabled": True})
+        if not self.keep_http_cache:
+            # No HTTP cache at all: it would be wiped between captures anyway, and so every
+            # page load passes the egress proxy, which counts them (a redirect loop of a
+            # cached page). Off also for the V8 code cache, which lives in it.
+            self.driver.execute_cdp_cmd("Network.setCacheDisabled", {"cacheDisabled": True})
         # print() and alert()/confirm()/prompt() would stall or block the page.
         self.driver.execute_cdp_cmd(
             "Page.addScriptToEvaluateOnNewDocument", {"source": chromium.PAGE_GUARD_SCRIPT}
@@ -369,7 +372,7 @@ class SeleniumEngine(Engine):
         _set_page_load_timeout(browser, max(0.5, remaining - LOOP_CHECK_TIMEOUT))
 
         if browser.captures > 1:
-            _forget_previous_page(driver)
+            _forget_previous_page(driver, keep_http_cache=browser.keep_http_cache)
         _prepare_page(driver, state, url, options)
         driver.get_log("performance")  # drop events of earlier pages
         network = browser.network = _NetworkLog()
@@ -569,9 +572,10 @@ def _page_state(browser: _Browser) -> _PageState:
 def _prepare_page(
     driver: webdriver.Chrome, state: _PageState, url: str, options: CaptureOptions
 ) -> None:
-    """Set the tab up for this capture: every emulation to this shot's value, fresh cookies.
+    """Set the tab up for this capture: every emulation to this shot's value, its cookies.
 
-    The tab is reused, so whatever an earlier capture set is reset here.
+    The tab is reused, so whatever an earlier capture set is reset here (and what pages left
+    behind was wiped by :func:`_forget_previous_page`).
     """
     cdp = driver.execute_cdp_cmd
     if not state.hooked:
@@ -616,21 +620,21 @@ def _prepare_page(
     if changed("csp"):
         cdp("Page.setBypassCSP", {"enabled": wanted["csp"]})
     applied.update(wanted)
-    cdp("Network.clearBrowserCookies", {})
     if options.cookies:
         cookies = [{"name": name, "value": value, "url": url} for name, value in options.cookies]
         cdp("Network.setCookies", {"cookies": cookies})
 
 
-def _forget_previous_page(driver: webdriver.Chrome) -> None:
+def _forget_previous_page(driver: webdriver.Chrome, keep_http_cache: bool = False) -> None:
     """Leave the previous capture's page, then wipe everything a page can leave behind.
 
     The page is left first (for ``about:blank``, from inside the page so its renderer stays
     warm) because it keeps running after its capture: a timer or a ``pagehide`` handler could
     write again into freshly wiped storage. Then cookies, local and session storage, IndexedDB,
     Cache Storage, service workers (``Storage.clearDataForOrigin`` with ``*``, every type), the
-    HTTP cache, granted permissions, the tab's history and ``window.name`` are cleared: the
-    next capture sees what a fresh browser would. A page that will not go away raises
+    HTTP cache (unless ``keep_http_cache``: ``SCREENSHOT_KEEP_HTTP_CACHE``), granted
+    permissions, the tab's history and ``window.name`` are cleared: the next capture sees what
+    a fresh browser would. A page that will not go away raises
     :class:`~errors.BrowserCrashed`, and a browser that cannot be wiped is replaced.
     """
     cdp = driver.execute_cdp_cmd
@@ -645,7 +649,8 @@ def _forget_previous_page(driver: webdriver.Chrome) -> None:
             break
         time.sleep(0.005)
     cdp("Storage.clearDataForOrigin", {"origin": "*", "storageTypes": "all"})
-    cdp("Network.clearBrowserCache", {})
+    if not keep_http_cache:
+        cdp("Network.clearBrowserCache", {})
     cdp("Browser.resetPermissions", {})
     cdp("Page.resetNavigationHistory", {})
     cdp("Runtime.evaluate", {"expression": "window.name = ''"})

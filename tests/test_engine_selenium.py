@@ -7,7 +7,9 @@ fail, they do not skip.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
+import json
 import os
 import signal
 import socket
@@ -335,3 +337,20 @@ def test_orphans_of_a_killed_owner_are_reaped() -> None:
     leftovers = [p.name for p in chromium.profile_root().iterdir()]
     assert not [name for name in leftovers if name.startswith(f"{owner.pid}-")]
     assert browser_pid not in [p.pid for p in chromium.our_browser_processes()]
+
+
+@pytest.mark.integration
+def test_keep_http_cache_keeps_it_and_nothing_else(site: Site) -> None:
+    """``SCREENSHOT_KEEP_HTTP_CACHE``: the style sheet comes from the cache the second time,
+    while cookies and storage are still wiped."""
+    settings = dataclasses.replace(_settings(), keep_http_cache=True)
+    kept = SeleniumEngine(settings)
+    try:
+        settled = CaptureOptions(wait_for_js="document.title != 'pending'")
+        before = site.cached_requests
+        assert kept.capture(site.url("/state.html?write"), settled).title == "written"
+        found = json.loads(kept.capture(site.url("/state.html"), settled).title or "")
+        assert found["cookie"] == "" and found["local"] == [] and found["service_workers"] == 0
+        assert site.cached_requests - before == 1  # the second page took it from the cache
+    finally:
+        kept.close()
