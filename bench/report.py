@@ -43,6 +43,8 @@ def _settings_text(settings: Mapping[str, Any]) -> str:
         parts.append(f"{settings['pool']} -c {settings['concurrency']}")
     if "batch_size" in settings:
         parts.append(f"batch {settings['batch_size']}")
+    if settings.get("keep_http_cache"):
+        parts.append("HTTP cache kept")
     if "tabs" in settings:
         parts.append(f"1 Chromium, {settings['tabs']} tabs")
     return ", ".join(parts)
@@ -126,6 +128,11 @@ def markdown(results: Mapping[str, Any]) -> str:
             f"{'met' if v['met'] else 'NOT met'}); (a)/(b) CPU per screenshot: "
             f"{_num(verdicts.get('a_over_b_cpu'))} (own processes: "
             f"{_num(verdicts.get('a_over_b_own_cpu'))})."
+        )
+    if verdicts.get("a_cache_kept_over_b_rate") is not None:
+        lines.append(
+            "- (a)/(b) with `SCREENSHOT_KEEP_HTTP_CACHE=true` (not the default, so not judged "
+            f"against the floor): **{_num(verdicts['a_cache_kept_over_b_rate'])}**."
         )
     if "stub_rate" in verdicts:
         v = verdicts["stub_rate"]

@@ -146,6 +146,18 @@ def visible_script(selector: str) -> str:
     return VISIBLE % js_string(selector)
 
 
+def acts_in_page(options: CaptureOptions) -> bool:
+    """Whether anything happens between load and capture (styles, script, waits, delay)."""
+    return bool(
+        style_sheet(options) is not None
+        or options.js is not None
+        or options.wait_for is not None
+        or options.wait_for_js is not None
+        or options.scroll
+        or options.delay_ms
+    )
+
+
 def style_sheet(options: CaptureOptions) -> str | None:
     """The CSS to add to the page: ``hide_selectors`` rules, then ``css``; ``None`` if none."""
     parts = [

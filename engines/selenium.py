@@ -372,7 +372,7 @@ class SeleniumEngine(Engine):
         _set_page_load_timeout(browser, max(0.5, remaining - LOOP_CHECK_TIMEOUT))
 
         if browser.captures > 1:
-            _forget_previous_page(driver, keep_http_cache=browser.keep_http_cache)
+            _forget_previous_page(driver)
         _prepare_page(driver, state, url, options)
         driver.get_log("performance")  # drop events of earlier pages
         network = browser.network = _NetworkLog()
@@ -391,17 +391,18 @@ class SeleniumEngine(Engine):
         network.feed(driver.get_log("performance"))
         _wait_until(browser, network, options, deadline, self._loop_check)
         navigated = time.monotonic()
-        self._check_document(driver, browser, network, url)
-        _wait_in_page(driver, network, options, deadline)
+        document, page_url, title, console = self._check_document(driver, browser, network, url)
+        if _wait_in_page(driver, options, deadline):  # the page may have moved on: look again
+            network.feed(driver.get_log("performance"))
+            document, page_url, title, console = self._check_document(
+                driver, browser, network, url
+            )
         waited = time.monotonic()
-
-        network.feed(driver.get_log("performance"))
-        document, page_url, title = self._check_document(driver, browser, network, url)
         image = self._screenshot(driver, options)
         with Image.open(io.BytesIO(image)) as decoded:
             width, height = decoded.size
         captured = time.monotonic()
-        errors, messages = _evaluate(driver, page.READ_CONSOLE)
+        errors, messages = console
         network.feed(driver.get_log("performance"))
         return Capture(
             image=image,
@@ -423,10 +424,11 @@ class SeleniumEngine(Engine):
 
     def _check_document(
         self, driver: webdriver.Chrome, browser: _Browser, network: _NetworkLog, url: str
-    ) -> tuple[Document | None, str, str | None]:
-        """The document on screen, its URL and title; raises if it is Chromium's error page."""
+    ) -> tuple[Document | None, str, str | None, tuple[int, list[str]]]:
+        """The document on screen, its URL, title and console errors (count, first messages);
+        raises if it is Chromium's error page."""
         documents = _documents(network.entries, browser.frame_id)
-        page_url, title = driver.execute_script("return [document.URL, document.title]")
+        page_url, title, console = driver.execute_script(_READ_DOCUMENT)
         error_page = str(page_url).startswith("chrome-error://")
         document = _main_document(documents, error_page)
         refused = self._egress.navigation_error(
@@ -440,7 +442,8 @@ class SeleniumEngine(Engine):
             if document is not None and document.error is not None:
                 raise navigation_error(document.error, url, document)
             raise NavigationError(f"the browser could not show {url}")
-        return document, str(page_url), title
+        errors, messages = console if isinstance(console, list) else (0, [])
+        return document, str(page_url), title, (int(errors), list(messages))
 
     def _redirect_loop(self) -> RedirectLoop | None:
         """After a timeout: a :class:`~errors.RedirectLoop` if the page kept navigating."""
@@ -625,35 +628,38 @@ def _prepare_page(
         cdp("Network.setCookies", {"cookies": cookies})
 
 
-def _forget_previous_page(driver: webdriver.Chrome, keep_http_cache: bool = False) -> None:
+#: On ``about:blank``, clears ``window.name`` (it outlives navigations) and says ``true``.
+_BLANK_AND_NAMELESS = "document.URL === 'about:blank' && (window.name = '', true)"
+#: The document's URL, title and console errors (see :data:`engines.page.READ_CONSOLE`).
+_READ_DOCUMENT = f"return [document.URL, document.title, {page.READ_CONSOLE}]"
+
+
+def _forget_previous_page(driver: webdriver.Chrome) -> None:
     """Leave the previous capture's page, then wipe everything a page can leave behind.
 
     The page is left first (for ``about:blank``, from inside the page so its renderer stays
     warm) because it keeps running after its capture: a timer or a ``pagehide`` handler could
     write again into freshly wiped storage. Then cookies, local and session storage, IndexedDB,
-    Cache Storage, service workers (``Storage.clearDataForOrigin`` with ``*``, every type), the
-    HTTP cache (unless ``keep_http_cache``: ``SCREENSHOT_KEEP_HTTP_CACHE``), granted
-    permissions, the tab's history and ``window.name`` are cleared: the next capture sees what
-    a fresh browser would. A page that will not go away raises
+    Cache Storage, service workers (``Storage.clearDataForOrigin`` with ``*``, every type),
+    granted permissions, the tab's history and ``window.name`` are cleared: the next capture
+    sees what a fresh browser would (the HTTP cache is off altogether, see :class:`_Browser`,
+    unless ``SCREENSHOT_KEEP_HTTP_CACHE``). A page that will not go away raises
     :class:`~errors.BrowserCrashed`, and a browser that cannot be wiped is replaced.
     """
     cdp = driver.execute_cdp_cmd
     cdp("Runtime.evaluate", {"expression": "location.replace('about:blank')"})
     deadline = time.monotonic() + LEAVE_TIMEOUT
-    while _evaluate(driver, "document.URL") != "about:blank":
+    while _evaluate(driver, _BLANK_AND_NAMELESS) is not True:
         if time.monotonic() >= deadline:
             # An error page, or a page fighting back: a browser-side navigation always works.
             driver.get("about:blank")
-            if _evaluate(driver, "document.URL") != "about:blank":
+            if _evaluate(driver, _BLANK_AND_NAMELESS) is not True:
                 raise BrowserCrashed("the previous page would not give way to about:blank")
             break
         time.sleep(0.005)
     cdp("Storage.clearDataForOrigin", {"origin": "*", "storageTypes": "all"})
-    if not keep_http_cache:
-        cdp("Network.clearBrowserCache", {})
     cdp("Browser.resetPermissions", {})
     cdp("Page.resetNavigationHistory", {})
-    cdp("Runtime.evaluate", {"expression": "window.name = ''"})
 
 
 def _evaluate(driver: webdriver.Chrome, expression: str, await_promise: bool = False) -> Any:
@@ -756,10 +762,13 @@ def _set_page_load_timeout(browser: _Browser, seconds: float) -> None:
     browser.page_load_timeout = seconds
 
 
-def _wait_in_page(
-    driver: webdriver.Chrome, network: _NetworkLog, options: CaptureOptions, deadline: float
-) -> None:
-    """Everything between load and capture: styles, script, waits, scrolling, delay."""
+def _wait_in_page(driver: webdriver.Chrome, options: CaptureOptions, deadline: float) -> bool:
+    """Everything between load and capture: styles, script, waits, scrolling, delay.
+
+    Whether there was anything to do (if not, the page was not given time to change).
+    """
+    if not page.acts_in_page(options):
+        return False
     sheet = page.style_sheet(options)
     if sheet is not None:
         _evaluate(driver, page.add_style_script(sheet))
@@ -785,7 +794,7 @@ def _wait_in_page(
                 f"the {options.timeout:g} s timeout"
             )
         time.sleep(delay)
-    network.feed(driver.get_log("performance"))
+    return True
 
 
 def _poll(
