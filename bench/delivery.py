@@ -2,18 +2,21 @@
 
 - ``publish``: the dispatcher alone publishing into RabbitMQ with publisher confirms;
 - ``scaling``: a latency-only stub (each capture sleeps 200 ms) with 1, 2, 4 … 32 worker
-  slots, spread over several worker processes as a fleet would be (and, as a contrast, all
-  in one process): throughput (steady rate, from the rows' finish times) should grow in
-  proportion, i.e. nothing central caps a larger fleet. Each run also records where the
-  machine's CPU went (workers, SeaweedFS, RabbitMQ, Redis, the dispatcher, other jobs);
-- ``memory``: the dispatcher's peak RSS over URL files of growing length (10k, 100k and, with
-  ``--memory-lines 10000,100000,1000000``, 1M lines), checking that every line got exactly
-  one row;
+  slots, spread over several worker processes as a fleet would be (and, as contrasts, at 1
+  URL a message and all in one process, see :data:`SCALING_CONFIGS`): throughput (steady
+  rate, from the rows' finish times) should grow in proportion, i.e. nothing central caps a
+  larger fleet. Each run also records where the machine's CPU went while steady (workers,
+  SeaweedFS, RabbitMQ, Redis, the dispatcher, other jobs);
+- ``memory``: the dispatcher's kernel-measured peak RSS over URL files of growing length,
+  checking that every line got exactly one row: 10k and 100k lines of stored captures, then
+  10k, 100k and 1M lines of URLs the stub fails at once (see :data:`MEMORY_URL_KINDS`),
+  which takes minutes instead of an hour;
 - ``soak``: a Selenium worker's memory (its Python processes and its Chromium) at 0, 1,000
   and 2,000 captures, with browser recycling on.
 
 Everything runs against the real RabbitMQ (a private vhost), Redis (db 9) and SeaweedFS.
-Results: ``bench-output/delivery.json`` and ``bench-output/delivery.md``.
+Results: ``bench-output/delivery.json`` and ``bench-output/delivery.md``; the parts not run
+(``--only``) are kept from the previous ``delivery.json``.
 """
 
 from __future__ import annotations
@@ -63,15 +66,20 @@ from bench.services import (
 OUT = REPO / "bench-output"
 #: Milliseconds each latency-only stub capture sleeps in the scaling benchmark.
 SCALING_LATENCY_MS = 200
-#: Worker layouts of the scaling benchmark (``--scaling-layouts``): a fleet of processes with
-#: 4 thread slots each (what more machines or containers are), then all slots in one process
-#: (the single-process figure, as a contrast).
-SCALING_LAYOUTS = "threads:4,threads:all"
-#: URLs per task message in the scaling benchmark (``--scaling-batch``). At 1 URL a message
-#: the fixed cost of a Celery task (~6 ms of worker CPU: events, state, ack, result) times
-#: 160 URLs/s is more than this 2-core machine has next to everything else; 10 URLs (2 s of
-#: sleeping) cut it tenfold and still spread the work over every slot.
-SCALING_BATCH = 10
+#: The scaling benchmark's configurations (``--scaling``), each ``LAYOUT/BATCH`` (see
+#: :func:`parse_config`), run at every slot count:
+#:
+#: - ``threads:4/10``: a fleet of worker processes with 4 thread slots each (what more
+#:   machines or containers are), 10 URLs per task message. At 1 URL a message, the fixed
+#:   CPU cost of a Celery task in the worker (~6 ms: task events, state, result, ack) times
+#:   160 URLs/s is more than this 2-core machine has beside everything else; on a real fleet
+#:   each worker brings its own CPU. 10 URLs (2 s of sleeping) cut it tenfold and still give
+#:   every slot several batches;
+#: - ``threads:4/1``: the same fleet at 1 URL a message (the dispatcher's default): where the
+#:   CPU goes when the co-located fleet, not the centre, runs out of it;
+#: - ``threads:all/1``: every slot in one process at 1 URL a message, as the benchmark first
+#:   measured it (its GIL and its per-task cost cap it).
+SCALING_CONFIGS = "threads:4/10,threads:4/1,threads:all/1"
 #: The dispatcher's window in the scaling benchmark is this many times the URLs the slots
 #: run at once (slots × batch): every slot always has a batch waiting, so the fleet, never
 #: the window, sets the pace.
@@ -99,6 +107,11 @@ MEMORY_SNAPSHOT_EVERY = 5.0
 #: RabbitMQ and Redis do the same work per URL, without the ~5 ms of worker and SeaweedFS CPU
 #: a stored capture costs on this 2-core machine, so 1M lines take minutes, not an hour.
 MEMORY_URL_KINDS = {"stored": "example", "unresolvable": "invalid"}
+#: File sizes of the memory runs, by URL kind (``--memory-lines``,
+#: ``--memory-unresolvable-lines``): the issue's 10k and 100k lines with stored captures;
+#: 10k, 100k and 1M lines with unresolvable hosts (the same dispatcher work, ~10× faster).
+MEMORY_LINES = "10000,100000"
+MEMORY_UNRESOLVABLE_LINES = "10000,100000,1000000"
 
 
 @dataclass(frozen=True)
@@ -415,41 +428,61 @@ def stop_all(workers: Iterable[Worker]) -> None:
 
 
 @dataclass(frozen=True)
-class ScalingPlan:
-    """What the scaling benchmark runs: layouts × slot counts, with the same settings."""
+class ScalingConfig:
+    """A worker layout and the dispatcher's batch size."""
 
-    layouts: Sequence[Layout]
-    slots: Sequence[int]
-    batch: int = SCALING_BATCH
-    quiet_wait: float = QUIET_WAIT
+    layout: Layout
+    batch: int
 
     def window(self, slots: int) -> int:
         """The dispatcher's ``--max-in-flight`` for ``slots`` slots."""
         return SCALING_WINDOW_FACTOR * slots * self.batch
 
+    @property
+    def name(self) -> str:
+        return f"{self.layout.name}/{self.batch}"
+
+
+def parse_config(text: str) -> ScalingConfig:
+    """``threads:4/10``: the layout (:func:`parse_layout`), then URLs per task message."""
+    layout, _, batch = text.strip().partition("/")
+    if not batch.isdigit() or int(batch) < 1:
+        raise ValueError(f"bad configuration {text!r}: want LAYOUT/BATCH, e.g. threads:4/10")
+    return ScalingConfig(parse_layout(layout), int(batch))
+
+
+@dataclass(frozen=True)
+class ScalingPlan:
+    """What the scaling benchmark runs: every configuration at every slot count."""
+
+    configs: Sequence[ScalingConfig]
+    slots: Sequence[int]
+    quiet_wait: float = QUIET_WAIT
+
 
 def bench_scaling(env: dict[str, str], work: Path, plan: ScalingPlan) -> list[dict[str, Any]]:
     env_n = dict(env, SCREENSHOT_STUB_LATENCY_MS=str(SCALING_LATENCY_MS))
     results: list[dict[str, Any]] = []
-    for layout in plan.layouts:
+    for config in plan.configs:
         for count in plan.slots:
-            results.append(scaling_run(env_n, work, plan, layout, count))
+            results.append(scaling_run(env_n, work, config, count, plan.quiet_wait))
             print(f"scaling: {_short(results[-1])}", file=sys.stderr)
     return results
 
 
 def scaling_run(
-    env: dict[str, str], work: Path, plan: ScalingPlan, layout: Layout, slots: int
+    env: dict[str, str], work: Path, config: ScalingConfig, slots: int, quiet_wait: float
 ) -> dict[str, Any]:
     """One fleet of ``slots`` slots shooting ``slots`` × 50 URLs; its steady rate and CPU."""
     total = slots * SCALING_URLS_PER_SLOT
     urls = write_urls(work / f"scaling-{slots}.txt", total, f"scale{slots}")
+    layout = config.layout
     workers = start_fleet(env, work / "logs", layout.concurrencies(slots), layout.pool)
     try:
-        quiet, load = wait_for_quiet(max_wait=plan.quiet_wait)
+        quiet, load = wait_for_quiet(max_wait=quiet_wait)
         run = sampled_dispatch(
             env, urls, work / f"scaling-{slots}", total, "--engine", "stub",
-            "--batch-size", str(plan.batch), "--max-in-flight", str(plan.window(slots)),
+            "--batch-size", str(config.batch), "--max-in-flight", str(config.window(slots)),
             snapshot_every=1.0,
         )
     finally:
@@ -457,9 +490,10 @@ def scaling_run(
     rate = steady_rate(run.manifest.stamps)
     ideal = slots * 1000 / SCALING_LATENCY_MS
     return {
-        "layout": layout.name, "processes": len(layout.concurrencies(slots)),
-        "fleet": layout.describe(slots), "slots": slots, "batch_size": plan.batch,
-        "max_in_flight": plan.window(slots), "urls": total, **run.to_dict(),
+        "config": config.name, "layout": layout.name,
+        "processes": len(layout.concurrencies(slots)), "fleet": layout.describe(slots),
+        "slots": slots, "batch_size": config.batch, "max_in_flight": config.window(slots),
+        "urls": total, **run.to_dict(),
         "steady_per_s": round(rate, 1), "ideal_per_s": ideal,
         "efficiency": round(rate / ideal, 3), "quiet_before": quiet,
         "load_before": round(load, 2), "cpu": steady_cpu(run),
@@ -603,6 +637,14 @@ def to_markdown(results: dict[str, Any]) -> str:
 #: Groups shown as columns of the scaling table's CPU part (cores while steady).
 SHOWN_GROUPS = ("workers", "SeaweedFS", "RabbitMQ", "Redis", "dispatcher", "other jobs",
                 "other (kernel, unattributed)")
+#: The central part of the pipeline, whatever the size of the fleet: one of each.
+CENTRAL_GROUPS = ("RabbitMQ", "Redis", "dispatcher")
+
+
+def central_ms(run: Mapping[str, Any]) -> float:
+    """CPU-ms per URL of RabbitMQ, Redis and the dispatcher together, while steady."""
+    per_url = run["cpu"].get("cpu_ms_per_url") or {}
+    return sum(per_url.get(name, 0.0) for name in CENTRAL_GROUPS)
 
 
 def scaling_markdown(runs: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -610,26 +652,26 @@ def scaling_markdown(runs: Sequence[Mapping[str, Any]]) -> list[str]:
     lines = [
         f"Latency-only stub: each capture sleeps {SCALING_LATENCY_MS} ms; ideal = slots × "
         f"{1000 / SCALING_LATENCY_MS:g}/s. Steady rate from the rows' finish times (first and "
-        f"last {STEADY_TRIM:.0%} of rows left out); CPU in busy cores over the same span.",
+        f"last {STEADY_TRIM:.0%} of rows left out); CPU in busy cores over the same span; "
+        f"central = RabbitMQ + Redis + dispatcher, CPU-ms per URL.",
         "",
-        "| slots | worker processes | batch, window | URLs/s | of ideal | machine busy | "
-        + " | ".join(SHOWN_GROUPS) + " |",
-        "|---" * (6 + len(SHOWN_GROUPS)) + "|",
+        "| slots | worker processes | batch, window | URLs/s | of ideal | of N × 1 slot | "
+        "machine busy | " + " | ".join(SHOWN_GROUPS) + " | central ms/URL |",
+        "|---" * (8 + len(SHOWN_GROUPS)) + "|",
     ]
+    single = {r.get("config"): r["steady_per_s"] for r in runs if r["slots"] == 1}
     for r in runs:
         cores = r["cpu"]["cores"]
         shown = " | ".join(f"{cores.get(name, 0):.2f}" for name in SHOWN_GROUPS)
+        one = single.get(r.get("config"))
+        linear = f"{r['steady_per_s'] / (r['slots'] * one):.0%}" if one else "—"
         lines.append(
             f"| {r['slots']} | {r['fleet']} | {r['batch_size']}, {r['max_in_flight']} | "
-            f"{r['steady_per_s']} | {r['efficiency']:.0%} | {r['cpu']['busy_cores']} | {shown} |"
+            f"{r['steady_per_s']} | {r['efficiency']:.0%} | {linear} | "
+            f"{r['cpu']['busy_cores']} | {shown} | {central_ms(r):.2f} |"
         )
     lines.append("")
     return lines
-
-
-def _numbers(text: str) -> list[int]:
-    """``"10000,100000"`` → ``[10000, 100000]``; ``""`` → ``[]``."""
-    return [int(part) for part in text.split(",") if part.strip()]
 
 
 def memory_markdown(runs: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -642,7 +684,7 @@ def memory_markdown(runs: Sequence[Mapping[str, Any]]) -> list[str]:
         check = "yes" if r["one_row_per_line"] else (
             f"**no** ({r['lines_missing']} missing, {r['lines_duplicated']} duplicated)")
         lines.append(
-            f"| {r['urls']} | {r['lines']:,} | {r['peak_rss_mb']} MB | "
+            f"| {r.get('urls', 'stored')} | {r['lines']:,} | {r['peak_rss_mb']} MB | "
             f"{r.get('mid_run_rss_mb', '—')} MB | {r['ok_rows']:,} / "
             f"{r['rows'] - r['ok_rows']:,}, {check} | {r['urls_per_s']} | {r['wall_s']:.0f} s "
             f"| {r['fleet']}; {r['batch_size']}; {r['max_in_flight']} |"
@@ -677,24 +719,29 @@ def memory_verdicts(runs: Sequence[Mapping[str, Any]]) -> list[str]:
     return verdicts
 
 
+def _numbers(text: str) -> list[int]:
+    """``"10000,100000"`` → ``[10000, 100000]``; ``""`` → ``[]``."""
+    return [int(part) for part in text.split(",") if part.strip()]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.delivery")
-    parser.add_argument("--only", default="publish,scaling,memory,soak")
-    parser.add_argument("--slots", default="1,2,4,8,16,32")
-    parser.add_argument("--scaling-layouts", default=SCALING_LAYOUTS,
-                        help=f"threads:N, prefork:N or threads:all, comma-separated "
-                             f"(default {SCALING_LAYOUTS})")
-    parser.add_argument("--scaling-batch", type=int, default=SCALING_BATCH,
-                        help=f"URLs per task message (default {SCALING_BATCH})")
+    parser.add_argument("--only", default=",".join(PARTS),
+                        help=f"parts to run (default {','.join(PARTS)})")
+    parser.add_argument("--slots", default="1,2,4,8,16,32",
+                        help="worker slot counts of the scaling runs (default 1,2,4,8,16,32)")
+    parser.add_argument("--scaling", default=SCALING_CONFIGS,
+                        help="LAYOUT/BATCH configurations, comma-separated; LAYOUT is "
+                             f"threads:N, prefork:N or threads:all (default {SCALING_CONFIGS})")
     parser.add_argument("--quiet-wait", type=float, default=QUIET_WAIT,
                         help=f"seconds to wait for a quiet machine before each scaling run "
                              f"(default {QUIET_WAIT:g})")
-    parser.add_argument("--memory-lines", default="10000,100000",
+    parser.add_argument("--memory-lines", default=MEMORY_LINES,
                         help="URL file sizes of the memory runs with stored captures "
-                             "(default 10000,100000)")
-    parser.add_argument("--memory-unresolvable-lines", default="",
+                             f"(default {MEMORY_LINES})")
+    parser.add_argument("--memory-unresolvable-lines", default=MEMORY_UNRESOLVABLE_LINES,
                         help="URL file sizes of the memory runs with unresolvable hosts "
-                             "(error rows, no S3), e.g. 10000,100000,1000000 (default none)")
+                             f"(error rows, no S3; default {MEMORY_UNRESOLVABLE_LINES})")
     parser.add_argument("--memory-slots", type=int, default=MEMORY_SLOTS,
                         help=f"stub worker slots behind the memory runs (default {MEMORY_SLOTS})")
     parser.add_argument("--memory-layout", default=MEMORY_LAYOUT,
@@ -707,10 +754,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     wanted = set(args.only.split(","))
     try:
-        plan = ScalingPlan(
-            [parse_layout(text) for text in args.scaling_layouts.split(",")],
-            [int(s) for s in args.slots.split(",")], args.scaling_batch, args.quiet_wait,
-        )
+        plan = ScalingPlan([parse_config(text) for text in args.scaling.split(",")],
+                           _numbers(args.slots), args.quiet_wait)
         parse_layout(args.memory_layout)
         memory = MemoryPlan(_numbers(args.memory_lines), _numbers(args.memory_unresolvable_lines),
                             args.memory_slots, args.memory_layout, args.memory_batch,
@@ -766,7 +811,7 @@ def merge_results(previous: Mapping[str, Any], new: Mapping[str, Any], when: str
         if part in new:
             merged[part] = new[part]
             dates[part] = when
-    merged["measured_at"] = {part: dates[part] for part in PARTS if part in merged}
+    merged["measured_at"] = {part: dates.get(part, "?") for part in PARTS if part in merged}
     return merged
 
 

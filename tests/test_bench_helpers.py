@@ -523,10 +523,17 @@ def test_steady_window_picks_the_snapshots_inside_the_span():
     assert delivery.steady_window(times, 1.2, 1.8) == (0, 4)  # too few inside: everything
 
 
-def test_scaling_window_keeps_every_slot_fed():
-    plan = delivery.ScalingPlan([delivery.parse_layout("threads:4")], [1, 32], batch=10)
-    assert plan.window(32) == delivery.SCALING_WINDOW_FACTOR * 32 * 10
-    assert plan.window(1) >= 2 * 10
+def test_scaling_configs_and_their_window():
+    config = delivery.parse_config("threads:4/10")
+    assert config.layout == delivery.Layout("threads", 4) and config.batch == 10
+    assert config.name == "threads:4/10"
+    assert config.window(32) == delivery.SCALING_WINDOW_FACTOR * 32 * 10
+    assert config.window(1) >= 2 * 10  # a batch running and one waiting, at least
+    for text in delivery.SCALING_CONFIGS.split(","):
+        assert delivery.parse_config(text).name == text
+    for bad in ("threads:4", "threads:4/0", "threads:4/x", "gevent:4/10"):
+        with pytest.raises(ValueError):
+            delivery.parse_config(bad)
 
 
 def _memory_run(urls, lines, peak, exact=True):
@@ -567,3 +574,20 @@ def test_merge_results_keeps_the_parts_not_run_again():
                       "measured_at": {"publish": "t0", "scaling": "t1", "memory": "t1"}}
     assert delivery.merge_results({}, {"soak": []}, "t") == {"soak": [],
                                                              "measured_at": {"soak": "t"}}
+
+
+def test_scaling_markdown_shows_rate_cores_and_central_cost():
+    run = {
+        "config": "threads:4/10", "slots": 32, "fleet": "8 × threads -c 4", "batch_size": 10,
+        "max_in_flight": 1280, "steady_per_s": 150.0, "efficiency": 0.9375,
+        "cpu": {"busy_cores": 1.1, "cores": {"workers": 0.65, "dispatcher": 0.04},
+                "cpu_ms_per_url": {"workers": 4.3, "RabbitMQ": 0.2, "Redis": 0.1,
+                                   "dispatcher": 0.3}},
+    }
+    assert delivery.central_ms(run) == pytest.approx(0.6)
+    text = "\n".join(delivery.scaling_markdown([run]))
+    assert ("| 32 | 8 × threads -c 4 | 10, 1280 | 150.0 | 94% | — | 1.1 | 0.65 | 0.00 | 0.00 | "
+            "0.00 | 0.04 | 0.00 | 0.00 | 0.60 |") in text
+    one = dict(run, slots=1, fleet="1 × threads -c 1", steady_per_s=5.0, efficiency=1.0)
+    text = "\n".join(delivery.scaling_markdown([one, run]))
+    assert "| 150.0 | 94% | 94% |" in text and "| 5.0 | 100% | 100% |" in text
