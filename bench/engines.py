@@ -54,7 +54,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import platform
 import shutil
@@ -70,7 +69,7 @@ from typing import Any
 
 import psutil
 
-from bench import machine
+from bench import machine, report
 from bench.corpus import (
     DOC_ROOT,
     BenchError,
@@ -466,12 +465,8 @@ def markdown(results: Mapping[str, Any]) -> str:
 
 
 def write(results: Mapping[str, Any], out_dir: Path) -> tuple[Path, Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    json_path = out_dir / "engines.json"
-    json_path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    md_path = out_dir / "engines.md"
-    md_path.write_text(markdown(results), encoding="utf-8")
-    return json_path, md_path
+    """``engines.json`` and ``engines.md`` in ``out_dir``."""
+    return report.write(results, out_dir, "engines", markdown)
 
 
 # -- running -------------------------------------------------------------------------------

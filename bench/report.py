@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -184,10 +184,16 @@ def markdown(results: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(results: Mapping[str, Any], out_dir: Path) -> tuple[Path, Path]:
+def write(
+    results: Mapping[str, Any],
+    out_dir: Path,
+    stem: str = "results",
+    render: Callable[[Mapping[str, Any]], str] = markdown,
+) -> tuple[Path, Path]:
+    """``<stem>.json`` and ``<stem>.md`` (``render(results)``) in ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    json_path = out_dir / "results.json"
+    json_path = out_dir / f"{stem}.json"
     json_path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    md_path = out_dir / "results.md"
-    md_path.write_text(markdown(results), encoding="utf-8")
+    md_path = out_dir / f"{stem}.md"
+    md_path.write_text(render(results), encoding="utf-8")
     return json_path, md_path
