@@ -490,6 +490,7 @@ def scaling_run(
         )
     finally:
         stop_all(workers)
+    losses = sum(worker.log().count(BROKER_LOST) for worker in workers)
     rate = steady_rate(run.manifest.stamps)
     ideal = slots * 1000 / SCALING_LATENCY_MS
     return {
@@ -499,8 +500,14 @@ def scaling_run(
         "urls": total, **run.to_dict(),
         "steady_per_s": round(rate, 1), "ideal_per_s": ideal,
         "efficiency": round(rate / ideal, 3), "quiet_before": quiet,
-        "load_before": round(load, 2), "cpu": steady_cpu(run),
+        "load_before": round(load, 2), "broker_connection_losses": losses,
+        "cpu": steady_cpu(run),
     }
+
+
+#: What a Celery worker logs when its broker connection drops (e.g. RabbitMQ closed it after
+#: missed heartbeats: the worker's main loop was stuck); its unacked messages are redelivered.
+BROKER_LOST = "Connection to broker lost"
 
 
 def _short(run: Mapping[str, Any]) -> str:
@@ -668,11 +675,17 @@ def scaling_markdown(runs: Sequence[Mapping[str, Any]]) -> list[str]:
         shown = " | ".join(f"{cores.get(name, 0):.2f}" for name in SHOWN_GROUPS)
         one = single.get(r.get("config"))
         linear = f"{r['steady_per_s'] / (r['slots'] * one):.0%}" if one else "—"
+        lost = r.get("broker_connection_losses") or 0
+        flag = f" ⚠ {lost} lost broker connection{'s' * (lost > 1)}" if lost else ""
         lines.append(
             f"| {r['slots']} | {r['fleet']} | {r['batch_size']}, {r['max_in_flight']} | "
-            f"{r['steady_per_s']} | {r['efficiency']:.0%} | {linear} | "
+            f"{r['steady_per_s']}{flag} | {r['efficiency']:.0%} | {linear} | "
             f"{r['cpu']['busy_cores']} | {shown} | {central_ms(r):.2f} |"
         )
+    if any(r.get("broker_connection_losses") for r in runs):
+        lines += ["", "⚠: a worker lost its broker connection during the run (RabbitMQ closes "
+                  "a connection whose heartbeats stop, i.e. the worker's main loop was stuck); "
+                  "its unacknowledged tasks ran again."]
     lines.append("")
     return lines
 

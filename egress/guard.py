@@ -9,9 +9,7 @@ browser's flags, keeps the browser's control ports out of reach, and per capture
   proxy* (refused by the policy, unknown host, refused connection) and gives the
   :class:`~errors.NavigationError` to raise: ``blocked by egress policy: 10.0.0.5 is private``,
   or the same ``unknown host x (net::ERR_NAME_NOT_RESOLVED)`` a direct browser would give;
-- :meth:`EgressGuard.blocked` counts the requests the policy refused since the mark;
-- :meth:`EgressGuard.documents` counts the plain-HTTP top-level page loads since the mark
-  (a page that keeps loading new documents is in a redirect loop).
+- :meth:`EgressGuard.blocked` counts the requests the policy refused since the mark.
 
 With the policy off every method is a no-op and the browser connects directly.
 """
@@ -42,7 +40,6 @@ class EgressGuard:
         self.proxy: EgressProxy | None = None
         self._since = 0.0
         self._blocked_before = 0
-        self._documents_before = 0
 
     def proxy_server(self) -> str | None:
         """The ``--proxy-server`` value (starting the proxy if needed), ``None`` when off."""
@@ -67,15 +64,10 @@ class EgressGuard:
         """Mark the start of a navigation: failures and refusals after it belong to it."""
         self._since = time.monotonic()
         self._blocked_before = self.proxy.blocked_count if self.proxy else 0
-        self._documents_before = self.proxy.document_count if self.proxy else 0
 
     def blocked(self) -> int:
         """Requests the policy refused since :meth:`begin`."""
         return self.proxy.blocked_count - self._blocked_before if self.proxy else 0
-
-    def documents(self) -> int:
-        """Plain-HTTP top-level page loads since :meth:`begin` (0 with the policy off)."""
-        return self.proxy.document_count - self._documents_before if self.proxy else 0
 
     def failure(
         self, url: str, status: int | None = None, error: str | None = None

@@ -220,7 +220,6 @@ class EgressProxy:
         self._failures: OrderedDict[tuple[str, int], Failure] = OrderedDict()
         self._blocked = 0
         self._requests = 0
-        self._documents = 0
         self._active = 0
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -244,13 +243,6 @@ class EgressProxy:
     def request_count(self) -> int:
         """Upstream connections asked for since the proxy started (allowed or not)."""
         return self._requests
-
-    @property
-    def document_count(self) -> int:
-        """Plain-HTTP top-level pages relayed since the proxy started: requests a browser marks
-        ``Sec-Fetch-Dest: document`` answered with anything but a redirect (HTTPS ones are
-        inside tunnels, unseen)."""
-        return self._documents
 
     @property
     def running(self) -> bool:
@@ -468,7 +460,6 @@ class EgressProxy:
         client_close = "close" in tokens or (version == "HTTP/1.0" and "keep-alive" not in tokens)
         upgrade = "upgrade" in tokens and bool(head.get("upgrade"))
         framing = _request_framing(head)
-        document = [value.lower() for value in head.get("sec-fetch-dest")] == ["document"]
 
         lines = [f"{method} {path} HTTP/1.1"]
         for name, value in head.headers:
@@ -510,8 +501,6 @@ class EgressProxy:
             connection.writer.write(raw)
             if not (100 <= status < 200) or status == 101:
                 break
-        if document and not 300 <= status < 400:  # a redirect is not a page of its own
-            self._documents += 1
         if status == 101 and upgrade:
             await connection.writer.drain()
             await self._relay_both(connection, upstream)

@@ -591,3 +591,8 @@ def test_scaling_markdown_shows_rate_cores_and_central_cost():
     one = dict(run, slots=1, fleet="1 × threads -c 1", steady_per_s=5.0, efficiency=1.0)
     text = "\n".join(delivery.scaling_markdown([one, run]))
     assert "| 150.0 | 94% | 94% |" in text and "| 5.0 | 100% | 100% |" in text
+    assert "lost its broker connection" not in text
+    stuck = dict(run, broker_connection_losses=2)
+    text = "\n".join(delivery.scaling_markdown([stuck]))
+    assert "| 150.0 ⚠ 2 lost broker connections | 94% |" in text
+    assert "the worker's main loop was stuck" in text
