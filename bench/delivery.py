@@ -393,6 +393,8 @@ def steady_cpu(run: DispatchSample, trim: float = STEADY_TRIM) -> dict[str, Any]
     the rows' finish times left by ``trim``, the rows finished, the busy cores and the cores
     and CPU-ms per URL of each group of :data:`CPU_GROUPS`."""
     stamps = sorted(run.manifest.stamps)
+    if not stamps or not run.snapshots:
+        return {}
     lo = stamps[int(len(stamps) * trim)]
     hi = stamps[max(0, math.ceil(len(stamps) * (1 - trim)) - 1)]
     first, last = steady_window([s.at for s in run.snapshots], lo, hi)
@@ -694,7 +696,8 @@ def memory_markdown(runs: Sequence[Mapping[str, Any]]) -> list[str]:
     """One row per memory run, then the issue's criteria for each URL kind."""
     lines = [
         "| URLs | lines | dispatcher peak RSS | RSS mid-run | rows: ok / error, one per line? | "
-        "URLs/s | wall | fleet; batch; window |", "|---|---|---|---|---|---|---|---|",
+        "URLs/s | wall | CPU-ms/URL: workers, SeaweedFS, central | fleet; batch; window |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
         check = "yes" if r["one_row_per_line"] else (
@@ -703,9 +706,17 @@ def memory_markdown(runs: Sequence[Mapping[str, Any]]) -> list[str]:
             f"| {r.get('urls', 'stored')} | {r['lines']:,} | {r['peak_rss_mb']} MB | "
             f"{r.get('mid_run_rss_mb', '—')} MB | {r['ok_rows']:,} / "
             f"{r['rows'] - r['ok_rows']:,}, {check} | {r['urls_per_s']} | {r['wall_s']:.0f} s "
-            f"| {r['fleet']}; {r['batch_size']}; {r['max_in_flight']} |"
+            f"| {_memory_cpu(r)} | {r['fleet']}; {r['batch_size']}; {r['max_in_flight']} |"
         )
     return [*lines, "", *memory_verdicts(runs), ""]
+
+
+def _memory_cpu(run: Mapping[str, Any]) -> str:
+    per_url = (run.get("cpu") or {}).get("cpu_ms_per_url")
+    if not per_url:
+        return "—"
+    return (f"{per_url.get('workers', 0):.2f}, {per_url.get('SeaweedFS', 0):.2f}, "
+            f"{central_ms(run):.2f}")
 
 
 #: The issue's bounds: peak dispatcher RSS at most this, at any file size...

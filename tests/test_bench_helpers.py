@@ -541,7 +541,9 @@ def _memory_run(urls, lines, peak, exact=True):
             "rows": lines, "ok_rows": lines if urls == "stored" else 0, "lines_missing": 0,
             "lines_duplicated": 0, "urls_per_s": 100.0, "wall_s": lines / 100,
             "mid_run_rss_mb": peak - 5,
-            "fleet": "2 × threads -c 8", "batch_size": 100, "max_in_flight": 2000}
+            "fleet": "2 × threads -c 8", "batch_size": 100, "max_in_flight": 2000,
+            "cpu": {"cpu_ms_per_url": {"workers": 2.0, "SeaweedFS": 1.0, "dispatcher": 0.1}}
+            if lines == 10_000 else {}}
 
 
 def test_memory_verdicts_check_the_ceiling_and_the_growth_per_kind():
@@ -557,8 +559,10 @@ def test_memory_verdicts_check_the_ceiling_and_the_growth_per_kind():
         "- unresolvable: highest peak 160.0 MB (1,000,000 lines): **above** 150 MB"
     )
     text = "\n".join(delivery.memory_markdown(runs))
-    assert "| stored | 100,000 | 90.0 MB | 85.0 MB | 100,000 / 0, yes |" in text
+    assert "| 100,000 | 90.0 MB | 85.0 MB | 100,000 / 0, yes | 100.0 | 1000 s | — |" in text
     assert "| unresolvable | 1,000,000 | 160.0 MB | 155.0 MB | 0 / 1,000,000, **no**" in text
+    assert "| 10,000 | 80.0 MB | 75.0 MB | 10,000 / 0, yes | 100.0 | 100 s | 2.00, 1.00, 0.10 |" \
+        in text
 
 
 def test_peaks_overall_and_in_the_middle_half():
