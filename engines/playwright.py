@@ -81,6 +81,8 @@ SCREENSHOT_ATTEMPTS = 3
 SCREENSHOT_RETRY_MS = 200
 #: Seconds a failed capture whose page navigated by itself is watched for a redirect loop.
 LOOP_WATCH = 2.0
+#: The same for a capture that succeeded (a meta refresh loop can be caught mid-way).
+LOOP_SETTLED_WATCH = 0.5
 #: Seconds the browser may take to start.
 LAUNCH_TIMEOUT = 30.0
 #: Chromium's console messages about failed resources: counted as failed requests instead.
@@ -138,11 +140,12 @@ class _Page:
         self.documents: list[Response] = []
         self._blocked: set[int] = set()
         self.main_frame: Any = None
-        self.navigations = 0  # of the main frame, the one asked for included
 
-    def on_navigated(self, frame: Any) -> None:
-        if frame == self.main_frame:
-            self.navigations += 1
+    @property
+    def navigations(self) -> int:
+        """Documents the main frame received, the one asked for included (redirects and
+        same-document changes such as ``pushState`` are not navigations)."""
+        return sum(1 for response in self.documents if not 300 <= response.status < 400)
 
     def on_request(self, request: Request) -> None:
         self.requests += 1
@@ -318,6 +321,7 @@ class PlaywrightEngine(Engine):
             raise ValueError("recycle_after must be at least 1")
         self._thread: _Thread | None = None
         self._browser: _Browser | None = None  # touched only in self._thread
+        self._record: _Page | None = None  # what the current capture's page did
         self._egress = EgressGuard(settings)  # the filtering proxy every browser goes through
         self._lock = threading.Lock()
 
@@ -335,6 +339,7 @@ class PlaywrightEngine(Engine):
                 self._thread = _Thread()
             thread = self._thread
             deadline = time.monotonic() + options.timeout
+            self._record = None
             future = thread.submit(lambda: self._capture(url, options, deadline))
             try:
                 return future.result(timeout=options.timeout + WATCHDOG_GRACE)
@@ -355,6 +360,9 @@ class PlaywrightEngine(Engine):
                 thread.stop()
             except Exception:  # noqa: S110 - it failed because we killed it
                 pass
+            record = self._record  # a stuck DevTools call while the page kept navigating?
+            if record is not None and record.navigations >= page.LOOP_NAVIGATIONS:
+                raise RedirectLoop(record.navigations)
             raise CaptureTimeout(f"page did not finish loading within {options.timeout:g} s")
 
     def close(self) -> None:
@@ -410,7 +418,7 @@ class PlaywrightEngine(Engine):
                 context.add_cookies(
                     [{"name": name, "value": value, "url": url} for name, value in options.cookies]
                 )
-            record = _Page(page.BlockRules.of(options))
+            record = self._record = _Page(page.BlockRules.of(options))
             if record.rules:
                 context.route("**/*", record.route)
             tab = context.new_page()
@@ -420,7 +428,6 @@ class PlaywrightEngine(Engine):
             tab.on("response", record.on_response)
             tab.on("console", record.on_console)
             tab.on("pageerror", record.on_page_error)
-            tab.on("framenavigated", record.on_navigated)
             started = time.monotonic()
             self._egress.begin()
             try:
@@ -432,10 +439,14 @@ class PlaywrightEngine(Engine):
                 self._check_document(tab, record, url)
                 image = _screenshot(context, tab, options)
             except (PlaywrightError, CaptureTimeout) as exc:
-                loop = _redirect_loop(tab, record, deadline)
+                loop = _redirect_loop(tab, record, deadline, LOOP_WATCH)
                 if loop is not None:
                     raise loop from exc
                 raise
+            if record.navigations >= 2:  # it moved on by itself: caught in a loop, mid-way?
+                loop = _redirect_loop(tab, record, deadline, LOOP_SETTLED_WATCH)
+                if loop is not None:
+                    raise loop
             captured = time.monotonic()
             title = tab.title()
             document = record.document()
@@ -634,13 +645,15 @@ def _ms(seconds: float) -> int:
     return int(round(seconds * 1000))
 
 
-def _redirect_loop(tab: Page, record: _Page, deadline: float) -> RedirectLoop | None:
-    """After a failure: a :class:`~errors.RedirectLoop` if the page keeps navigating on its own.
+def _redirect_loop(
+    tab: Page, record: _Page, deadline: float, watch: float
+) -> RedirectLoop | None:
+    """A :class:`~errors.RedirectLoop` if the page keeps navigating on its own.
 
-    A page that has navigated by itself at least once more is watched for up to
-    ``LOOP_WATCH`` seconds (within the deadline) to see whether it goes on.
+    A page that has navigated by itself at least once is watched for up to ``watch``
+    seconds (within the deadline) to see whether it goes on.
     """
-    watch_until = min(deadline, time.monotonic() + LOOP_WATCH)
+    watch_until = min(deadline, time.monotonic() + watch)
     while record.navigations < page.LOOP_NAVIGATIONS and record.navigations >= 2:
         if time.monotonic() >= watch_until:
             break

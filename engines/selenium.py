@@ -82,10 +82,11 @@ LOOP_CHECK_TIMEOUT = 1.0
 #: the most (the pause doubles in between).
 LOAD_POLL_FIRST = 0.01
 LOAD_POLL_MAX = 0.1
-#: ChromeDriver's page-load timeout while the engine polls a loading page.
-LOAD_POLL_TIMEOUT = 0.25
-#: Seconds between two counts of a loading page's navigations (to tell a redirect loop).
-LOOP_CHECK_INTERVAL = 0.5
+#: Seconds a loaded page must start no new navigation to count as settled.
+SETTLE_WINDOW = 0.03
+#: Main-frame navigations at which a page still loading is a redirect loop at once (at the
+#: deadline, ``engines.page.LOOP_NAVIGATIONS`` suffice).
+LOOP_EARLY = 20
 
 #: The error when a page crashes its tab (a memory bomb past ``chromium.JS_HEAP_MB``): a
 #: permanent error, as the page would do it again.
@@ -103,6 +104,10 @@ _NET_ERROR = re.compile(r"net::ERR_[A-Z0-9_]+")
 _NO_DRIVER_ENV = "SCREENSHOTS_SELENIUM_DRIVER_PATH_UNUSED"
 
 _reaped_in: int | None = None  # pid of the process that already reaped orphans
+
+
+class _StaleBrowser(Exception):
+    """The previous capture's page could not be left or wiped: use a new browser instead."""
 
 
 class _NoTimeLeft(CaptureTimeout):
@@ -153,7 +158,7 @@ class _Browser:
         options.add_argument("--incognito")
         options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
         options.add_experimental_option(
-            "perfLoggingPrefs", {"enableNetwork": True, "enablePage": False}
+            "perfLoggingPrefs", {"enableNetwork": True, "enablePage": True}
         )
         options.add_experimental_option(
             "prefs",
@@ -169,6 +174,8 @@ class _Browser:
         self.driver = webdriver.Chrome(service=self.service, options=options)
         self.driver_process = psutil.Process(self.service.process.pid)
         self.browser_process = self._find_browser()
+        # Downloads are also refused by the profile's preferences (PROFILE_PREFS), which the
+        # incognito context inherits (DevTools cannot name that context here).
         self.driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "deny"})
         if not self.keep_http_cache:
             # No HTTP cache at all: it would be wiped between captures anyway, and so every
@@ -317,7 +324,14 @@ class SeleniumEngine(Engine):
                 browser = self._ensure_browser(options, watchdog)
                 timeout_message = f"page did not finish loading within {options.timeout:g} s"
                 browser.captures += 1
-                return self._capture(browser, url, options, deadline)
+                try:
+                    return self._capture(browser, url, options, deadline)
+                except _StaleBrowser as exc:  # the last page's fault, not this URL's
+                    logger.warning("replacing the browser: %s", exc)
+                    self._discard()
+                    browser = self._ensure_browser(options, watchdog)
+                    browser.captures += 1
+                    return self._capture(browser, url, options, deadline)
             except RedirectLoop:  # the page is still navigating: start the next one afresh
                 self._discard()
                 raise
@@ -354,6 +368,7 @@ class SeleniumEngine(Engine):
         if remaining <= 0:
             raise _NoTimeLeft(f"starting the browser took the whole {options.timeout:g} s timeout")
         _connection(driver).client_config.timeout = remaining + WATCHDOG_GRACE
+        browser.network = None  # until this capture's navigation starts
         state = _page_state(browser)
         if browser.viewport != (options.width, options.height) or state.scale != options.scale:
             driver.execute_cdp_cmd(
@@ -367,15 +382,18 @@ class SeleniumEngine(Engine):
             )
             browser.viewport = (options.width, options.height)
             state.scale = options.scale
-        # ChromeDriver makes most commands wait for a pending navigation, up to this timeout: it
-        # ends a second before the deadline, leaving time to tell a redirect loop.
-        _set_page_load_timeout(browser, max(0.5, remaining - LOOP_CHECK_TIMEOUT))
-
         if browser.captures > 1:
-            _forget_previous_page(driver)
+            _set_page_load_timeout(browser, LEAVE_TIMEOUT)
+            try:
+                _forget_previous_page(driver)
+            except (TimeoutException, *_TRANSPORT_ERRORS) as exc:
+                raise _StaleBrowser(f"the previous page could not be left ({_short(exc)})") from exc
         _prepare_page(driver, state, url, options)
+        # ChromeDriver makes most commands wait for a pending navigation, up to this timeout: it
+        # ends a little before the deadline, leaving time to tell a redirect loop.
+        _set_page_load_timeout(browser, _load_budget(deadline))
         driver.get_log("performance")  # drop events of earlier pages
-        network = browser.network = _NetworkLog()
+        network = browser.network = _NetworkLog(browser.frame_id)
         started = time.monotonic()
         self._egress.begin()
         try:
@@ -389,7 +407,7 @@ class SeleniumEngine(Engine):
             refused = self._egress.navigation_error(url, error=code)
             raise refused or navigation_error(code, url, None) from None
         network.feed(driver.get_log("performance"))
-        _wait_until(browser, network, options, deadline, self._loop_check)
+        _wait_until(browser, network, options, deadline)
         navigated = time.monotonic()
         document, page_url, title, console = self._check_document(driver, browser, network, url)
         if _wait_in_page(driver, options, deadline):  # the page may have moved on: look again
@@ -451,25 +469,13 @@ class SeleniumEngine(Engine):
         if browser is None or browser.network is None:
             return None
         network = browser.network
-        if browser.driver is None or not browser.alive():
-            return self._loop_check(browser, network)
-        try:
-            _connection(browser.driver).client_config.timeout = LOOP_CHECK_TIMEOUT
-            network.feed(browser.driver.get_log("performance"))
-        except _TRANSPORT_ERRORS:
-            pass  # judge by what was read before
-        return self._loop_check(browser, network)
-
-    def _loop_check(self, browser: _Browser, network: _NetworkLog) -> RedirectLoop | None:
-        """A :class:`~errors.RedirectLoop` if the main frame navigated too often this capture.
-
-        Counted twice, the higher count wins: the DevTools events read so far, and the
-        egress proxy's count of plain-HTTP page loads (it sees them even while ChromeDriver,
-        which holds its commands during a navigation, is of no help).
-        """
-        navigations = max(
-            len(_documents(network.entries, browser.frame_id)), self._egress.documents()
-        )
+        if browser.driver is not None and browser.alive():
+            try:  # the log is ChromeDriver's: it answers even while the page navigates
+                _connection(browser.driver).client_config.timeout = LOOP_CHECK_TIMEOUT
+                network.feed(browser.driver.get_log("performance"))
+            except _TRANSPORT_ERRORS:
+                pass  # judge by what was read before
+        navigations = network.navigations
         return RedirectLoop(navigations) if navigations >= page.LOOP_NAVIGATIONS else None
 
     def _screenshot(self, driver: webdriver.Chrome, options: CaptureOptions) -> bytes:
@@ -628,10 +634,21 @@ def _prepare_page(
         cdp("Network.setCookies", {"cookies": cookies})
 
 
-#: On ``about:blank``, clears ``window.name`` (it outlives navigations) and says ``true``.
-_BLANK_AND_NAMELESS = "document.URL === 'about:blank' && (window.name = '', true)"
-#: The document's URL, title and console errors (see :data:`engines.page.READ_CONSOLE`).
-_READ_DOCUMENT = f"return [document.URL, document.title, {page.READ_CONSOLE}]"
+#: On ``about:blank``, clears ``window.name`` (it outlives navigations) and says ``true``;
+#: ``"error page"`` on Chromium's error page (it ignores ``location.replace``). ``location``
+#: cannot be redefined by a page, ``document.URL`` can.
+_BLANK_AND_NAMELESS = (
+    "(() => { try { const here = location.href;"
+    " if (here === 'about:blank') { window.name = ''; return true; }"
+    " return here.startsWith('chrome-error:') ? 'error page' : false;"
+    " } catch (e) { return false; } })()"
+)
+#: The document's URL, title and console errors (see :data:`engines.page.READ_CONSOLE`); a
+#: page that breaks the console read gets no console errors, not a failed capture.
+_READ_DOCUMENT = (
+    "let console = [0, []]; try { console = "
+    f"{page.READ_CONSOLE}; }} catch (e) {{}} return [document.URL, document.title, console];"
+)
 
 
 def _forget_previous_page(driver: webdriver.Chrome) -> None:
@@ -644,19 +661,21 @@ def _forget_previous_page(driver: webdriver.Chrome) -> None:
     granted permissions, the tab's history and ``window.name`` are cleared: the next capture
     sees what a fresh browser would (the HTTP cache is off altogether, see :class:`_Browser`,
     unless ``SCREENSHOT_KEEP_HTTP_CACHE``). A page that will not go away raises
-    :class:`~errors.BrowserCrashed`, and a browser that cannot be wiped is replaced.
+    :class:`_StaleBrowser`: the capture goes on in a new browser.
     """
     cdp = driver.execute_cdp_cmd
     cdp("Runtime.evaluate", {"expression": "location.replace('about:blank')"})
     deadline = time.monotonic() + LEAVE_TIMEOUT
-    while _evaluate(driver, _BLANK_AND_NAMELESS) is not True:
-        if time.monotonic() >= deadline:
+    pause = LOAD_POLL_FIRST / 2
+    while (state := _evaluate(driver, _BLANK_AND_NAMELESS)) is not True:
+        if state == "error page" or time.monotonic() >= deadline:
             # An error page, or a page fighting back: a browser-side navigation always works.
             driver.get("about:blank")
             if _evaluate(driver, _BLANK_AND_NAMELESS) is not True:
-                raise BrowserCrashed("the previous page would not give way to about:blank")
+                raise _StaleBrowser("the previous page would not give way to about:blank")
             break
-        time.sleep(0.005)
+        time.sleep(pause)
+        pause = min(LOAD_POLL_MAX, pause * 2)
     cdp("Storage.clearDataForOrigin", {"origin": "*", "storageTypes": "all"})
     cdp("Browser.resetPermissions", {})
     cdp("Page.resetNavigationHistory", {})
@@ -684,16 +703,12 @@ def _left_ms(deadline: float) -> int:
 
 
 def _wait_until(
-    browser: _Browser,
-    network: _NetworkLog,
-    options: CaptureOptions,
-    deadline: float,
-    loop_check: Callable[[_Browser, _NetworkLog], RedirectLoop | None],
+    browser: _Browser, network: _NetworkLog, options: CaptureOptions, deadline: float
 ) -> None:
     """Wait for ``options.wait_until`` (navigation returned at DOMContentLoaded)."""
     if options.wait_until == "domcontentloaded":
         return
-    _wait_for_load(browser, network, options, deadline, loop_check)
+    _wait_for_load(browser, network, options, deadline)
     driver = browser.driver
     assert driver is not None
     if options.wait_until == "networkidle":
@@ -711,43 +726,45 @@ def _wait_until(
 
 
 def _wait_for_load(
-    browser: _Browser,
-    network: _NetworkLog,
-    options: CaptureOptions,
-    deadline: float,
-    loop_check: Callable[[_Browser, _NetworkLog], RedirectLoop | None],
+    browser: _Browser, network: _NetworkLog, options: CaptureOptions, deadline: float
 ) -> None:
-    """Poll ``document.readyState`` until the page has loaded, watching for a redirect loop.
+    """Wait for the main frame's load event, watching for a redirect loop meanwhile.
 
-    Polled rather than awaited in the page: a promise awaited through ChromeDriver never
-    answers if the page navigates away meanwhile. And ChromeDriver holds every command while
-    a navigation is pending, so meanwhile its page-load timeout is ``LOAD_POLL_TIMEOUT``:
-    a page in a redirect loop (always navigating) answers "timeout" instead of nothing. Every
-    ``LOOP_CHECK_INTERVAL`` seconds the main frame's navigations are counted.
+    Only ChromeDriver's performance log is read while waiting: it answers at once, whereas
+    any command about the page waits for a pending navigation (for ever, in a redirect loop).
+    The page counts as loaded once it fired ``load`` and started no new navigation within
+    ``SETTLE_WINDOW`` (a meta refresh of 0 s or an ``onload`` redirect starts at once).
     """
     driver = browser.driver
     assert driver is not None
-    _set_page_load_timeout(browser, LOAD_POLL_TIMEOUT)
     pause = LOAD_POLL_FIRST
-    next_check = time.monotonic() + LOOP_CHECK_INTERVAL
+    loaded_at: float | None = None
     while True:
-        try:
-            if _evaluate(driver, "document.readyState") == "complete":
-                break
-        except TimeoutException:
-            pass  # a navigation is pending
+        network.feed(driver.get_log("performance"))
         now = time.monotonic()
-        if now >= next_check:
-            network.feed(driver.get_log("performance"))
-            next_check = now + LOOP_CHECK_INTERVAL
-        loop = loop_check(browser, network)
-        if loop is not None:
-            raise loop
-        if now + pause >= deadline - LOOP_CHECK_TIMEOUT:
+        if network.navigations >= LOOP_EARLY:
+            raise RedirectLoop(network.navigations)
+        if not network.loaded:
+            loaded_at = None
+        elif loaded_at is None:
+            loaded_at = now
+        elif now - loaded_at >= SETTLE_WINDOW:
+            return
+        if now + pause >= deadline - _load_margin(deadline, options):
             raise CaptureTimeout(f"page did not finish loading within {options.timeout:g} s")
-        time.sleep(pause)
+        time.sleep(SETTLE_WINDOW if loaded_at is not None else pause)
         pause = min(LOAD_POLL_MAX, pause * 2)
-    _set_page_load_timeout(browser, max(0.5, deadline - time.monotonic() - LOOP_CHECK_TIMEOUT))
+
+
+def _load_budget(deadline: float) -> float:
+    """ChromeDriver's page-load timeout for a capture: the time left, less a margin."""
+    left = deadline - time.monotonic()
+    return max(0.5, left - min(LOOP_CHECK_TIMEOUT, left / 10))
+
+
+def _load_margin(deadline: float, options: CaptureOptions) -> float:
+    """Seconds before the deadline the load wait gives up (room to tell a redirect loop)."""
+    return min(LOOP_CHECK_TIMEOUT, options.timeout / 10)
 
 
 def _set_page_load_timeout(browser: _Browser, seconds: float) -> None:
@@ -821,11 +838,14 @@ def _ms(seconds: float) -> int:
 
 
 class _NetworkLog:
-    """Every request of one capture, from the DevTools ``Network`` events of the performance log.
+    """Every request of one capture, from the DevTools events of the performance log.
 
     Counts requests, failures (no answer, or HTTP >= 400) and blocked requests, and knows what
     is still in flight (for ``networkidle``). The browser's own favicon request is not the
-    page's: it is left out (Playwright's pages do not make it).
+    page's: it is left out (Playwright's pages do not make it). For the main frame
+    (``frame_id``) it counts the documents asked for (``navigations``: a redirect is part of
+    its document) and knows whether the last one has ``loaded`` (its ``load`` event fired, or
+    it failed and left the previous page up).
     """
 
     _EVENTS = (
@@ -833,16 +853,21 @@ class _NetworkLog:
         "Network.responseReceived",
         "Network.loadingFinished",
         "Network.loadingFailed",
+        "Page.loadEventFired",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, frame_id: str = "") -> None:
+        self.frame_id = frame_id
         self.entries: list[dict[str, Any]] = []
         self.requests = 0
         self.failed = 0
         self.blocked = 0
+        self.navigations = 0
+        self.loaded = False
         self.in_flight: set[str] = set()
         self.last_activity = time.monotonic()
         self._ignored: set[str] = set()
+        self._documents: set[str] = set()
 
     def feed(self, entries: list[dict[str, Any]]) -> None:
         self.entries += entries
@@ -852,10 +877,14 @@ class _NetworkLog:
                 continue
             event = json.loads(message).get("message", {})
             method, params = event.get("method"), event.get("params", {})
+            if method == "Page.loadEventFired":
+                self.loaded = True
+                continue
             request_id = params.get("requestId")
             self.last_activity = time.monotonic()
             if request_id in self._ignored:
                 continue
+            self._follow_document(method, params, request_id)
             if method == "Network.requestWillBeSent":
                 request = params.get("request") or {}
                 if params.get("type") == "Other" and str(request.get("url", "")).endswith(
@@ -876,6 +905,21 @@ class _NetworkLog:
                     self.blocked += 1
                 else:
                     self.failed += 1
+
+
+    def _follow_document(self, method: str | None, params: dict[str, Any], request_id: Any) -> None:
+        if method == "Network.requestWillBeSent":
+            if (
+                params.get("type") == "Document"
+                and params.get("frameId") == self.frame_id
+                and request_id == params.get("loaderId")
+                and request_id not in self._documents  # a redirect: the same document
+            ):
+                self._documents.add(request_id)
+                self.navigations += 1
+                self.loaded = False
+        elif method == "Network.loadingFailed" and request_id in self._documents:
+            self.loaded = True  # nothing new to load: the previous page stays up
 
 
 # -- reading the network -------------------------------------------------------------------

@@ -21,7 +21,7 @@ from PIL import Image
 
 from engines import chromium, create_engine
 from engines.base import Capture, Engine
-from errors import NavigationError
+from errors import NavigationError, RedirectLoop
 from options import CaptureOptions, option_names
 from screenshot import take_screenshot
 from settings import load_settings
@@ -338,3 +338,27 @@ def test_no_page_state_reaches_the_next_capture(engine: Engine, servers: Servers
         assert found == CLEAN_STATE
         assert history <= 2  # the new page (and about:blank before it), not the old pages
     assert servers.site.cached_requests - before == 3  # no capture was served from the cache
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("path", ["/meta-loop.html", "/script-loop.html"])
+def test_redirect_loops_are_reported(engine: Engine, servers: Servers, path: str) -> None:
+    """A page that navigates for ever ends as a redirect loop, within its timeout (+ grace)."""
+    if engine.name == "stub":
+        return  # renders nothing, navigates nowhere
+    started = time.monotonic()
+    with pytest.raises(RedirectLoop) as caught:
+        engine.capture(servers.site.url(path), CaptureOptions(timeout=5))
+    assert time.monotonic() - started < 5 + 3
+    assert caught.value.message.startswith("redirect loop: the page navigated")
+    assert caught.value.navigations >= 5
+
+
+@pytest.mark.integration
+def test_a_redirect_after_load_is_followed(engine: Engine, servers: Servers) -> None:
+    """An ``onload`` redirect to a slow page is a page to wait for, not a loop or a cut-off."""
+    if engine.name == "stub":
+        return
+    capture = engine.capture(servers.site.url("/onload-redirect.html"), CaptureOptions())
+    assert capture.final_url == servers.site.url("/slow?seconds=1")
+    assert capture.title == "Slow"
