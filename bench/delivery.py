@@ -91,6 +91,11 @@ SCALING_URLS_PER_SLOT = 50
 STEADY_TRIM = 0.1
 #: Seconds to wait for a quiet machine before each scaling run (``--quiet-wait``).
 QUIET_WAIT = 30.0
+#: Seconds the machine must stay under :data:`bench.machine.QUIET_THRESHOLD` busy cores to
+#: count as quiet: longer than the lulls between a neighbour's browser launches.
+QUIET_STEP = 5.0
+#: Cores used by other jobs (and unattributed) while steady above which a run is flagged.
+NOISY_CORES = 0.25
 #: Worker slots and layout of the stub fleet behind the memory runs (latency 0).
 MEMORY_SLOTS = 16
 MEMORY_LAYOUT = "threads:8"
@@ -484,7 +489,7 @@ def scaling_run(
     layout = config.layout
     workers = start_fleet(env, work / "logs", layout.concurrencies(slots), layout.pool)
     try:
-        quiet, load = wait_for_quiet(max_wait=quiet_wait)
+        quiet, load = wait_for_quiet(max_wait=quiet_wait, step=QUIET_STEP)
         run = sampled_dispatch(
             env, urls, work / f"scaling-{slots}", total, "--engine", "stub",
             "--batch-size", str(config.batch), "--max-in-flight", str(config.window(slots)),
@@ -653,6 +658,13 @@ SHOWN_GROUPS = ("workers", "SeaweedFS", "RabbitMQ", "Redis", "dispatcher", "othe
 CENTRAL_GROUPS = ("RabbitMQ", "Redis", "dispatcher")
 
 
+def noisy(run: Mapping[str, Any]) -> bool:
+    """Whether other jobs used more than :data:`NOISY_CORES` while the run was steady."""
+    cores = run["cpu"].get("cores") or {}
+    other = cores.get("other jobs", 0.0) + cores.get("other (kernel, unattributed)", 0.0)
+    return bool(other > NOISY_CORES)
+
+
 def central_ms(run: Mapping[str, Any]) -> float:
     """CPU-ms per URL of RabbitMQ, Redis and the dispatcher together, while steady."""
     per_url = run["cpu"].get("cpu_ms_per_url") or {}
@@ -679,11 +691,16 @@ def scaling_markdown(runs: Sequence[Mapping[str, Any]]) -> list[str]:
         linear = f"{r['steady_per_s'] / (r['slots'] * one):.0%}" if one else "—"
         lost = r.get("broker_connection_losses") or 0
         flag = f" ⚠ {lost} lost broker connection{'s' * (lost > 1)}" if lost else ""
+        flag += " ⚠ other jobs" if noisy(r) else ""
         lines.append(
             f"| {r['slots']} | {r['fleet']} | {r['batch_size']}, {r['max_in_flight']} | "
             f"{r['steady_per_s']}{flag} | {r['efficiency']:.0%} | {linear} | "
             f"{r['cpu']['busy_cores']} | {shown} | {central_ms(r):.2f} |"
         )
+    if any(noisy(r) for r in runs):
+        lines += ["", f"⚠ other jobs: other processes (and unattributed time) used more than "
+                  f"{NOISY_CORES:g} cores while the run was steady; its rate is lower than this "
+                  f"machine can do."]
     if any(r.get("broker_connection_losses") for r in runs):
         lines += ["", "⚠: a worker lost its broker connection during the run (RabbitMQ closes "
                   "a connection whose heartbeats stop, i.e. the worker's main loop was stuck); "

@@ -600,3 +600,9 @@ def test_scaling_markdown_shows_rate_cores_and_central_cost():
     text = "\n".join(delivery.scaling_markdown([stuck]))
     assert "| 150.0 ⚠ 2 lost broker connections | 94% |" in text
     assert "the worker's main loop was stuck" in text
+    assert "⚠ other jobs" not in text
+    busy = dict(run, cpu=dict(run["cpu"], cores={"other jobs": 0.2, "other (kernel, "
+                                                 "unattributed)": 0.1}))
+    assert delivery.noisy(busy) and not delivery.noisy(run)
+    text = "\n".join(delivery.scaling_markdown([busy]))
+    assert "| 150.0 ⚠ other jobs | 94% |" in text and "lower than this machine can do" in text
