@@ -512,8 +512,9 @@ def scaling_run(
     }
 
 
-#: What a Celery worker logs when its broker connection drops (e.g. RabbitMQ closed it after
-#: missed heartbeats: the worker's main loop was stuck); its unacked messages are redelivered.
+#: What a Celery worker logs when its broker connection drops (RabbitMQ closed it after missed
+#: heartbeats, i.e. the worker's main loop was stuck; or the broker restarted); its unacked
+#: messages are redelivered.
 BROKER_LOST = "Connection to broker lost"
 
 
@@ -702,9 +703,10 @@ def scaling_markdown(runs: Sequence[Mapping[str, Any]]) -> list[str]:
                   f"{NOISY_CORES:g} cores while the run was steady; its rate is lower than this "
                   f"machine can do."]
     if any(r.get("broker_connection_losses") for r in runs):
-        lines += ["", "⚠: a worker lost its broker connection during the run (RabbitMQ closes "
-                  "a connection whose heartbeats stop, i.e. the worker's main loop was stuck); "
-                  "its unacknowledged tasks ran again."]
+        lines += ["", "⚠ lost broker connection: a worker of the run logged it (RabbitMQ "
+                  "closes a connection whose heartbeats stop, i.e. the worker's main loop was "
+                  "stuck; or the broker restarted): its unacknowledged tasks ran again. The "
+                  "worker's log in bench-output/delivery/logs says which."]
     lines.append("")
     return lines
 
