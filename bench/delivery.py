@@ -836,6 +836,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         s3.stop()
         vhost.delete()
+        with contextlib.suppress(BenchError):
+            redis.flush()  # the dispatchers' job sentinels (6 h TTL), whatever a run left
     results = merge_results(_previous(OUT / "delivery.json"), results,
                             datetime.now().isoformat(timespec="seconds"))
     (OUT / "delivery.json").write_text(json.dumps(results, indent=2))
