@@ -162,6 +162,7 @@ class DistributedRunner(Runner):
                 in_flight.update((b.task_id, b) for b in batches)
             if not in_flight:
                 if exhausted:
+                    self._end(backend)
                     return
                 continue
             finished = self._poll(backend, in_flight)
@@ -223,6 +224,13 @@ class DistributedRunner(Runner):
         except Exception:  # noqa: BLE001 - the queue may not exist yet, or the broker blinked
             self._full = False
         return self._full
+
+    def _end(self, backend: Any) -> None:
+        """Every row is collected: drop the job's sentinel key (else it lives its expiry)."""
+        try:
+            backend.client.delete(self._sentinel_key)
+        except Exception as exc:  # noqa: BLE001 - it expires anyway
+            log.debug("could not delete %s: %s", self._sentinel_key, exc)
 
     def _mark_alive(self, backend: Any) -> None:
         backend.client.set(self._sentinel_key, "1", ex=int(self.result_timeout))

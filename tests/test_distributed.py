@@ -15,6 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import redis
 from PIL import Image
 
 from support.workers import REPO, service_env, start_worker
@@ -103,6 +104,8 @@ def test_stub_batches_and_a_rerun_that_shoots_nothing_again(cluster_env, tmp_pat
         stamps = {r["line"]: r["finished_at"] for r in rows}
         listed = server.client().list_objects_v2(Bucket=bucket, MaxKeys=1000)
         assert listed["KeyCount"] == 300
+        backend = redis.Redis.from_url(env["CELERY_RESULT_BACKEND"])
+        assert backend.keys("screenshots:job:*") == []  # rows and sentinel, all collected
 
         second = dispatch(env, urls, tmp_path / "run", "--engine", "stub")
         assert second.returncode == 0, second.stderr
