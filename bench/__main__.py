@@ -371,13 +371,13 @@ def main(argv: list[str] | None = None) -> int:
                 stack.callback(s3.stop)
                 s3.start()
                 env = service_env(
+                    s3.env(),
                     CELERY_BROKER_URL=vhost.url,
                     CELERY_RESULT_BACKEND=redis_db.url,
                     # The corpus is on loopback, which the egress policy refuses unless
                     # allowed: allow exactly that address, keep the policy (and its proxy).
                     SCREENSHOT_EGRESS_POLICY=args.egress_policy,
                     SCREENSHOT_EGRESS_ALLOW="127.0.0.1",
-                    **s3.env(),
                 )
                 endpoint = s3.env()["AWS_ENDPOINT_URL_S3"]
                 log(f"services: vhost {vhost.name}, Redis db {redis_db.db}, S3 {endpoint}")

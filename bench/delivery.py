@@ -817,10 +817,10 @@ def main(argv: list[str] | None = None) -> int:
         redis.flush()
         s3.start()
         env = service_env(
+            s3.env(),
             CELERY_BROKER_URL=vhost.url,
             CELERY_RESULT_BACKEND=redis.url,
             SCREENSHOT_QUEUE="delivery-bench",
-            **s3.env(),
         )
         if "publish" in wanted:
             results["publish"] = bench_publish(env)

@@ -35,8 +35,8 @@ def summarize_rows(
     """(ok, errors, mean bytes of ok rows, median duration_ms of ok rows, error samples)."""
     ok_rows = [r for r in rows if r.get("status") == "ok"]
     errors = [r for r in rows if r.get("status") != "ok"]
-    sizes = [float(r["bytes"]) for r in ok_rows if isinstance(r.get("bytes"), int)]
-    durations = [float(r["duration_ms"]) for r in ok_rows if isinstance(r.get("duration_ms"), int)]
+    sizes = [float(b) for r in ok_rows if isinstance(b := r.get("bytes"), int)]
+    durations = [float(d) for r in ok_rows if isinstance(d := r.get("duration_ms"), int)]
     samples = [f"{r.get('url')}: {r.get('error')}" for r in errors[:5]]
     return (
         len(ok_rows),

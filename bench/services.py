@@ -16,10 +16,15 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench.corpus import BenchError
+
+if TYPE_CHECKING:
+    from devservers.seaweedfs import S3Server
 
 REPO = Path(__file__).resolve().parents[1]
 RABBIT_HOST, RABBIT_PORT = "127.0.0.1", 5672
@@ -112,14 +117,14 @@ class S3:
 
     def __init__(self, base: Path) -> None:
         self.base = base
-        self.server = None
+        self.server: S3Server | None = None
 
     def start(self) -> S3:
         from devservers.seaweedfs import SeaweedFSError, start_seaweedfs
 
         try:
-            self.server = start_seaweedfs(self.base)
-            self.server.client().create_bucket(Bucket=BUCKET)
+            server = self.server = start_seaweedfs(self.base)
+            server.client().create_bucket(Bucket=BUCKET)
         except SeaweedFSError as exc:
             raise BenchError(f"SeaweedFS did not start: {str(exc).splitlines()[0]}") from None
         except Exception as exc:  # noqa: BLE001 - boto errors: one line
@@ -143,10 +148,14 @@ class S3:
             stop_seaweedfs(server)
 
 
-def service_env(repo: Path = REPO, **extra: str) -> dict[str, str]:
-    """Our environment minus any CELERY_*/SCREENSHOT_* the user set, plus ``extra``;
-    ``repo`` is the source tree the processes run (another copy for A/B experiments)."""
+def service_env(
+    *variables: Mapping[str, str], repo: Path = REPO, **extra: str
+) -> dict[str, str]:
+    """Our environment minus any CELERY_*/SCREENSHOT_* the user set, plus ``variables`` and
+    ``extra``; ``repo`` is the source tree the processes run (another copy for A/B tests)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CELERY_", "SCREENSHOT_"))}
+    for more in variables:
+        env.update(more)
     env.update(extra)
     env["PYTHONPATH"] = str(repo)
     return env
