@@ -623,9 +623,14 @@ def _screenshot(context: BrowserContext, tab: Page, options: CaptureOptions) -> 
             result = cdp.send("Page.captureScreenshot", params)
             break
         except PlaywrightError as exc:
-            # A page just created may have no frame to capture yet on a loaded machine.
-            if "Unable to capture screenshot" not in str(exc) or attempt == SCREENSHOT_ATTEMPTS:
+            # A page just created may have no frame to capture yet on a loaded machine; a page
+            # whose script never yields (busy after load) never renders one: it is hung.
+            if "Unable to capture screenshot" not in str(exc):
                 raise
+            if attempt == SCREENSHOT_ATTEMPTS:
+                raise CaptureTimeout(
+                    "the page rendered no frame to capture (its script never yields)"
+                ) from exc
             tab.wait_for_timeout(SCREENSHOT_RETRY_MS * attempt)
     cdp.detach()
     return base64.b64decode(result["data"])
