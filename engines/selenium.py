@@ -83,7 +83,7 @@ LOOP_CHECK_TIMEOUT = 1.0
 LOAD_POLL_FIRST = 0.01
 LOAD_POLL_MAX = 0.1
 #: Seconds a loaded page must start no new navigation to count as settled.
-SETTLE_WINDOW = 0.03
+SETTLE_WINDOW = 0.05
 #: Main-frame navigations at which a page still loading is a redirect loop at once (at the
 #: deadline, ``engines.page.LOOP_NAVIGATIONS`` suffice).
 LOOP_EARLY = 20

