@@ -382,16 +382,17 @@ class SeleniumEngine(Engine):
             )
             browser.viewport = (options.width, options.height)
             state.scale = options.scale
+        # ChromeDriver makes most commands wait for a pending navigation, up to this timeout: it
+        # ends a little before the deadline, leaving time to tell a redirect loop. Set once for
+        # leaving the last page and loading this one (unchanged from capture to capture, it
+        # costs no round trip; the watchdog covers the few ms the leave takes from it).
+        _set_page_load_timeout(browser, _load_budget(deadline))
         if browser.captures > 1:
-            _set_page_load_timeout(browser, LEAVE_TIMEOUT)
             try:
                 _forget_previous_page(driver)
             except (TimeoutException, *_TRANSPORT_ERRORS) as exc:
                 raise _StaleBrowser(f"the previous page could not be left ({_short(exc)})") from exc
         _prepare_page(driver, state, url, options)
-        # ChromeDriver makes most commands wait for a pending navigation, up to this timeout: it
-        # ends a little before the deadline, leaving time to tell a redirect loop.
-        _set_page_load_timeout(browser, _load_budget(deadline))
         driver.get_log("performance")  # drop events of earlier pages
         network = browser.network = _NetworkLog(browser.frame_id)
         started = time.monotonic()
@@ -750,7 +751,7 @@ def _wait_for_load(
             loaded_at = now
         elif now - loaded_at >= SETTLE_WINDOW:
             return
-        if now + pause >= deadline - _load_margin(deadline, options):
+        if now + pause >= deadline - _load_margin(options):
             raise CaptureTimeout(f"page did not finish loading within {options.timeout:g} s")
         time.sleep(SETTLE_WINDOW if loaded_at is not None else pause)
         pause = min(LOAD_POLL_MAX, pause * 2)
@@ -762,7 +763,7 @@ def _load_budget(deadline: float) -> float:
     return max(0.5, left - min(LOOP_CHECK_TIMEOUT, left / 10))
 
 
-def _load_margin(deadline: float, options: CaptureOptions) -> float:
+def _load_margin(options: CaptureOptions) -> float:
     """Seconds before the deadline the load wait gives up (room to tell a redirect loop)."""
     return min(LOOP_CHECK_TIMEOUT, options.timeout / 10)
 
