@@ -241,7 +241,7 @@ def test_report_markdown_and_files(tmp_path):
     assert "1 Chromium, 3 tabs" in text
     assert "**0.92** (floor 0.9: met)" in text
     assert "**300 URLs/s**" in text
-    assert "| chromium renderer | 100.0 | 100.0 | 2.5 |" in text  # ms per item
+    assert "| chromium renderer | 100.0 | 100.0 | 100.0 | 2.5 |" in text  # both (a) runs
     json_path, md_path = report.write(results, tmp_path / "out")
     assert json.loads(json_path.read_text())["floors"]["stub_rate"]["met"] is True
     assert md_path.read_text() == text
@@ -311,7 +311,7 @@ def test_report_markdown_shows_the_isolated_reference_and_its_ratio():
     results["b"]["isolated_run"]["not_own"] = 0.2
     results["floors"] = bench_main.floors(results)
     text = report.markdown(results)
-    assert ("| (b′) bare browser, Playwright, HTTP cache off (same isolation as (a)) | "
+    assert ("| (b′) bare browser, Playwright, HTTP cache off (like (a)) | "
             "1 Chromium, 3 tabs, HTTP cache off | 100 | 100 | 19.2 | 5.20 | 0.400 |") in text
     assert "| (b) bare browser, Playwright | 1 Chromium, 3 tabs | 100 |" in text
     assert "**0.83** (floor 0.9: NOT met)" in text and "the floor as the issue defines" in text
