@@ -34,6 +34,7 @@ from botocore.handlers import add_expect_header
 from errors import StorageRejected, StorageUnavailable
 from settings import DEFAULT_LINK_EXPIRY, redact_url
 from storage.base import Storage, StoredObject
+from storage.presign import SIGNABLE_KEY, Credentials, LinkSigner, learn_signer
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -110,6 +111,11 @@ class S3Storage(Storage):
         self._given_client = client
         self._client: S3Client | None = None
         self._client_pid = 0
+        self._session: Any = None  # the boto3 session of ``_client`` (its credentials)
+        #: Signs links without botocore (see :mod:`storage.presign`); per process, learned
+        #: on the first link; ``None`` once it failed to reproduce botocore's link.
+        self._signer: LinkSigner | None = None
+        self._signer_pid = 0
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -134,7 +140,9 @@ class S3Storage(Storage):
 
         try:
             # A session per client: the default session is not thread-safe.
-            client = boto3.session.Session().client("s3", config=self._config)
+            session = boto3.session.Session()
+            client = session.client("s3", config=self._config)
+            self._session = session
             # No "Expect: 100-continue": it costs a round trip per PUT of a small object.
             client.meta.events.unregister(
                 "before-call.s3.PutObject", handler=add_expect_header
@@ -201,13 +209,38 @@ class S3Storage(Storage):
         if self.public_base_url:
             return self.public_base_url.rstrip("/") + "/" + quote(key, safe="/~")
         try:
-            return self.client.generate_presigned_url(
-                "get_object",
-                Params={"Bucket": self.bucket, "Key": key},
-                ExpiresIn=self.link_expiry,
-            )
+            signer = self._link_signer()
+            if signer is not None and SIGNABLE_KEY.fullmatch(key):
+                credentials = self._credentials()
+                if credentials is not None:
+                    return signer.sign(key, credentials, self.link_expiry)
+            return self._presign(key)
         except (BotoCoreError, ClientError) as exc:
             raise self._translate(exc) from exc
+
+    def _presign(self, key: str) -> str:
+        """botocore's presigned GET link of ``key``."""
+        return self.client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=self.link_expiry
+        )
+
+    def _credentials(self) -> Credentials | None:
+        """The client's credentials now (refreshed by botocore when they expire)."""
+        if self._given_client is not None or self._session is None:
+            return None
+        found = self._session.get_credentials()
+        if found is None:
+            return None
+        frozen = found.get_frozen_credentials()
+        return Credentials(frozen.access_key, frozen.secret_key, frozen.token)
+
+    def _link_signer(self) -> LinkSigner | None:
+        """This process's :class:`~storage.presign.LinkSigner`, learned on first use."""
+        if self._signer_pid != os.getpid():
+            self.client  # noqa: B018 - creates this process's client and session
+            self._signer = learn_signer(self._presign, self._credentials)
+            self._signer_pid = os.getpid()
+        return self._signer
 
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"

@@ -7,6 +7,7 @@ import signal
 import socket
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -346,3 +347,29 @@ def test_s3_stalled_server_is_transient(s3_bucket: tuple[S3Server, str]) -> None
     finally:
         server.process.send_signal(signal.SIGCONT)
     storage.put(KEY, PNG, "image/png")
+
+
+@pytest.mark.integration
+def test_s3_links_signed_without_botocore_download_the_object(
+    s3_bucket: tuple[S3Server, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A storage built from the environment signs links itself (storage.presign): they work,
+    and a key it does not sign (a space) still gets a working link from botocore."""
+    server, bucket = s3_bucket
+    for name, value in server.env(bucket).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    storage = S3Storage(bucket, link_expiry=300)
+    odd_key = "screenshots/with space.png"
+    for key in (KEY, odd_key):
+        storage.put(key, PNG, "image/png")
+    link = storage.link(KEY)
+    assert storage._signer is not None  # learned from botocore's link, and used
+    assert "X-Amz-Expires=300" in link
+    for url in (link, storage.link(odd_key)):
+        with urllib.request.urlopen(url, timeout=10) as response:
+            assert response.read() == PNG
+    forged = link.replace("X-Amz-Expires=300", "X-Amz-Expires=301")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(forged, timeout=10)
+    assert refused.value.code == 403
