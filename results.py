@@ -85,7 +85,9 @@ class Result:
         return self.status == OK
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        # Every field is immutable (str, numbers, a tuple of str): a shallow copy is the same
+        # as dataclasses.asdict, ten times cheaper (a worker makes two per URL).
+        return {name: getattr(self, name) for name in _FIELD_NAMES}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Result:
@@ -106,3 +108,7 @@ COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Result))
 def error_result(line: int, url: str, message: str, **fields: Any) -> Result:
     """An ``error`` row."""
     return Result(line=line, url=url, status=ERROR, error=message, **fields)
+
+
+#: :class:`Result`'s field names, in order.
+_FIELD_NAMES = tuple(field.name for field in dataclasses.fields(Result))
