@@ -33,11 +33,28 @@ class Shot:
         return message
 
     @classmethod
-    def from_message(cls, message: dict[str, Any]) -> Shot:
+    def from_message(cls, message: dict[str, Any], parsed: OptionsMemo | None = None) -> Shot:
+        """The shot of a task message. ``parsed`` remembers options already parsed: the
+        shots of a batch share one options dict, parsed once."""
         queued_at = message.get("queued_at")
         return cls(
             line=int(message["line"]),
             url=str(message["url"]),
-            options=CaptureOptions.from_dict(message.get("options") or {}),
+            options=_options(message.get("options"), parsed),
             queued_at=float(queued_at) if isinstance(queued_at, int | float) else None,
         )
+
+
+#: Options dicts already parsed, by ``id()``, each kept with its dict (so the id stays its).
+OptionsMemo = dict[int, tuple[object, CaptureOptions]]
+
+
+def _options(raw: Any, parsed: OptionsMemo | None) -> CaptureOptions:
+    if parsed is None or not isinstance(raw, dict):
+        return CaptureOptions.from_dict(raw or {})
+    known = parsed.get(id(raw))
+    if known is not None and known[0] is raw:
+        return known[1]
+    options = CaptureOptions.from_dict(raw)
+    parsed[id(raw)] = (raw, options)
+    return options

@@ -27,7 +27,7 @@ from errors import ConfigurationError, InvalidOption, StorageUnavailable
 from results import Result, error_result
 from rowstore import RowStore
 from screenshot import take_screenshot
-from shots import Shot
+from shots import OptionsMemo, Shot
 from tasks import resources
 from tasks.celery import CAPTURE_TASK, app
 
@@ -122,9 +122,10 @@ def capture_batch(
     current = resources.settings()
     recorded = _recorded(store, shots)
     unsaved = _Unsaved(store)
+    parsed: OptionsMemo = {}
     for message in shots:
         try:
-            shot = Shot.from_message(message)
+            shot = Shot.from_message(message, parsed)
         except (InvalidOption, KeyError, TypeError, ValueError, AttributeError) as exc:
             line = message.get("line", 0) if isinstance(message, dict) else 0
             url = message.get("url", "") if isinstance(message, dict) else ""

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 import dispatcher
+from errors import InvalidOption
 from inputs import count_lines, detect_format, read_shots
 from keys import storage_key
 from options import CaptureOptions
@@ -150,6 +151,35 @@ def test_options_survive_a_task_message(tmp_path: Path) -> None:
     assert again.options == shot.options and hash(again.options) == hash(shot.options)
     assert again.queued_at == shot.queued_at
     assert storage_key(again.url, again.options) == storage_key(shot.url, shot.options)
+
+
+def test_a_batch_parses_its_shared_options_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[object] = []
+    real = CaptureOptions.from_dict
+
+    def counting(raw: dict[str, object]) -> CaptureOptions:
+        calls.append(raw)
+        return real(raw)
+
+    monkeypatch.setattr(CaptureOptions, "from_dict", staticmethod(counting))
+    shared = {"width": 640, "height": 480}
+    other = {"width": 320, "height": 200}
+    messages = [{"line": n, "url": f"http://a.example/{n}", "options": shared} for n in (1, 2)]
+    messages += [
+        {"line": 3, "url": "http://a.example/3", "options": other},
+        {"line": 4, "url": "http://a.example/4"},
+        {"line": 5, "url": "http://a.example/5", "options": dict(shared)},  # equal, not shared
+    ]
+    parsed: dict[int, tuple[object, CaptureOptions]] = {}
+    shots = [Shot.from_message(m, parsed) for m in messages]
+    assert [(s.options.width, s.options.height) for s in shots] == [
+        (640, 480), (640, 480), (320, 200), (1280, 800), (640, 480)
+    ]
+    assert len(calls) == 4  # the shared dict once; the others each once
+    bad = {"width": "wide"}
+    for line in (6, 7):  # a bad options dict fails every shot that carries it
+        with pytest.raises(InvalidOption, match="width must be a whole number"):
+            Shot.from_message({"line": line, "url": "http://a.example/", "options": bad}, parsed)
 
 
 def test_every_image_option_changes_the_key_and_the_others_do_not() -> None:
