@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import logging
 import os
 import threading
 
 from celery.signals import worker_process_init, worker_process_shutdown, worker_shutdown
 
-from engines import create_engine
+from engines import chromium, create_engine
 from engines.base import Engine
 from errors import ConfigurationError
 from settings import Settings, load_settings
@@ -95,6 +96,15 @@ def _on_process_shutdown(**_: object) -> None:
 @worker_shutdown.connect
 def _on_worker_shutdown(**_: object) -> None:
     close_all()
+    # The pool processes are gone by now. One that died abruptly (SIGKILL, the OOM killer)
+    # could not close its browser: ChromeDriver dies with it, its Chromium does not. Kill
+    # such orphans (browsers whose owner process is dead) rather than leave them running.
+    with contextlib.suppress(Exception):
+        killed = chromium.reap_orphans()
+        if killed:
+            logging.getLogger(__name__).warning(
+                "killed %d browser processes left by dead pool processes", killed
+            )
 
 
 atexit.register(close_all)

@@ -11,3 +11,13 @@ from support.site import site  # noqa: F401
 # The test site runs on 127.0.0.1, which the egress policy blocks (loopback): exempt it for the
 # tests that capture it through load_settings(). The egress tests build their own Settings.
 os.environ.setdefault("SCREENSHOT_EGRESS_ALLOW", TEST_SITE_ALLOW)
+
+
+def pytest_sessionfinish(session: object, exitstatus: int) -> None:
+    """Leave no browser behind: fault tests SIGKILL workers, whose pool processes then cannot
+    close their browsers (their ChromeDriver dies, Chromium does not)."""
+    from engines import chromium
+
+    killed = chromium.reap_orphans()
+    if killed:
+        print(f"\nkilled {killed} orphaned browser processes left by killed workers")

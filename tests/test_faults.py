@@ -261,6 +261,38 @@ def test_chromium_killed_under_running_captures(cluster, site, tmp_path):
     assert any(r["attempts"] > 1 for r in rows), "no capture needed a second attempt"
 
 
+def test_browsers_of_a_killed_pool_process_are_killed_at_shutdown(cluster, site, tmp_path):
+    """A pool process killed with SIGKILL cannot close its browser: ChromeDriver dies with it
+    (parent-death signal), Chromium does not. The worker's warm shutdown kills such orphans."""
+    env, server, bucket, workers = cluster
+    workers.append(worker := start_worker(env, tmp_path, "o", concurrency=1))
+    urls = [site.url(f"/page/{n}") for n in (1, 2)]
+    run = Run(env, write_urls(tmp_path / "urls.txt", urls), tmp_path / "out")
+    assert run.finish() == 0, run.output()
+    (child,) = psutil.Process(worker.process.pid).children()
+    browsers = [
+        p for p in child.children(recursive=True)
+        if p.name() in ("chromium", "chrome") and "--type=" not in " ".join(p.cmdline())
+    ]
+    assert len(browsers) == 1, "the pool process should have one browser"
+    browser = browsers[0]
+    child.kill()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(
+        p.name() == "chromedriver" and p.is_running() for p in psutil.process_iter(["name"])
+        if p.ppid() == child.pid
+    ):
+        time.sleep(0.1)
+    time.sleep(1)
+    assert browser.is_running() and browser.status() != psutil.STATUS_ZOMBIE, (
+        "the browser died with its pool process: nothing left to test"
+    )
+    assert worker.stop(60) == 0, worker.log()[-2000:]
+    gone, alive = psutil.wait_procs([browser], timeout=5)
+    assert not alive, f"browser {browser.pid} outlived the worker"
+    assert "browser processes left by dead pool processes" in worker.log()
+
+
 def test_sigterm_is_a_warm_shutdown(cluster, tmp_path):
     env, server, bucket, workers = cluster
     env = dict(env, SCREENSHOT_STUB_LATENCY_MS="300")
