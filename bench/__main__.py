@@ -87,9 +87,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="URLs of each run of the stub sweep (default 2000)",
     )
     parser.add_argument(
-        "--stub-pools", default="prefork:2,prefork:6,threads:8",
-        help="pool:concurrency list for (c) (default prefork:2,prefork:6,threads:8: on 2 "
-        "cores, 6 processes keep both busy while others wait for S3)",
+        "--stub-pools", default="prefork:2,prefork:8,threads:8",
+        help="pool:concurrency list for (c) (default prefork:2,prefork:8,threads:8: on 2 "
+        "cores, 8 processes keep both busy while others wait for S3)",
     )
     parser.add_argument(
         "--batch-sizes", default="1,10,50", help="dispatcher --batch-size values for (c)"
