@@ -446,7 +446,7 @@ class SeleniumEngine(Engine):
     ) -> tuple[Document | None, str, str | None, tuple[int, list[str]]]:
         """The document on screen, its URL, title and console errors (count, first messages);
         raises if it is Chromium's error page."""
-        documents = _documents(network.entries, browser.frame_id)
+        documents = list(network.documents.values())
         page_url, title, console = driver.execute_script(_READ_DOCUMENT)
         error_page = str(page_url).startswith("chrome-error://")
         document = _main_document(documents, error_page)
@@ -844,9 +844,10 @@ class _NetworkLog:
     Counts requests, failures (no answer, or HTTP >= 400) and blocked requests, and knows what
     is still in flight (for ``networkidle``). The browser's own favicon request is not the
     page's: it is left out (Playwright's pages do not make it). For the main frame
-    (``frame_id``) it counts the documents asked for (``navigations``: a redirect is part of
-    its document) and knows whether the last one has ``loaded`` (its ``load`` event fired, or
-    it failed and left the previous page up).
+    (``frame_id``) it keeps the documents asked for, in order (``documents``: a redirect is
+    part of its document, which moves on to the new URL), counts them (``navigations``) and
+    knows whether the last one has ``loaded`` (its ``load`` event fired, or it failed and left
+    the previous page up). Each event is read once, as it is fed.
     """
 
     _EVENTS = (
@@ -859,7 +860,7 @@ class _NetworkLog:
 
     def __init__(self, frame_id: str = "") -> None:
         self.frame_id = frame_id
-        self.entries: list[dict[str, Any]] = []
+        self.documents: dict[str, Document] = {}  # by request id
         self.requests = 0
         self.failed = 0
         self.blocked = 0
@@ -868,10 +869,8 @@ class _NetworkLog:
         self.in_flight: set[str] = set()
         self.last_activity = time.monotonic()
         self._ignored: set[str] = set()
-        self._documents: set[str] = set()
 
     def feed(self, entries: list[dict[str, Any]]) -> None:
-        self.entries += entries
         for entry in entries:
             message = entry.get("message", "")
             if not any(name in message for name in self._EVENTS):
@@ -907,53 +906,33 @@ class _NetworkLog:
                 else:
                     self.failed += 1
 
-
     def _follow_document(self, method: str | None, params: dict[str, Any], request_id: Any) -> None:
         if method == "Network.requestWillBeSent":
             if (
                 params.get("type") == "Document"
                 and params.get("frameId") == self.frame_id
                 and request_id == params.get("loaderId")
-                and request_id not in self._documents  # a redirect: the same document
             ):
-                self._documents.add(request_id)
-                self.navigations += 1
-                self.loaded = False
-        elif method == "Network.loadingFailed" and request_id in self._documents:
+                if request_id not in self.documents:  # else a redirect: the same document
+                    self.navigations += 1
+                    self.loaded = False
+                url = (params.get("request") or {}).get("url", "")
+                self.documents[request_id] = Document(url=str(url))
+            return
+        document = self.documents.get(request_id)
+        if document is None:
+            return
+        if method == "Network.responseReceived":
+            response = params.get("response") or {}
+            document.url = response.get("url", document.url)
+            document.status = response.get("status")
+            document.mime_type = response.get("mimeType")
+        elif method == "Network.loadingFailed":
+            document.error = params.get("errorText") or "net::ERR_FAILED"
             self.loaded = True  # nothing new to load: the previous page stays up
 
 
 # -- reading the network -------------------------------------------------------------------
-
-
-def _documents(entries: list[dict[str, Any]], frame_id: str) -> list[Document]:
-    """The main frame's document requests, in order, from performance-log entries."""
-    documents: dict[str, Document] = {}
-    for entry in entries:
-        message = entry.get("message", "")
-        if "Document" not in message and "loadingFailed" not in message:
-            continue
-        event = json.loads(message).get("message", {})
-        method, params = event.get("method"), event.get("params", {})
-        request_id = params.get("requestId")
-        if method == "Network.requestWillBeSent":
-            if (
-                params.get("type") == "Document"
-                and params.get("frameId") == frame_id
-                and request_id == params.get("loaderId")
-            ):
-                # A redirect reuses the request id: the document moves on to the new URL.
-                documents[request_id] = Document(url=params["request"]["url"])
-        elif request_id in documents:
-            document = documents[request_id]
-            if method == "Network.responseReceived":
-                response = params.get("response", {})
-                document.url = response.get("url", document.url)
-                document.status = response.get("status")
-                document.mime_type = response.get("mimeType")
-            elif method == "Network.loadingFailed":
-                document.error = params.get("errorText") or "net::ERR_FAILED"
-    return list(documents.values())
 
 
 def _main_document(documents: list[Document], error_page: bool) -> Document | None:
