@@ -6,7 +6,7 @@ PIP       := .venv/bin/pip
 APT_PKGS  := chromium chromium-driver fonts-dejavu-core fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji python3.11-doc
 STAMP     := .venv/.installed
 
-.PHONY: install debian-packages demo test test-unit test-integration lint typecheck bench clean
+.PHONY: install lock debian-packages demo test test-unit test-integration lint typecheck bench clean
 
 install: debian-packages $(STAMP)
 
@@ -21,13 +21,21 @@ debian-packages:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-$(STAMP): requirements.txt
+# The package in editable mode with its API, Playwright and test extras, every dependency at the
+# version locked in requirements.txt (`make lock` writes it from pyproject.toml's ranges).
+$(STAMP): requirements.txt pyproject.toml
 	@[ -x $(PY) ] || python3.11 -m venv .venv || python3 -m venv .venv
-	@$(PIP) install -q --disable-pip-version-check -r requirements.txt
+	@$(PIP) install -q --disable-pip-version-check -r requirements.txt -e '.[test]'
 	@touch $(STAMP)
 
+# Re-lock after changing a range in pyproject.toml: every dependency of every extra, pinned.
+lock: install
+	.venv/bin/pip-compile -q --strip-extras --unsafe-package screenshots --extra test --no-header --no-emit-index-url --no-emit-find-links \
+	  --output-file requirements.txt pyproject.toml
+	sed -i '1i # Locked versions of every dependency (runtime, API, Playwright, tests): `make lock` writes this\n# file from pyproject.toml; `make install` and the Dockerfile install from it.' requirements.txt
+
 demo: install
-	$(PY) -m demo
+	$(PY) -m screenshots.dev.demo
 
 test: install
 	$(PY) -m ruff check .
@@ -45,10 +53,10 @@ typecheck: install
 
 # Benchmarks, not tests: they print and record numbers (bench-output/); see README.
 bench: install
-	$(PY) -m bench
-	$(PY) -m bench.delivery
-	$(PY) -m api.loadtest --json bench-output/api-load.json
-	$(PY) -m bench.engines
+	$(PY) -m screenshots.dev.bench
+	$(PY) -m screenshots.dev.bench.delivery
+	$(PY) -m screenshots.dev.bench.apiload --json bench-output/api-load.json
+	$(PY) -m screenshots.dev.bench.engines
 
 clean:
 	rm -rf demo-output bench-output .pytest_cache .mypy_cache .ruff_cache

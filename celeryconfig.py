@@ -1,7 +1,8 @@
 """Every Celery setting of the service, in one place.
 
 Loaded by ``tasks`` (the worker) and by the dispatcher with ``app.config_from_object``. Values
-that differ between deployments come from the environment through :mod:`settings`; the rest
+that differ between deployments come from the environment through :mod:`screenshots.core.settings`;
+the rest
 are fixed here, each with the reason. See ``shared/research/celery-reliability.md`` for the
 evidence behind the delivery settings.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from kombu import Exchange, Queue
 
-from settings import load_settings
+from screenshots.core.settings import load_settings
 
 _settings = load_settings()
 

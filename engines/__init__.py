@@ -14,7 +14,8 @@ be tested without one.
 
 To add an engine: write ``engines/<name>.py`` with a subclass of :class:`~engines.base.Engine`
 (set its ``name`` and ``supports``, implement ``capture`` and ``close``, raise the errors of
-:mod:`errors`), add ``"<name>": "engines.<name>:<Class>"`` to :data:`ENGINES`, and add it to
+:mod:`screenshots.core.errors`), add ``"<name>": "engines.<name>:<Class>"`` to :data:`ENGINES`, and
+add it to
 ``tests/test_engine_conformance.py`` (its ``ENGINES`` and capability table). Modules are
 imported only when their engine is created, so an engine's dependencies are needed only by
 those who use it.
@@ -27,8 +28,8 @@ import inspect
 from typing import Any
 
 from engines.base import Capture, Engine
-from errors import ConfigurationError
-from settings import Settings, load_settings
+from screenshots.core.errors import ConfigurationError
+from screenshots.core.settings import Settings, load_settings
 
 __all__ = ["ENGINES", "Capture", "Engine", "create_engine", "engine_names"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from options import PIPELINE_OPTIONS, CaptureOptions
+from screenshots.core.options import PIPELINE_OPTIONS, CaptureOptions
 
 
 @dataclass(frozen=True)
@@ -51,16 +51,19 @@ class Capture:
 class Engine:
     """Base class of every engine. Subclasses implement :meth:`capture` and :meth:`close`.
 
-    ``capture`` raises the errors of :mod:`errors`: a :class:`~errors.NavigationError` when the
+    ``capture`` raises the errors of :mod:`screenshots.core.errors`: a
+    :class:`~screenshots.core.errors.NavigationError` when the
     page cannot be loaded (it must never return a picture of the browser's own error page),
-    a :class:`~errors.CaptureTimeout` past ``options.timeout``, a
-    :class:`~errors.BrowserCrashed` when the browser died (the engine restarts it on the next
-    call), an :class:`~errors.EngineUnavailable` when it cannot start at all.
+    a :class:`~screenshots.core.errors.CaptureTimeout` past ``options.timeout``, a
+    :class:`~screenshots.core.errors.BrowserCrashed` when the browser died (the engine restarts it
+    on the next
+    call), an :class:`~screenshots.core.errors.EngineUnavailable` when it cannot start at all.
     """
 
     #: The name the registry knows this engine by.
     name: str = "base"
-    #: The capture options this engine honours (names of :class:`~options.CaptureOptions`
+    #: The capture options this engine honours (names of
+    # :class:`~screenshots.core.options.CaptureOptions`
     #: fields). A shot that sets any other option to something other than its default gets
     #: the error row "option X is not supported by engine Y" from the pipeline, never a
     #: silently different image. ``timeout`` and ``fail_on_status`` are applied by the

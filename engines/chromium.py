@@ -111,7 +111,8 @@ def chromium_flags(
     its sandbox; elsewhere the sandbox stays on. The window size is the first viewport; engines
     set the exact viewport per capture through the DevTools protocol.
 
-    With ``proxy_server`` (``http://127.0.0.1:<port>``, the egress proxy of :mod:`egress`),
+    With ``proxy_server`` (``http://127.0.0.1:<port>``, the egress proxy of
+    :mod:`screenshots.egress`),
     :func:`egress_flags` are added so that every request goes through it.
     """
     flags = [

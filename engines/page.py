@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from errors import NavigationError
-from options import BLOCK_ADS, MAX_FULL_PAGE_HEIGHT, RESOURCE_TYPES, CaptureOptions
-from results import MAX_CONSOLE_MESSAGES
+from screenshots.core.errors import NavigationError
+from screenshots.core.options import BLOCK_ADS, MAX_FULL_PAGE_HEIGHT, RESOURCE_TYPES, CaptureOptions
+from screenshots.core.result import MAX_CONSOLE_MESSAGES
 
 #: The shipped list of advertising and tracking hosts (``block: ["ads"]``).
-AD_HOSTS_FILE = Path(__file__).resolve().parent.parent / "data" / "adhosts.txt"
+AD_HOSTS_FILE = Path(__file__).resolve().parent / "adhosts.txt"
 #: Milliseconds without any request that count as "network idle" (Playwright's definition).
 NETWORK_IDLE_MS = 500
 #: Milliseconds between two scroll steps of ``scroll``.

@@ -53,11 +53,10 @@ from playwright.sync_api import (
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from egress.guard import EgressGuard
 from engines import chromium, page
 from engines.base import Capture, Engine
 from engines.page import Document, navigation_error
-from errors import (
+from screenshots.core.errors import (
     BrowserCrashed,
     CaptureTimeout,
     EngineUnavailable,
@@ -65,9 +64,10 @@ from errors import (
     PermanentError,
     RedirectLoop,
 )
-from options import CaptureOptions, option_names
-from results import MAX_CONSOLE_MESSAGES
-from settings import Settings
+from screenshots.core.options import CaptureOptions, option_names
+from screenshots.core.result import MAX_CONSOLE_MESSAGES
+from screenshots.core.settings import Settings
+from screenshots.egress.guard import EgressGuard
 
 logger = logging.getLogger(__name__)
 
@@ -301,7 +301,7 @@ def _driver_pid(playwright: Playwright) -> int | None:
 class PlaywrightEngine(Engine):
     """Chromium through Playwright; see the module docstring.
 
-    ``settings`` gives the Chromium path (default: :func:`settings.load_settings`);
+    ``settings`` gives the Chromium path (default: :func:`screenshots.core.settings.load_settings`);
     ``recycle_after`` is the number of captures a browser serves before it is replaced
     (default ``settings.recycle_after``). One capture at a time; any thread may call.
     """
@@ -312,7 +312,7 @@ class PlaywrightEngine(Engine):
 
     def __init__(self, settings: Settings | None = None, recycle_after: int | None = None) -> None:
         if settings is None:
-            from settings import load_settings
+            from screenshots.core.settings import load_settings
 
             settings = load_settings()
         self.settings = settings
@@ -653,7 +653,7 @@ def _ms(seconds: float) -> int:
 def _redirect_loop(
     tab: Page, record: _Page, deadline: float, watch: float
 ) -> RedirectLoop | None:
-    """A :class:`~errors.RedirectLoop` if the page keeps navigating on its own.
+    """A :class:`~screenshots.core.errors.RedirectLoop` if the page keeps navigating on its own.
 
     A page that has navigated by itself at least once is watched for up to ``watch``
     seconds (within the deadline) to see whether it goes on.

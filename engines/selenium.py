@@ -46,11 +46,10 @@ from selenium.webdriver.remote.command import Command
 from selenium.webdriver.remote.remote_connection import RemoteConnection
 from selenium.webdriver.remote.webdriver import WebDriver as RemoteWebDriver
 
-from egress.guard import EgressGuard
 from engines import chromium, page
 from engines.base import Capture, Engine
 from engines.page import Document, navigation_error
-from errors import (
+from screenshots.core.errors import (
     BrowserCrashed,
     CaptureTimeout,
     EngineUnavailable,
@@ -58,8 +57,9 @@ from errors import (
     PermanentError,
     RedirectLoop,
 )
-from options import CaptureOptions, option_names
-from settings import Settings
+from screenshots.core.options import CaptureOptions, option_names
+from screenshots.core.settings import Settings
+from screenshots.egress.guard import EgressGuard
 
 logger = logging.getLogger(__name__)
 
@@ -276,7 +276,8 @@ class _Watchdog:
 class SeleniumEngine(Engine):
     """Chromium through ChromeDriver, one browser per engine, reused across captures.
 
-    ``settings`` gives the binaries' paths (default: :func:`settings.load_settings`);
+    ``settings`` gives the binaries' paths (default:
+    :func:`screenshots.core.settings.load_settings`);
     ``recycle_after`` is the number of captures a browser serves before it is replaced
     (default ``settings.recycle_after``). A browser is also replaced after a timeout, a crash or
     any unexpected driver error. Not thread-safe: one engine per thread.
@@ -293,7 +294,7 @@ class SeleniumEngine(Engine):
 
     def __init__(self, settings: Settings | None = None, recycle_after: int | None = None) -> None:
         if settings is None:
-            from settings import load_settings
+            from screenshots.core.settings import load_settings
 
             settings = load_settings()
         self.settings = settings
@@ -465,7 +466,8 @@ class SeleniumEngine(Engine):
         return document, str(page_url), title, (int(errors), list(messages))
 
     def _redirect_loop(self) -> RedirectLoop | None:
-        """After a timeout: a :class:`~errors.RedirectLoop` if the page kept navigating."""
+        """After a timeout: a :class:`~screenshots.core.errors.RedirectLoop` if the page kept
+        navigating."""
         browser = self._browser
         if browser is None or browser.network is None:
             return None
@@ -685,7 +687,7 @@ def _forget_previous_page(driver: webdriver.Chrome) -> None:
 def _evaluate(driver: webdriver.Chrome, expression: str, await_promise: bool = False) -> Any:
     """Evaluate ``expression`` in the page through DevTools (so the page's CSP does not apply).
 
-    A JavaScript exception raises :class:`~errors.PermanentError` with its message.
+    A JavaScript exception raises :class:`~screenshots.core.errors.PermanentError` with its message.
     """
     result = driver.execute_cdp_cmd(
         "Runtime.evaluate",

@@ -15,9 +15,9 @@ from urllib.parse import urlsplit
 from PIL import Image
 
 from engines.base import Capture, Engine
-from errors import NavigationError
-from options import CaptureOptions
-from settings import Settings
+from screenshots.core.errors import NavigationError
+from screenshots.core.options import CaptureOptions
+from screenshots.core.settings import Settings
 
 #: Colour of every stub image (RGB).
 STUB_COLOR = (42, 157, 143)

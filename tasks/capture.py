@@ -4,7 +4,8 @@ At-least-once delivery means a batch can arrive more than once (a worker died, t
 restarted, the dispatcher was restarted and published it again). The task is idempotent:
 
 - a batch whose result is already stored (same deterministic task id) is not shot again;
-- a shot of the same URL and options younger than ``max_age`` is reused (:mod:`cache`);
+- a shot of the same URL and options younger than ``max_age`` is reused
+(:mod:`screenshots.pipeline.reuse`);
 - objects are written under deterministic keys, so a second capture overwrites the first.
 
 A batch that keeps killing its worker (out of memory, hard time limit) is not redelivered
@@ -22,12 +23,12 @@ from typing import Any
 from celery import Task
 from celery.exceptions import Reject
 
-from cache import cached_result
-from errors import ConfigurationError, InvalidOption, StorageUnavailable
-from results import Result, error_result
-from rowstore import RowStore
-from screenshot import take_screenshot
-from shots import OptionsMemo, Shot
+from screenshots.core.errors import ConfigurationError, InvalidOption, StorageUnavailable
+from screenshots.core.result import Result, error_result
+from screenshots.core.shot import OptionsMemo, Shot
+from screenshots.delivery.rowstore import RowStore
+from screenshots.pipeline.reuse import cached_result
+from screenshots.pipeline.screenshot import take_screenshot
 from tasks import resources
 from tasks.celery import CAPTURE_TASK, app
 

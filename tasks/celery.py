@@ -23,7 +23,7 @@ celery.app.trace.LOG_SUCCESS = "Task %(name)s[%(id)s] succeeded in %(runtime)ss"
 @worker_ready.connect
 def _declare_dead_letters(sender: Any = None, **_: object) -> None:
     """Make sure the dead-letter exchange and queue exist before work is dead-lettered."""
-    from broker import declare_dead_letter_topology
+    from screenshots.delivery.topology import declare_dead_letter_topology
 
     try:
         with app.connection_for_write() as connection:

@@ -2,7 +2,7 @@
 
 Celery acks a message it cannot decode (a corrupt body, an unknown content type), which
 drops it silently. Rejecting it without requeue instead sends it through the work queue's
-dead-letter exchange to ``<queue>.dlq``, where ``python -m deadletters list`` shows it.
+dead-letter exchange to ``<queue>.dlq``, where ``screenshots-deadletters list`` shows it.
 Selected by ``worker_consumer`` in :mod:`celeryconfig`.
 """
 

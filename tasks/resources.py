@@ -18,10 +18,10 @@ from celery.signals import worker_process_init, worker_process_shutdown, worker_
 
 from engines import chromium, create_engine
 from engines.base import Engine
-from errors import ConfigurationError
-from settings import Settings, load_settings
-from storage import create_storage
-from storage.base import Storage
+from screenshots.core.errors import ConfigurationError
+from screenshots.core.settings import Settings, load_settings
+from screenshots.storage import create_storage
+from screenshots.storage.base import Storage
 
 _local = threading.local()
 _all_engines: list[Engine] = []

@@ -6,19 +6,18 @@ from __future__ import annotations
 import io
 import json
 import subprocess
-import sys
 import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 from PIL import Image
 
-from api.loadtest import api_server, free_port
-from support.workers import REPO, service_env, start_worker
+from screenshots.dev.bench.apiload import api_server, free_port
+from support.workers import REPO, script, service_env, start_worker
 
 pytestmark = pytest.mark.integration
 
@@ -41,11 +40,11 @@ def cluster_env(rabbitmq, redis_db, s3_bucket) -> dict[str, str]:
 
 @pytest.fixture
 def exporter(cluster_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
-    """``python -m api.worker_metrics`` on a free port; yields its metrics URL."""
+    """``screenshots-worker-metrics`` on a free port; yields its metrics URL."""
     port = free_port()
     log = (tmp_path / "exporter.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "api.worker_metrics"],
+        [script("screenshots-worker-metrics")],
         cwd=REPO,
         env={**cluster_env, "WORKER_METRICS_PORT": str(port)},
         stdout=log,
@@ -55,9 +54,9 @@ def exporter(cluster_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
     deadline = time.monotonic() + 30
     while True:
         try:
-            httpx.get(url, timeout=1)
+            httpx2.get(url, timeout=1)
             break
-        except httpx.HTTPError:
+        except httpx2.HTTPError:
             assert process.poll() is None, (tmp_path / "exporter.log").read_text()
             assert time.monotonic() < deadline, "the exporter did not start"
             time.sleep(0.2)
@@ -72,7 +71,7 @@ def test_post_202_then_get_200_with_a_link_through_the_workers(
 ) -> None:
     worker = start_worker(cluster_env, tmp_path, "api-worker", concurrency=1)
     try:
-        with api_server(cluster_env, tmp_path / "api.log") as base, httpx.Client(
+        with api_server(cluster_env, tmp_path / "api.log") as base, httpx2.Client(
             base_url=base, headers={"Authorization": f"Bearer {ALICE}"}, timeout=60
         ) as client:
             # Given a capture accepted without waiting
@@ -117,7 +116,7 @@ def test_post_202_then_get_200_with_a_link_through_the_workers(
             assert ready.status_code == 200, ready.text
             assert ready.json()["mode"] == "celery"
         # the worker-side exporter saw the captures
-        text = httpx.get(exporter, timeout=5).text
+        text = httpx2.get(exporter, timeout=5).text
         assert 'screenshots_captures_total{engine="stub",status="ok"}' in text, text[-3000:]
         assert "screenshots_queue_wait_seconds_count" in text
     finally:
@@ -129,7 +128,7 @@ def test_above_the_high_water_mark_new_requests_get_429(
 ) -> None:
     # No worker consumes this queue: what is published stays there.
     env = {**cluster_env, "SCREENSHOT_API_HIGH_WATER": "3"}
-    with api_server(env, tmp_path / "api.log") as base, httpx.Client(
+    with api_server(env, tmp_path / "api.log") as base, httpx2.Client(
         base_url=base, headers={"Authorization": f"Bearer {ALICE}"}, timeout=60
     ) as client:
         codes = []

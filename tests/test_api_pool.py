@@ -11,17 +11,17 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import httpx
+import httpx2
 import pytest
 from PIL import Image
 
-from api import create_app
-from api.backends.pool import PoolBackend
-from api.callbacks import SIGNATURE_HEADER, verify
-from api.config import load_api_config
 from engines import create_engine
-from settings import load_settings
-from storage.memory import MemoryStorage
+from screenshots.api import create_app
+from screenshots.api.backends.pool import PoolBackend
+from screenshots.api.callbacks import SIGNATURE_HEADER, verify
+from screenshots.api.config import load_api_config
+from screenshots.core.settings import load_settings
+from screenshots.storage.memory import MemoryStorage
 from support.apiserver import serve
 
 KEY = "pool-test-key-0123456789"
@@ -46,7 +46,7 @@ def test_a_burst_gets_429_with_retry_after_at_once_and_never_5xx() -> None:
     clients = 60
     with serve(pool_app(latency=0.3, tabs=2, wait_queue=2)) as base:
 
-        async def one(client: httpx.AsyncClient, number: int) -> tuple[int, float, str | None]:
+        async def one(client: httpx2.AsyncClient, number: int) -> tuple[int, float, str | None]:
             started = time.monotonic()
             answer = await client.post(
                 "/v1/screenshots",
@@ -58,14 +58,14 @@ def test_a_burst_gets_429_with_retry_after_at_once_and_never_5xx() -> None:
             )
 
         async def burst() -> list[tuple[int, float, str | None]]:
-            limits = httpx.Limits(max_connections=clients)
-            async with httpx.AsyncClient(
+            limits = httpx2.Limits(max_connections=clients)
+            async with httpx2.AsyncClient(
                 base_url=base, headers=HEADERS, timeout=60, limits=limits
             ) as client:
                 return await asyncio.gather(*(one(client, n) for n in range(clients)))
 
         answers = asyncio.run(burst())
-        metrics = httpx.get(base + "/metrics").text
+        metrics = httpx2.get(base + "/metrics").text
         # Then: capacity is two tabs and two waiting places; the rest is refused at once
         codes = [code for code, _, _ in answers]
         assert set(codes) <= {200, 429}, codes
@@ -84,7 +84,7 @@ def test_a_burst_gets_429_with_retry_after_at_once_and_never_5xx() -> None:
         )
         assert 'screenshots_api_rejections_total{reason="busy"}' in metrics
         # and afterwards the service takes work again
-        again = httpx.post(
+        again = httpx2.post(
             base + "/v1/screenshots", json={"url": "http://after.example/", "wait": 10},
             headers=HEADERS, timeout=30,
         )
@@ -92,7 +92,7 @@ def test_a_burst_gets_429_with_retry_after_at_once_and_never_5xx() -> None:
 
 
 def test_a_running_job_leaves_room_for_interactive_requests() -> None:
-    with serve(pool_app(latency=0.2, tabs=2, wait_queue=2)) as base, httpx.Client(
+    with serve(pool_app(latency=0.2, tabs=2, wait_queue=2)) as base, httpx2.Client(
         base_url=base, headers=HEADERS, timeout=60
     ) as client:
         job = client.post(
@@ -140,7 +140,7 @@ def test_a_job_callback_is_signed_and_retried(hooks) -> None:
     app = pool_app(
         SCREENSHOT_API_CALLBACK_ALLOW_PRIVATE="true", SCREENSHOT_API_CALLBACK_BACKOFF="0.1"
     )
-    with serve(app) as base, httpx.Client(base_url=base, headers=HEADERS, timeout=30) as client:
+    with serve(app) as base, httpx2.Client(base_url=base, headers=HEADERS, timeout=30) as client:
         job = client.post(
             "/v1/jobs",
             json={"urls": ["http://a.example/", "http://b.invalid/"], "callback_url": url},
@@ -163,7 +163,7 @@ def test_a_job_callback_is_signed_and_retried(hooks) -> None:
 
 @pytest.mark.integration
 def test_a_synchronous_chromium_shot_of_a_local_page(site) -> None:
-    with serve(pool_app(engine="selenium", tabs=1, wait_queue=1)) as base, httpx.Client(
+    with serve(pool_app(engine="selenium", tabs=1, wait_queue=1)) as base, httpx2.Client(
         base_url=base, headers=HEADERS, timeout=120
     ) as client:
         body = {"url": site.url("/page/7"), "width": 640, "height": 480, "wait": 60}

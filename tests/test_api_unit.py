@@ -17,24 +17,24 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from api import create_app
-from api.auth import KeyRing
-from api.backends.base import DONE
-from api.backends.pool import PoolBackend
-from api.backends.twopass import merge_rows
-from api.callbacks import Delivery, deliver, sign, verify
-from api.config import ApiConfig, hash_key, load_api_config
-from api.errors import Busy, retry_after_seconds
-from api.ratelimit import RateLimiter
-from api.worker_metrics import EventCollector
 from engines import create_engine
 from engines.base import Capture, Engine
-from errors import ConfigurationError
-from options import CaptureOptions
-from results import Result
-from settings import load_settings
-from shots import Shot
-from storage.memory import MemoryStorage
+from screenshots.api import create_app
+from screenshots.api.auth import KeyRing
+from screenshots.api.backends.base import DONE
+from screenshots.api.backends.pool import PoolBackend
+from screenshots.api.backends.twopass import merge_rows
+from screenshots.api.callbacks import Delivery, deliver, sign, verify
+from screenshots.api.config import ApiConfig, hash_key, load_api_config
+from screenshots.api.errors import Busy, retry_after_seconds
+from screenshots.api.ratelimit import RateLimiter
+from screenshots.api.worker_metrics import EventCollector
+from screenshots.core.errors import ConfigurationError
+from screenshots.core.options import CaptureOptions
+from screenshots.core.result import Result
+from screenshots.core.settings import load_settings
+from screenshots.core.shot import Shot
+from screenshots.storage.memory import MemoryStorage
 
 ALICE = "alice-key-0123456789"
 BOB = "bob-key-9876543210abc"
@@ -106,13 +106,12 @@ def test_defaults_are_documented_values() -> None:
 
 def test_a_bad_setting_stops_the_server_with_one_line() -> None:
     import subprocess
-    import sys
 
-    from support.workers import REPO, service_env
+    from support.workers import REPO, script, service_env
 
     env = service_env(SCREENSHOT_API_KEYS=f"alice:{ALICE},bob:short", SCREENSHOT_ENGINE="stub")
     done = subprocess.run(
-        [sys.executable, "-m", "uvicorn", "api:app", "--port", "1"],
+        [script("uvicorn"), "api:app", "--port", "1"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
     )
     assert done.returncode != 0
@@ -522,13 +521,13 @@ def test_callback_signatures_verify_and_expire() -> None:
 
 
 def test_callbacks_are_retried_with_backoff_until_delivered() -> None:
-    import httpx
+    import httpx2
 
-    seen: list[httpx.Request] = []
+    seen: list[httpx2.Request] = []
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(request: httpx2.Request) -> httpx2.Response:
         seen.append(request)
-        return httpx.Response(503 if len(seen) < 3 else 204)
+        return httpx2.Response(503 if len(seen) < 3 else 204)
 
     pauses: list[float] = []
 
@@ -537,7 +536,7 @@ def test_callbacks_are_retried_with_backoff_until_delivered() -> None:
 
     async def scenario() -> Delivery:
         delivery = Delivery("http://hooks.example/done")
-        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        async with httpx2.AsyncClient(transport=httpx2.MockTransport(handler)) as http:
             await deliver(
                 delivery, {"event": "job.finished", "job": {"id": "j"}}, ALICE,
                 attempts=5, backoff=1.0, allow_private=True, client=http, sleep=sleep,
@@ -553,7 +552,7 @@ def test_callbacks_are_retried_with_backoff_until_delivered() -> None:
 
 
 def test_worker_events_become_metrics() -> None:
-    from api import metrics
+    from screenshots.api import metrics
 
     def value(name: str, **labels: str) -> float:
         from prometheus_client import REGISTRY

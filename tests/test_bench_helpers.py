@@ -6,11 +6,18 @@ import json
 
 import pytest
 
-from bench import __main__ as bench_main
-from bench import delivery, report
-from bench import engines as engine_bench
-from bench.corpus import BenchError, list_pages, page_urls, spread, stub_urls, warmup_urls
-from bench.machine import (
+from screenshots.dev.bench import __main__ as bench_main
+from screenshots.dev.bench import delivery, report
+from screenshots.dev.bench import engines as engine_bench
+from screenshots.dev.bench.corpus import (
+    BenchError,
+    list_pages,
+    page_urls,
+    spread,
+    stub_urls,
+    warmup_urls,
+)
+from screenshots.dev.bench.machine import (
     FOREIGN,
     CpuTimes,
     ProcSample,
@@ -22,8 +29,8 @@ from bench.machine import (
     per_item,
     with_remainder,
 )
-from bench.pipeline import summarize_rows
-from bench.stats import RunStats, chunks, combine
+from screenshots.dev.bench.pipeline import summarize_rows
+from screenshots.dev.bench.stats import RunStats, chunks, combine
 
 PROC_STAT = """\
 cpu  1000 20 300 5000 40 5 15 7 11 0
@@ -86,8 +93,8 @@ def test_per_item():
         ("/usr/bin/chromedriver --port=4444", "chromedriver"),
         ("/x/.venv/bin/python -m celery -A tasks worker -c 2", "celery worker"),
         ("/x/.venv/bin/python dispatcher.py urls.txt --out o", "dispatcher"),
-        ("/x/.venv/bin/python -m bench.corpus /usr/share/doc", "static server"),
-        ("/x/.venv/bin/python -m bench --pages 5", "bench (this process)"),
+        ("/x/.venv/bin/python -m screenshots.dev.bench.corpus /usr/share/doc", "static server"),
+        ("/x/.venv/bin/python -m screenshots.dev.bench --pages 5", "bench (this process)"),
         ("/x/playwright/driver/node /x/cli.js run-driver", "playwright driver (node)"),
         ("/usr/lib/erlang/erts-13.1.5/bin/beam.smp -W w", "rabbitmq"),
         ("redis-server 127.0.0.1:6379", "redis"),
@@ -505,7 +512,7 @@ def test_engines_markdown_table_flags_and_files(tmp_path):
     results = {
         "machine": {"date": "2026-01-01", "cpus": 2, "chromium": "Chromium 156",
                     "python": "3.11.7", "background_cores_busy": 0.02},
-        "command": "python -m bench.engines", "source": "abc1234",
+        "command": "python -m screenshots.dev.bench.engines", "source": "abc1234",
         "corpus": {"pages": 20, "width": 1280, "height": 800, "warmup": 10, "rounds": 2},
         "runs": runs, "ratios": engine_bench.comparisons(runs), "errors": 1,
     }

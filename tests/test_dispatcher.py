@@ -12,9 +12,9 @@ from urllib.parse import unquote, urlsplit
 import pytest
 from PIL import Image
 
-import dispatcher
 from engines.chromium import our_browser_processes
-from progress import Progress
+from screenshots.batch import dispatcher
+from screenshots.batch.progress import Progress
 
 
 @pytest.fixture(autouse=True)

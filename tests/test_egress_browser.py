@@ -17,15 +17,16 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
-from egress.policy import parse_allow_list
 from engines import chromium
 from engines.selenium import SeleniumEngine
-from errors import BrowserCrashed, NavigationError
-from options import CaptureOptions
-from screenshot import take_screenshot
-from settings import Settings, load_settings
-from shots import Shot
-from storage.memory import MemoryStorage
+from screenshots.core.errors import BrowserCrashed, NavigationError
+from screenshots.core.options import CaptureOptions
+from screenshots.core.settings import Settings, load_settings
+from screenshots.core.shot import Shot
+from screenshots.core.urls import normalize_url
+from screenshots.egress.policy import parse_allow_list
+from screenshots.pipeline.screenshot import take_screenshot
+from screenshots.storage.memory import MemoryStorage
 from support.egress_servers import (
     ATTACK_DIR,
     AttackSite,
@@ -33,7 +34,6 @@ from support.egress_servers import (
     attack_site,
     secret_server,
 )
-from urls import normalize_url
 
 pytestmark = pytest.mark.integration
 

@@ -6,9 +6,9 @@ import ipaddress
 
 import pytest
 
-from egress.policy import EgressPolicy, classify, parse_allow_list, parse_ip_host
-from errors import ConfigurationError
-from settings import load_settings
+from screenshots.core.errors import ConfigurationError
+from screenshots.core.settings import load_settings
+from screenshots.egress.policy import EgressPolicy, classify, parse_allow_list, parse_ip_host
 
 DEFAULT = EgressPolicy()
 

@@ -15,8 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from egress.policy import EgressPolicy, parse_allow_list
-from egress.proxy import EgressProxy
+from screenshots.egress.policy import EgressPolicy, parse_allow_list
+from screenshots.egress.proxy import EgressProxy
 from support.egress_servers import SecretServer, secret_server
 
 

@@ -21,12 +21,12 @@ from PIL import Image
 
 from engines import chromium, create_engine
 from engines.base import Capture, Engine
-from errors import CaptureTimeout, NavigationError, RedirectLoop
-from options import CaptureOptions, option_names
-from screenshot import take_screenshot
-from settings import load_settings
-from shots import Shot
-from storage.memory import MemoryStorage
+from screenshots.core.errors import CaptureTimeout, NavigationError, RedirectLoop
+from screenshots.core.options import CaptureOptions, option_names
+from screenshots.core.settings import load_settings
+from screenshots.core.shot import Shot
+from screenshots.pipeline.screenshot import take_screenshot
+from screenshots.storage.memory import MemoryStorage
 from support.echo_server import Echo
 from support.site import Site
 

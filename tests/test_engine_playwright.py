@@ -13,9 +13,9 @@ import pytest
 
 from engines import chromium
 from engines.playwright import WATCHDOG_GRACE, PlaywrightEngine
-from errors import CaptureTimeout
-from options import CaptureOptions
-from settings import load_settings
+from screenshots.core.errors import CaptureTimeout
+from screenshots.core.options import CaptureOptions
+from screenshots.core.settings import load_settings
 from support.site import Site
 
 pytestmark = pytest.mark.integration

@@ -25,9 +25,14 @@ from PIL import Image
 
 from engines import chromium
 from engines.selenium import WATCHDOG_GRACE, SeleniumEngine
-from errors import BrowserCrashed, CaptureTimeout, EngineUnavailable, NavigationError
-from options import MAX_FULL_PAGE_HEIGHT, CaptureOptions
-from settings import Settings, load_settings
+from screenshots.core.errors import (
+    BrowserCrashed,
+    CaptureTimeout,
+    EngineUnavailable,
+    NavigationError,
+)
+from screenshots.core.options import MAX_FULL_PAGE_HEIGHT, CaptureOptions
+from screenshots.core.settings import Settings, load_settings
 from support.site import Site
 
 PIL_NAMES = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
@@ -313,14 +318,14 @@ def test_orphans_of_a_killed_owner_are_reaped() -> None:
             "-c",
             "import sys, time\n"
             "from engines.selenium import SeleniumEngine\n"
-            "from options import CaptureOptions\n"
+            "from screenshots.core.options import CaptureOptions\n"
             "engine = SeleniumEngine()\n"
             "engine.capture('about:blank', CaptureOptions())\n"
             "print(engine.browser_pid, flush=True)\n"
             "time.sleep(60)\n",
         ],
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env=dict(os.environ),
         stdout=subprocess.PIPE,
         text=True,
     )

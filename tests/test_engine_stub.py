@@ -11,9 +11,9 @@ from PIL import Image
 from engines import ENGINES, create_engine, engine_names
 from engines.base import Engine
 from engines.stub import StubEngine
-from errors import ConfigurationError, NavigationError
-from options import CaptureOptions
-from settings import Settings
+from screenshots.core.errors import ConfigurationError, NavigationError
+from screenshots.core.options import CaptureOptions
+from screenshots.core.settings import Settings
 
 PIL_NAMES = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
 

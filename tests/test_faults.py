@@ -25,11 +25,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from devservers.seaweedfs import start_seaweedfs, stop_seaweedfs
+from screenshots.dev.devservers.seaweedfs import start_seaweedfs, stop_seaweedfs
 from support.poison_engine import POISON_HOST
 from support.redis_server import start_redis
 from support.services import rabbitmqctl
-from support.workers import REPO, Worker, service_env, start_worker
+from support.workers import REPO, Worker, script, service_env, start_worker
 
 pytestmark = pytest.mark.integration
 
@@ -129,7 +129,7 @@ def cluster(rabbitmq, redis_db, s3_bucket, tmp_path):
         **server.env(bucket),
     )
     setup = subprocess.run(
-        [sys.executable, "-m", "broker", "setup"], cwd=REPO, env=env,
+        [script("screenshots-broker"), "setup"], cwd=REPO, env=env,
         capture_output=True, text=True, timeout=60,
     )
     assert setup.returncode == 0, setup.stderr
@@ -313,7 +313,7 @@ def test_poison_messages_are_dead_lettered_and_workers_keep_serving(cluster, tmp
         env,
         SCREENSHOT_ENGINES="poison=support.poison_engine:PoisonEngine",
         SCREENSHOT_POISON_DELIVERIES="2",
-        PYTHONPATH=f"{REPO}{os.pathsep}{REPO / 'tests'}",
+        PYTHONPATH=str(REPO / "tests"),  # the poison engine, a plugin module of the tests
     )
     workers.append(start_worker(env, tmp_path, "p", concurrency=2))
     # A message nobody can decode, and one for a task nobody knows.
@@ -339,22 +339,22 @@ def test_poison_messages_are_dead_lettered_and_workers_keep_serving(cluster, tmp
     assert list(errors) == [f"http://{POISON_HOST}/"]
     assert "dead-letter queue" in errors[f"http://{POISON_HOST}/"]
 
-    listed = subprocess.run([sys.executable, "-m", "deadletters", "list", "--json"], cwd=REPO,
+    listed = subprocess.run([script("screenshots-deadletters"), "list", "--json"], cwd=REPO,
                             env=env, capture_output=True, text=True, timeout=60)
     assert listed.returncode == 0, listed.stderr
     letters = [json.loads(line) for line in listed.stdout.splitlines()]
     assert {letter["task_id"] for letter in letters} >= {"undecodable", "unknown-task"}
     assert any(f"http://{POISON_HOST}/" in letter["urls"] for letter in letters)
-    again = subprocess.run([sys.executable, "-m", "deadletters", "list", "--json"], cwd=REPO,
+    again = subprocess.run([script("screenshots-deadletters"), "list", "--json"], cwd=REPO,
                            env=env, capture_output=True, text=True, timeout=60)
     assert len(again.stdout.splitlines()) == len(letters), "list must not remove them"
 
     for worker in workers:
         worker.stop()
-    requeued = subprocess.run([sys.executable, "-m", "deadletters", "requeue"], cwd=REPO,
+    requeued = subprocess.run([script("screenshots-deadletters"), "requeue"], cwd=REPO,
                               env=env, capture_output=True, text=True, timeout=60)
     assert requeued.returncode == 0 and f"requeued {len(letters)} messages" in requeued.stdout
-    empty = subprocess.run([sys.executable, "-m", "deadletters", "list", "--json"], cwd=REPO,
+    empty = subprocess.run([script("screenshots-deadletters"), "list", "--json"], cwd=REPO,
                            env=env, capture_output=True, text=True, timeout=60)
     assert empty.stdout.strip() == ""
 
@@ -444,6 +444,9 @@ def test_procfile_worker_stopped_by_honcho_loses_nothing(cluster, tmp_path):
         log.close()
         stopped = (tmp_path / "honcho.log").read_text()
         assert "Worker exited prematurely" not in stopped, "the stop was not warm"
+        # Started exactly as the Procfile says, the worker logs no traceback (it once logged
+        # "Signal handler _declare_dead_letters raised: ModuleNotFoundError" at start).
+        assert "Traceback" not in stopped and " raised: " not in stopped, stopped[-3000:]
         assert "worker.1 stopped (rc=0)" in stopped or "rc=0" in stopped, stopped[-2000:]
         workers.append(start_worker(env, tmp_path, "after-honcho", concurrency=2))
         assert run.finish() == 0, run.output()

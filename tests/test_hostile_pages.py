@@ -2,7 +2,8 @@
 goes on.
 
 Each case is served by :mod:`support.hostile_server` and run through the real pipeline
-(:func:`screenshot.take_screenshot`, one attempt) with one shared engine. For every case the row
+(:func:`screenshots.pipeline.screenshot.take_screenshot`, one attempt) with one shared engine. For
+every case the row
 is ``ok`` or ``error`` with a clear message, it arrives within the capture timeout plus
 :data:`MARGIN`, and the next URL on the same engine is captured. At the end no Chromium of ours
 is left.
@@ -22,15 +23,15 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from egress.policy import parse_allow_list
 from engines import chromium
 from engines.selenium import WATCHDOG_GRACE, SeleniumEngine
-from options import MAX_FULL_PAGE_HEIGHT, CaptureOptions
-from results import Result
-from screenshot import take_screenshot
-from settings import load_settings
-from shots import Shot
-from storage.memory import MemoryStorage
+from screenshots.core.options import MAX_FULL_PAGE_HEIGHT, CaptureOptions
+from screenshots.core.result import Result
+from screenshots.core.settings import load_settings
+from screenshots.core.shot import Shot
+from screenshots.egress.policy import parse_allow_list
+from screenshots.pipeline.screenshot import take_screenshot
+from screenshots.storage.memory import MemoryStorage
 from support.hostile_server import HostileSite, hostile_site, tls_server
 
 pytestmark = pytest.mark.integration

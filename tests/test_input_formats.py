@@ -11,13 +11,13 @@ from urllib.parse import unquote, urlsplit
 import pytest
 from PIL import Image
 
-import dispatcher
-from errors import InvalidOption
-from inputs import count_lines, detect_format, read_shots
-from keys import storage_key
-from options import CaptureOptions
-from results import Result
-from shots import Shot
+from screenshots.batch import dispatcher
+from screenshots.batch.inputs import count_lines, detect_format, read_shots
+from screenshots.core.errors import InvalidOption
+from screenshots.core.keys import storage_key
+from screenshots.core.options import CaptureOptions
+from screenshots.core.result import Result
+from screenshots.core.shot import Shot
 
 DEFAULTS = CaptureOptions(width=640, height=480, format="jpeg")
 

@@ -2,11 +2,11 @@
 
 import json
 
-from inputs import MAX_LINE_BYTES, count_lines, read_shots
-from manifest import Manifest, read_rows
-from options import CaptureOptions
-from results import Result, error_result
-from shots import Shot
+from screenshots.batch.inputs import MAX_LINE_BYTES, count_lines, read_shots
+from screenshots.batch.manifest import Manifest, read_rows
+from screenshots.core.options import CaptureOptions
+from screenshots.core.result import Result, error_result
+from screenshots.core.shot import Shot
 
 
 def write(path, data: bytes):

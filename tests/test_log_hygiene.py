@@ -9,7 +9,7 @@ import pytest
 from celery import Celery
 
 import tasks.celery  # noqa: F401 - installs the quiet success message
-from settings import load_settings
+from screenshots.core.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SIGNED = "https://bucket.s3.example/k.png?X-Amz-Signature=deadbeef&X-Amz-Credential=AKIA"

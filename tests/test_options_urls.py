@@ -2,10 +2,10 @@
 
 import pytest
 
-from errors import InvalidOption, InvalidURL
-from keys import storage_key
-from options import MAX_FULL_PAGE_HEIGHT, CaptureOptions
-from urls import MAX_URL_LENGTH, normalize_url
+from screenshots.core.errors import InvalidOption, InvalidURL
+from screenshots.core.keys import storage_key
+from screenshots.core.options import MAX_FULL_PAGE_HEIGHT, CaptureOptions
+from screenshots.core.urls import MAX_URL_LENGTH, normalize_url
 
 
 def test_defaults_are_1280_by_800_png():

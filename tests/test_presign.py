@@ -9,7 +9,13 @@ import botocore.auth
 import pytest
 from botocore.config import Config
 
-from storage.presign import PROBE_KEY, SIGNABLE_KEY, Credentials, LinkSigner, learn_signer
+from screenshots.storage.presign import (
+    PROBE_KEY,
+    SIGNABLE_KEY,
+    Credentials,
+    LinkSigner,
+    learn_signer,
+)
 
 NOW = dt.datetime(2026, 11, 29, 12, 34, 56)
 CONFIG = Config(signature_version="s3v4", s3={"addressing_style": "path"})

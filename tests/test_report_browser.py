@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-import dispatcher
-from settings import load_settings
+from screenshots.batch import dispatcher
+from screenshots.core.settings import load_settings
 
 ROWS = [
     {"url": "http://alpha.example/", "width": 320, "height": 200},

@@ -9,12 +9,12 @@ from PIL import Image
 
 from engines.base import Capture, Engine
 from engines.stub import StubEngine
-from errors import BrowserCrashed, EngineUnavailable, NavigationError
-from keys import storage_key
-from options import CaptureOptions
-from screenshot import backoff_delay, take_screenshot
-from shots import Shot
-from storage.memory import MemoryStorage
+from screenshots.core.errors import BrowserCrashed, EngineUnavailable, NavigationError
+from screenshots.core.keys import storage_key
+from screenshots.core.options import CaptureOptions
+from screenshots.core.shot import Shot
+from screenshots.pipeline.screenshot import backoff_delay, take_screenshot
+from screenshots.storage.memory import MemoryStorage
 
 
 def shot(url="http://example.test/", line=1, **options) -> Shot:

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from errors import ConfigurationError, StorageRejected, StorageUnavailable
-from settings import load_settings
-from storage import create_storage
-from storage.local import LocalStorage
-from storage.memory import MemoryStorage
-from storage.s3 import S3Storage
+from screenshots.core.errors import ConfigurationError, StorageRejected, StorageUnavailable
+from screenshots.core.settings import load_settings
+from screenshots.storage import create_storage
+from screenshots.storage.local import LocalStorage
+from screenshots.storage.memory import MemoryStorage
+from screenshots.storage.s3 import S3Storage
 from support.seaweedfs import S3Server
 
 KEY = "screenshots/ab/ab0123456789.png"

@@ -12,12 +12,12 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, expect, sync_playwright
 
-from api import create_app
-from api.backends.pool import PoolBackend
-from api.config import load_api_config
 from engines import create_engine
-from settings import load_settings
-from storage.memory import MemoryStorage
+from screenshots.api import create_app
+from screenshots.api.backends.pool import PoolBackend
+from screenshots.api.config import load_api_config
+from screenshots.core.settings import load_settings
+from screenshots.storage.memory import MemoryStorage
 from support.apiserver import serve
 
 pytestmark = pytest.mark.integration

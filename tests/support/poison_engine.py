@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from engines.base import Capture
 from engines.stub import StubEngine
-from options import CaptureOptions
+from screenshots.core.options import CaptureOptions
 
 #: Capturing a URL on this host kills the worker process.
 POISON_HOST = "kill-the-worker.test"

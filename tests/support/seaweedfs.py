@@ -1,6 +1,7 @@
 """Fixtures for a real SeaweedFS S3 server: ``seaweedfs`` (session) and ``s3_bucket``.
 
-The process logic lives in :mod:`devservers.seaweedfs` (importable without pytest, reused by
+The process logic lives in :mod:`screenshots.dev.devservers.seaweedfs` (importable without pytest,
+reused by
 the benchmark and the demo); it is re-exported here for tests.
 """
 
@@ -13,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from devservers.seaweedfs import (
+from screenshots.dev.devservers.seaweedfs import (
     S3Server,
     SeaweedFSError,
     start_seaweedfs,

@@ -15,6 +15,8 @@ import pytest
 from support.egress_servers import TEST_SITE_ALLOW
 
 REPO = Path(__file__).resolve().parents[2]
+#: Console scripts of the installed package (and of its dependencies), as users run them.
+BIN = Path(sys.executable).parent
 #: Seconds a worker may take to connect and report "ready".
 READY_TIMEOUT = 60
 
@@ -40,11 +42,18 @@ class Worker:
         return self.process.returncode
 
 
+def script(name: str) -> str:
+    """The path of console script ``name`` in the virtualenv that runs the tests."""
+    path = BIN / name
+    if not path.exists():
+        pytest.fail(f"{path} is missing: run `make install`")
+    return str(path)
+
+
 def service_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CELERY_", "SCREENSHOT_"))}
     env["SCREENSHOT_EGRESS_ALLOW"] = TEST_SITE_ALLOW  # the test site is on loopback
     env.update(extra)
-    env["PYTHONPATH"] = str(REPO)
     return env
 
 
@@ -55,11 +64,12 @@ def start_worker(
     handle = log_path.open("wb")
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "celery", "-A", "tasks", "worker",
+            script("celery"), "-A", "tasks", "worker",
             "--loglevel=INFO", f"--concurrency={concurrency}", f"--pool={pool}",
             f"--hostname={name}@%h", "--without-gossip", "--without-mingle",
         ],
-        cwd=REPO,
+        # Not the checkout: a worker started the documented way must find the project anyway.
+        cwd=log_dir,
         env=env,
         stdout=handle,
         stderr=subprocess.STDOUT,

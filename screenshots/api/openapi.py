@@ -1,0 +1,99 @@
+"""Pieces of the OpenAPI document that the routes share, and the interactive docs page.
+
+The docs page is Swagger UI served from the ``swagger-ui-py`` package's files, so it works
+without reaching a CDN; without that package, FastAPI's CDN-based page is used.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+from screenshots.core.result import Result
+
+_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+
+#: The error answers every authenticated route may give.
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No valid `Authorization: Bearer <key>`.", "content": _ERROR},
+    404: {"description": "No such id for this key.", "content": _ERROR},
+    413: {"description": "The body is too large.", "content": _ERROR},
+    415: {"description": "The body is not JSON (or a form upload for jobs).", "content": _ERROR},
+    422: {"description": "The body is wrong: `detail` says how.", "content": _ERROR},
+    429: {
+        "description": "Rate limit, full pool or full queue: retry after `Retry-After` seconds.",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+        "content": _ERROR,
+    },
+}
+
+
+@cache
+def result_schema() -> dict[str, Any]:
+    """JSON Schema of a manifest row (:class:`screenshots.core.result.Result`) plus its ``id``."""
+    from pydantic import TypeAdapter
+
+    schema = TypeAdapter(Result).json_schema()
+    schema.setdefault("properties", {})["id"] = {"type": "string"}
+    schema["title"] = "Result"
+    return schema
+
+
+def add_components(app: FastAPI) -> None:
+    """Register the shared ``Error`` schema in the generated document."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = original()
+            schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+            schemas["Error"] = {
+                "type": "object",
+                "required": ["detail"],
+                "properties": {"detail": {"type": "string"}},
+            }
+            schema["components"]["securitySchemes"] = {
+                "bearer": {"type": "http", "scheme": "bearer"}
+            }
+            schema["security"] = [{"bearer": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def swagger_assets() -> Path | None:
+    """The directory of Swagger UI's files, if the ``swagger-ui-py`` package is installed."""
+    spec = importlib.util.find_spec("swagger_ui")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "static"
+    return path if (path / "swagger-ui-bundle.js").is_file() else None
+
+
+def add_docs(app: FastAPI) -> None:
+    """``/docs``: Swagger UI over ``/openapi.json``, with local files when available."""
+    assets = swagger_assets()
+    if assets is not None:
+        app.mount("/docs-assets", StaticFiles(directory=assets), name="docs-assets")
+        js, css = "/docs-assets/swagger-ui-bundle.js", "/docs-assets/swagger-ui.css"
+    else:  # pragma: no cover - FastAPI's defaults (a CDN)
+        js = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"
+        css = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css"
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Screenshots API",
+            swagger_js_url=js,
+            swagger_css_url=css,
+            swagger_favicon_url="/static/favicon.svg",
+        )

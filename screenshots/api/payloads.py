@@ -1,0 +1,283 @@
+"""Request bodies: parsed by hand into shots, with a message for every mistake.
+
+Capture options are whatever :class:`screenshots.core.options.CaptureOptions` accepts, checked by
+:meth:`~screenshots.core.options.CaptureOptions.from_dict`, so a new option works in the API the
+day it is
+added there (and shows in the OpenAPI document, built from the same dataclass). Bad input in a
+single request is a 422 naming the field; in a batch job, a bad URL or row becomes an ``error``
+row of the job, as a bad line does in the dispatcher.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tempfile
+import time
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from screenshots.api.errors import ApiError
+from screenshots.batch.inputs import make_shot, read_shots
+from screenshots.core.errors import InvalidOption, InvalidURL
+from screenshots.core.options import CaptureOptions
+from screenshots.core.result import Result, error_result
+from screenshots.core.shot import Shot
+from screenshots.core.urls import MAX_URL_LENGTH, normalize_url
+
+#: Top-level fields of ``POST /v1/screenshots`` that are not capture options.
+SCREENSHOT_FIELDS = ("url", "wait", "engine")
+#: Top-level fields of a JSON ``POST /v1/jobs``.
+JOB_FIELDS = ("urls", "options", "engine", "callback_url")
+#: Longest text kept from a bad input line in its error row.
+MAX_SHOWN = 2100
+
+
+@dataclass(frozen=True)
+class ScreenshotRequest:
+    """A parsed ``POST /v1/screenshots``."""
+
+    shot: Shot
+    wait: float
+    engine: str
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """A parsed ``POST /v1/jobs``: a shot or an error row per input item, in order."""
+
+    items: list[Shot | Result]
+    engine: str
+    callback_url: str | None
+
+
+def option_names() -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(CaptureOptions))
+
+
+def parse_screenshot(
+    body: Any, *, max_wait: float, engines: Sequence[str], default_engine: str
+) -> ScreenshotRequest:
+    """``{"url": ..., "wait": s, "engine": name, <options>}`` → :class:`ScreenshotRequest`."""
+    if not isinstance(body, dict):
+        raise ApiError(422, 'the body must be a JSON object such as {"url": "https://example.com/"}')
+    values = dict(body)
+    if "url" not in values:
+        raise ApiError(422, "url is required")
+    url = parse_url(values.pop("url"), "url")
+    wait = parse_wait(values.pop("wait", 0), max_wait)
+    engine = parse_engine(values.pop("engine", None), engines, default_engine)
+    options = parse_options(values, "")
+    shot = Shot(line=1, url=url, options=options, queued_at=time.time())
+    return ScreenshotRequest(shot, wait, engine)
+
+
+def parse_job(
+    body: Any, *, max_urls: int, engines: Sequence[str], default_engine: str
+) -> JobRequest:
+    """``{"urls": [...], "options": {...}, "engine": ..., "callback_url": ...}``."""
+    if not isinstance(body, dict):
+        raise ApiError(422, 'the body must be a JSON object such as {"urls": ["https://a.example/"]}')
+    unknown = sorted(set(body) - set(JOB_FIELDS))
+    if unknown:
+        raise ApiError(422, f"unknown field {unknown[0]!r}: expected {', '.join(JOB_FIELDS)}")
+    urls = body.get("urls")
+    if not isinstance(urls, list) or not urls:
+        raise ApiError(422, "urls must be a non-empty list of URLs or {\"url\": ...} objects")
+    if len(urls) > max_urls:
+        raise ApiError(
+            422,
+            f"a job holds at most {max_urls} URLs (SCREENSHOT_API_MAX_JOB_URLS), not {len(urls)}",
+        )
+    defaults = parse_common_options(body.get("options"))
+    items = [_item(line, entry, defaults) for line, entry in enumerate(urls, start=1)]
+    return JobRequest(
+        items=items,
+        engine=parse_engine(body.get("engine"), engines, default_engine),
+        callback_url=parse_callback_url(body.get("callback_url")),
+    )
+
+
+def parse_upload(
+    data: bytes, filename: str, defaults: CaptureOptions, *, max_urls: int
+) -> list[Shot | Result]:
+    """The items of an uploaded URL file, read as the dispatcher reads its input file: text
+    (one URL per line), JSON Lines or CSV with option columns (see :mod:`screenshots.batch.inputs`).
+
+    Runs in a worker thread: it writes the file to a temporary directory (keeping its
+    extension, which may select the format) and reads it with
+    :func:`screenshots.batch.inputs.read_shots`.
+    """
+    suffix = Path(filename or "urls.txt").suffix[:16] or ".txt"
+    items: list[Shot | Result] = []
+    with tempfile.TemporaryDirectory(prefix="screenshots-upload-") as directory:
+        path = Path(directory) / f"upload{suffix}"
+        path.write_bytes(data)
+        for item in read_shots(path, defaults):
+            items.append(item)
+            if len(items) > max_urls:
+                raise ApiError(
+                    422,
+                    f"a job holds at most {max_urls} URLs (SCREENSHOT_API_MAX_JOB_URLS); "
+                    "the file has more",
+                )
+    if not items:
+        raise ApiError(422, "the file holds no URL (one per line; # starts a comment)")
+    return items
+
+
+def parse_url(value: Any, name: str) -> str:
+    if not isinstance(value, str):
+        raise ApiError(422, f"{name} must be a string")
+    if len(value) > MAX_URL_LENGTH:
+        raise ApiError(422, f"{name} is longer than {MAX_URL_LENGTH} characters")
+    try:
+        return normalize_url(value)
+    except InvalidURL as exc:
+        raise ApiError(422, f"{name}: {exc.message}") from None
+
+
+def parse_wait(value: Any, max_wait: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ApiError(422, "wait must be a number of seconds")
+    if not 0 <= value <= max_wait:
+        raise ApiError(
+            422, f"wait must be between 0 and {max_wait:g} seconds (SCREENSHOT_API_MAX_WAIT)"
+        )
+    return float(value)
+
+
+def parse_engine(value: Any, engines: Sequence[str], default: str) -> str:
+    if value is None:
+        return default
+    if not isinstance(value, str) or value not in engines:
+        raise ApiError(422, f"engine must be one of {', '.join(engines)}, not {value!r}")
+    return value
+
+
+def parse_options(values: Mapping[str, Any], prefix: str) -> CaptureOptions:
+    """Capture options from a mapping; a 422 names the first bad one."""
+    try:
+        return CaptureOptions.from_dict(values)
+    except InvalidOption as exc:
+        raise ApiError(422, f"{prefix}{exc.message}" if prefix else exc.message) from None
+    except TypeError as exc:  # a constructor that rejects a value's type outright
+        raise ApiError(422, f"invalid options: {exc}") from None
+
+
+def parse_common_options(value: Any) -> CaptureOptions:
+    """A job's ``options``: the defaults each row's own options are laid over."""
+    if value is None:
+        return CaptureOptions()
+    if not isinstance(value, dict):
+        raise ApiError(422, "options must be an object of capture options")
+    return parse_options(value, "options: ")
+
+
+def parse_callback_url(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    return parse_url(value, "callback_url")
+
+
+def _item(line: int, entry: Any, defaults: CaptureOptions) -> Shot | Result:
+    """A job's item: a URL, or ``{"url": ..., <options>}`` laid over the job's options."""
+    if isinstance(entry, str):
+        return make_shot(line, entry.strip(), defaults, {})
+    if isinstance(entry, dict) and isinstance(entry.get("url"), str):
+        own = dict(entry)
+        return make_shot(line, str(own.pop("url")).strip(), defaults, own)
+    return error_result(line, str(entry)[:200], 'each item must be a URL or an object with a "url"')
+
+
+# -- OpenAPI -----------------------------------------------------------------------------
+
+
+def options_schema() -> dict[str, Any]:
+    """JSON Schema properties of the capture options, from
+    :class:`screenshots.core.options.CaptureOptions`."""
+    from pydantic import TypeAdapter
+
+    hints = typing.get_type_hints(CaptureOptions)
+    defaults = CaptureOptions()
+    properties: dict[str, Any] = {}
+    for item in dataclasses.fields(CaptureOptions):
+        try:
+            schema = TypeAdapter(hints[item.name]).json_schema()
+        except Exception:  # noqa: BLE001 - a type pydantic cannot describe: say nothing
+            schema = {}
+        default = getattr(defaults, item.name)
+        if isinstance(default, str | int | float | bool) or default is None:
+            schema["default"] = default
+        properties[item.name] = schema
+    return properties
+
+
+def screenshot_request_schema(engines: Sequence[str], max_wait: float) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["url"],
+        "additionalProperties": False,
+        "properties": {
+            "url": {"type": "string", "format": "uri", "maxLength": MAX_URL_LENGTH},
+            "wait": {
+                "type": "number",
+                "minimum": 0,
+                "maximum": max_wait,
+                "default": 0,
+                "description": "Seconds to wait for the result: 200 with it if done by then, "
+                "else 202 with its id.",
+            },
+            "engine": {"type": "string", "enum": list(engines)},
+            **options_schema(),
+        },
+        "example": {"url": "https://example.com/", "width": 1280, "height": 800, "wait": 30},
+    }
+
+
+def job_request_schema(engines: Sequence[str]) -> dict[str, Any]:
+    row = {
+        "type": "object",
+        "required": ["url"],
+        "properties": {"url": {"type": "string"}, **options_schema()},
+    }
+    return {
+        "type": "object",
+        "required": ["urls"],
+        "additionalProperties": False,
+        "properties": {
+            "urls": {
+                "type": "array",
+                "minItems": 1,
+                "items": {"anyOf": [{"type": "string"}, row]},
+                "description": "URLs, or objects with a url and options overriding `options`.",
+            },
+            "options": {"type": "object", "properties": options_schema()},
+            "engine": {"type": "string", "enum": list(engines)},
+            "callback_url": {
+                "type": "string",
+                "format": "uri",
+                "description": "Receives the job's summary when it ends, signed (see docs).",
+            },
+        },
+        "example": {
+            "urls": ["https://example.com/", {"url": "https://example.org/", "full_page": True}],
+            "options": {"width": 1024, "height": 768},
+        },
+    }
+
+
+def job_upload_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["file"],
+        "properties": {
+            "file": {"type": "string", "format": "binary", "description": "One URL per line."},
+            "options": {"type": "string", "description": "Capture options as a JSON object."},
+            "engine": {"type": "string"},
+            "callback_url": {"type": "string", "format": "uri"},
+        },
+    }

@@ -1,0 +1,298 @@
+"""Screenshot every URL of a file: ``python dispatcher.py urls.txt --out run1/``
+(the root ``dispatcher.py`` and the ``screenshots`` console script both call :func:`main`).
+
+With ``CELERY_BROKER_URL`` set, URLs go through RabbitMQ to Celery workers (any number, on
+any machines) and screenshots to the S3 bucket ``SCREENSHOT_BUCKET``. Without it, the same
+capture code runs here with ``--concurrency`` parallel browsers, and screenshots are stored
+in the output directory (or in S3 if ``SCREENSHOT_BUCKET`` is set).
+
+Writes ``OUT/results.jsonl`` (one row per input URL, as results arrive), ``OUT/results.csv``
+and ``OUT/report.html``. Running the same command again resumes: URLs already ``ok`` in
+``OUT`` are not shot again. Exit status: 0 when every line got a result (errors included),
+1 when the run could not start or finish, 2 for bad arguments or settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from engines import engine_names
+from screenshots.batch.inputs import count_lines, read_shots
+from screenshots.batch.manifest import Manifest
+from screenshots.batch.progress import Progress
+from screenshots.batch.report import write_report
+from screenshots.core.errors import ConfigurationError, InvalidOption
+from screenshots.core.keys import capture_digest
+from screenshots.core.options import (
+    DEFAULT_HEIGHT,
+    DEFAULT_TIMEOUT,
+    DEFAULT_WIDTH,
+    WAIT_UNTIL,
+    CaptureOptions,
+    option_names,
+)
+from screenshots.core.result import Result
+from screenshots.core.settings import Settings, load_settings
+from screenshots.core.shot import Shot
+from screenshots.delivery.runner import Runner
+
+JOB_FILE = "job.json"
+
+
+class UsageError(Exception):
+    """Bad arguments or settings: exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dispatcher.py",
+        description="Take a screenshot of every URL in a file.",
+        epilog="Settings come from the environment; see README.md.",
+    )
+    parser.add_argument(
+        "urls", type=Path,
+        help="file with one URL per line, or JSON Lines / CSV with per-URL options",
+    )
+    parser.add_argument("--out", type=Path, default=Path("out"), help="output directory")
+    parser.add_argument(
+        "--engine", default=None, help=f"capture engine: {', '.join(engine_names())}"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per capture"
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=None,
+        help="parallel captures in embedded mode (default: number of CPUs)",
+    )
+    parser.add_argument("--width", type=int, default=DEFAULT_WIDTH, help="viewport width")
+    parser.add_argument("--height", type=int, default=DEFAULT_HEIGHT, help="viewport height")
+    parser.add_argument("--full-page", action="store_true", help="capture the whole page")
+    parser.add_argument("--format", default="png", help="png, jpeg or webp")
+    parser.add_argument("--quality", type=int, default=None, help="jpeg/webp quality 1-100")
+    parser.add_argument("--delay-ms", type=int, default=0, help="wait after load, in ms")
+    parser.add_argument(
+        "--batch-size", type=int, default=None,
+        help="URLs per task message in distributed mode (default 1)",
+    )
+    parser.add_argument(
+        "--max-in-flight", type=int, default=None,
+        help="URLs published and not yet finished, at most (distributed mode)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    add_delivery_arguments(parser)
+    add_capture_arguments(parser)
+    return parser
+
+
+def add_capture_arguments(parser: argparse.ArgumentParser) -> None:
+    """The capture options beyond size, format and delay: defaults for every URL of the file.
+
+    A JSON Lines or CSV row overrides them. Values are read like file cells (see
+    :func:`screenshots.core.options.coerce`); ``--css`` and ``--js`` take ``@path`` to read a file.
+    """
+    group = parser.add_argument_group("capture options (a row of a JSONL/CSV file overrides them)")
+    add = group.add_argument
+    add("--scale", type=float, default=None, help="device scale factor (2 = retina), default 1")
+    add("--selector", default=None, help="capture only the first element matching this CSS")
+    add("--clip", default=None, metavar="X,Y,W,H", help="capture only this rectangle")
+    add("--hide-selector", action="append", default=None, dest="hide_selectors",
+        metavar="CSS", help="hide elements matching this selector (repeatable)")
+    add("--css", default=None, help="style sheet to add before capture (or @file)")
+    add("--js", default=None, help="script to run before capture (or @file)")
+    add("--wait-until", default=None, choices=WAIT_UNTIL, help="navigation event (default load)")
+    add("--wait-for", default=None, metavar="CSS", help="wait until this element is visible")
+    add("--wait-for-js", default=None, metavar="EXPR", help="wait until this is truthy")
+    add("--scroll", action="store_true", default=None,
+        help="scroll through the page first (lazy images), then back to the top")
+    add("--user-agent", default=None, help="User-Agent of the browser")
+    add("--header", action="append", default=None, dest="headers", metavar="'NAME: VALUE'",
+        help="extra request header (repeatable)")
+    add("--cookie", action="append", default=None, dest="cookies", metavar="NAME=VALUE",
+        help="cookie set for each URL (repeatable)")
+    add("--dark-mode", action="store_true", default=None, help="prefers-color-scheme: dark")
+    add("--reduced-motion", action="store_true", default=None,
+        help="prefers-reduced-motion: reduce")
+    add("--timezone", default=None, help="IANA time zone, e.g. Europe/Paris")
+    add("--locale", default=None, help="locale, e.g. fr-FR")
+    add("--block", action="append", default=None, metavar="WHAT",
+        help="resource type (font, image, media...), 'ads', a host or a URL pattern (repeatable)")
+    add("--fail-on-status", action="append", default=None, metavar="RANGE",
+        help="HTTP statuses of the page that make the row an error, e.g. 400-599 (repeatable)")
+
+
+def add_delivery_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags about how the work is delivered, not about what the screenshots look like."""
+    parser.add_argument(
+        "--max-age", type=float, default=None, metavar="SECONDS",
+        help="reuse a screenshot of the same URL and options taken less than this long ago",
+    )
+    parser.add_argument(
+        "--high-water", type=int, default=None, metavar="N",
+        help="pause publishing while the work queue holds more than N messages (default 5000)",
+    )
+
+
+def options_from_args(args: argparse.Namespace) -> CaptureOptions:
+    """The default capture options of the run, from the flags."""
+    values: dict[str, Any] = {
+        "width": args.width,
+        "height": args.height,
+        "full_page": args.full_page,
+        "format": args.format,
+        "quality": args.quality,
+        "delay_ms": args.delay_ms,
+        "timeout": args.timeout,
+    }
+    for name in option_names():
+        value = getattr(args, name, None)
+        if name not in values and value is not None:
+            values[name] = value
+    try:
+        for name, separator in (("headers", ":"), ("cookies", "=")):
+            if values.get(name):
+                values[name] = dict(_name_value(name, item, separator) for item in values[name])
+        for name in ("css", "js"):
+            text = values.get(name)
+            if isinstance(text, str) and text.startswith("@"):
+                values[name] = Path(text[1:]).read_text(encoding="utf-8")
+        return CaptureOptions.from_dict(values)
+    except InvalidOption as exc:
+        raise UsageError(exc.message) from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {exc.filename}: {exc.strerror}") from None
+
+
+def _name_value(option: str, item: str, separator: str) -> tuple[str, str]:
+    name, found, value = item.partition(separator)
+    if not found:
+        raise InvalidOption(f"{option}: {item!r} has no {separator!r}")
+    return name.strip(), value.strip()
+
+
+def job_id_for(out_dir: Path, options: CaptureOptions) -> str:
+    """The job's id: random on the first run into ``out_dir``, the same on every rerun."""
+    path = out_dir / JOB_FILE
+    job: dict[str, str] = {}
+    if path.exists():
+        try:
+            job = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            job = {}
+    if "id" not in job:
+        job["id"] = str(uuid.uuid4())
+        path.write_text(json.dumps(job), encoding="utf-8")
+    digest = capture_digest("", options)
+    return str(uuid.uuid5(uuid.UUID(job["id"]), digest))
+
+
+def make_runner(
+    args: argparse.Namespace, settings: Settings, engine: str, options: CaptureOptions
+) -> Runner:
+    if settings.distributed:
+        if not settings.bucket:
+            raise UsageError(
+                "SCREENSHOT_BUCKET is required with CELERY_BROKER_URL: workers store "
+                "screenshots in S3"
+            )
+        from screenshots.delivery.distributed import (
+            DEFAULT_BATCH_SIZE,
+            DEFAULT_HIGH_WATER,
+            DEFAULT_MAX_IN_FLIGHT,
+            DistributedRunner,
+        )
+
+        return DistributedRunner(
+            settings,
+            job_id_for(args.out, options),
+            engine,
+            batch_size=args.batch_size or DEFAULT_BATCH_SIZE,
+            max_in_flight=args.max_in_flight or DEFAULT_MAX_IN_FLIGHT,
+            high_water=args.high_water or DEFAULT_HIGH_WATER,
+            max_age=args.max_age,
+        )
+    from screenshots.delivery.embedded import EmbeddedRunner
+    from screenshots.storage import create_storage
+
+    if args.concurrency is not None and args.concurrency < 1:
+        raise UsageError("--concurrency must be at least 1")
+    storage = create_storage(settings, args.out)
+    return EmbeddedRunner(settings, storage, engine, args.concurrency, max_age=args.max_age)
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        options = options_from_args(args)
+        engine = args.engine or settings.engine
+        if engine not in engine_names():
+            choices = ", ".join(engine_names())
+            raise UsageError(f"unknown engine {engine!r}: choose one of {choices}")
+        if not args.urls.is_file():
+            raise UsageError(f"cannot read {args.urls}: no such file")
+        total = count_lines(args.urls)
+        manifest = Manifest(args.out)
+        manifest.open()
+        runner = make_runner(args, settings, engine, options)
+    except (UsageError, ConfigurationError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    progress = Progress(total, enabled=None if not args.quiet else False)
+    try:
+        runner.check()
+
+        def pending() -> Iterator[Shot]:
+            for item in read_shots(args.urls, options):
+                if isinstance(item, Result):
+                    if manifest.write(item):
+                        progress.update(ok=False)
+                    else:
+                        progress.skip()
+                elif manifest.is_done(item.line, item.url):
+                    progress.skip()
+                else:
+                    yield item
+
+        for result in runner.run(pending()):
+            if manifest.write(result):
+                progress.update(result.ok)
+    except ConfigurationError as exc:
+        progress.finish()
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        progress.finish()
+        print("interrupted: run the same command again to resume", file=sys.stderr)
+        return 130
+    finally:
+        manifest.close()
+        runner.close()
+    progress.finish()
+    manifest.write_csv()
+    report = write_report(args.out, manifest.jsonl_path)
+    if progress.done < total:
+        print(f"error: {total - progress.done} URL lines got no result", file=sys.stderr)
+        return 1
+    if not args.quiet:
+        print(progress.summary(str(args.out.resolve())), file=sys.stderr)
+        print(f"report: {report.resolve()}", file=sys.stderr)
+    return 0
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    sys.exit(run())
+
+
+if __name__ == "__main__":
+    main()
