@@ -85,3 +85,89 @@ def test_accepted_urls_are_normalised(raw, expected):
 def test_refused_urls_say_why(raw, words):
     with pytest.raises(InvalidURL, match=words):
         normalize_url(raw)
+
+
+# The messages users see for a bad value, pinned before the options moved to pydantic: scripts
+# and people read them, so they stay word for word.
+MESSAGES = [
+    ({'colour': 'red'}, "unknown option 'colour'"),
+    ({'width': 0}, 'width must be between 1 and 8192, not 0'),
+    ({'width': 'wide'}, "width must be a whole number, not 'wide'"),
+    ({'width': 1.5}, 'width must be a whole number, not 1.5'),
+    ({'width': True}, 'width must be a whole number, not True'),
+    ({'height': 9000}, 'height must be between 1 and 8192, not 9000'),
+    ({'full_page': 'maybe'}, "full_page must be true or false, not 'maybe'"),
+    ({'full_page': 3}, 'full_page must be true or false, not 3'),
+    ({'scale': 5}, 'scale must be between 0.25 and 4, not 5'),
+    ({'scale': 'big'}, "scale must be a number, not 'big'"),
+    ({'scale': 0.1}, 'scale must be between 0.25 and 4, not 0.1'),
+    ({'format': 'gif'}, "format must be one of png, jpeg, webp, not 'gif'"),
+    ({'quality': 0}, 'quality must be between 1 and 100, not 0'),
+    ({'quality': 'high'}, "quality must be a whole number, not 'high'"),
+    ({'selector': '  '}, 'selector must not be empty'),
+    ({'selector': 5}, 'selector must be text, not 5'),
+    ({'clip': '1,2,3'}, 'clip must be 4 numbers x,y,width,height, not 3'),
+    ({'clip': 'a,0,10,10'}, "clip x must be a whole number, not 'a'"),
+    ({'clip': [0, 0, 0, 10]}, 'clip width must be between 1 and 100000, not 0'),
+    ({'clip': [0, 0, 9000, 10]}, 'clip must be at most 8192 wide and 16384 high'),
+    ({'clip': 5}, 'clip must be x,y,width,height, not 5'),
+    ({'hide_selectors': 5}, 'hide_selectors must be a list of text, not 5'),
+    ({'hide_selectors': ['a\nb']}, 'hide_selectors must be one line'),
+    ({'hide_selectors': '[1,'}, "hide_selectors is not valid JSON: '[1,'"),
+    (
+        {'wait_until': 'idle'},
+        "wait_until must be one of load, domcontentloaded, networkidle, not 'idle'",
+    ),
+    ({'delay_ms': 70000}, 'delay_ms must be between 0 and 60000, not 70000'),
+    ({'delay_ms': -1}, 'delay_ms must be between 0 and 60000, not -1'),
+    ({'scroll': 'sometimes'}, "scroll must be true or false, not 'sometimes'"),
+    ({'user_agent': 'a\nb'}, 'user_agent must be one line'),
+    ({'headers': 'X-A'}, "headers entry 'X-A' has no ':'"),
+    ({'headers': {'Host': 'x'}}, 'headers: Host cannot be set (use cookies for cookies)'),
+    ({'headers': {'bad name': 'x'}}, "headers: 'bad name' is not a valid header name"),
+    ({'headers': {'X': 'a\nb'}}, 'headers: the value of X must be one line'),
+    ({'headers': {'X': True}}, "headers: 'X' must have a text value, not True"),
+    ({'headers': 5}, 'headers must be an object of names and values, not 5'),
+    ({'headers': ['abc']}, 'headers must be an object of names and values'),
+    ({'cookies': {'a': 'b;c'}}, "cookies: the value of a must not contain ';' or line breaks"),
+    ({'cookies': 'a'}, "cookies entry 'a' has no '='"),
+    ({'cookies': {'a b': '1'}}, "cookies: 'a b' is not a valid cookie name"),
+    ({'dark_mode': 'dark'}, "dark_mode must be true or false, not 'dark'"),
+    ({'timezone': 'Mars/Base'}, "timezone 'Mars/Base' is not a known IANA time zone"),
+    ({'timezone': '../etc'}, "timezone must be an IANA name such as Europe/Paris, not '../etc'"),
+    ({'locale': 'f'}, "locale must be a language tag such as fr-FR, not 'f'"),
+    ({'locale': 5}, 'locale must be a language tag such as fr-FR, not 5'),
+    (
+        {'block': ['nonsense']},
+        "block: 'nonsense' is not a resource type (font, image, media, stylesheet, script, xhr, "
+        "fetch, websocket), 'ads', a host name or a URL pattern with *",
+    ),
+    ({'block': 5}, 'block must be a list of text, not 5'),
+    ({'fail_on_status': '600'}, "fail_on_status: '600' must be within 100-599, low first"),
+    ({'fail_on_status': 'abc'}, "fail_on_status: 'abc' is not a status or a range such as 400-599"),
+    ({'fail_on_status': [True]}, 'fail_on_status: True is not a status or a range'),
+    (
+        {'fail_on_status': [[500, 400]]},
+        'fail_on_status: [500, 400] must be within 100-599, low first',
+    ),
+    ({'fail_on_status': 5}, 'fail_on_status: 5 must be within 100-599, low first'),
+    ({'timeout': 0}, 'timeout must be between 0 and 300, not 0'),
+    ({'timeout': 301}, 'timeout must be between 0 and 300, not 301'),
+    ({'timeout': 'soon'}, "timeout must be a number, not 'soon'"),
+    ({'selector': 'a', 'clip': '0,0,1,1'}, 'selector and clip cannot be used together: choose one'),
+    ({'full_page': True, 'selector': 'a'}, 'full_page cannot be used with selector'),
+    ({'full_page': True, 'clip': '0,0,1,1'}, 'full_page cannot be used with clip'),
+    ({'width': 8192, 'scale': 4}, 'width × scale must be at most 16384 pixels'),
+    ({'headers': '[1'}, "headers is not valid JSON: '[1'"),
+    ({'cookies': [['a', '1', '2']]}, 'cookies must be an object of names and values'),
+    ({"css": "x" * 40000}, "css is longer than 32768 characters"),
+    ({"block": ["a.example"] * 101}, "block has more than 100 entries"),
+    ({"timeout": float("nan")}, "timeout must be a number, not nan"),
+]
+
+
+@pytest.mark.parametrize("values, message", MESSAGES)
+def test_a_bad_value_has_the_same_message_as_before(values, message):
+    with pytest.raises(InvalidOption) as caught:
+        CaptureOptions.from_dict(values)
+    assert caught.value.message == message
