@@ -5,10 +5,12 @@ The dispatcher and the workers run as separate processes, exactly as a user runs
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import subprocess
 import sys
+import threading
 import urllib.request
 import uuid
 from collections import Counter
@@ -16,8 +18,12 @@ from pathlib import Path
 
 import pytest
 import redis
+from celery import Celery
 from PIL import Image
 
+from screenshots.core.settings import load_settings
+from screenshots.delivery import distributed
+from screenshots.delivery.distributed import DistributedRunner, PollingRedisBackend
 from support.workers import REPO, service_env, start_worker
 
 pytestmark = pytest.mark.integration
@@ -130,3 +136,53 @@ def test_unreachable_broker_is_one_clear_line(redis_db, s3_bucket, tmp_path):
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: cannot reach the broker at amqp://")
     assert "secretpw" not in done.stderr
+
+
+def test_a_full_queue_with_nothing_in_flight_does_not_spin(rabbitmq, redis_db, monkeypatch):
+    """While the shared queue is above the high-water mark and this dispatcher has nothing in
+    flight, the loop sleeps until the next depth check instead of spinning on the cached
+    answer (it used to turn hundreds of thousands of times a second)."""
+    monkeypatch.setattr(distributed, "DEPTH_CHECK_INTERVAL", 0.2)
+    monkeypatch.setattr(distributed, "MAX_DEPTH_CHECK_INTERVAL", 0.4)
+    queue = f"screenshots-full-{uuid.uuid4().hex[:8]}"
+    app = Celery("full-queue-test", broker=rabbitmq.url, backend=PollingRedisBackend)
+    app.conf.result_backend = redis_db.url
+    with app.connection_for_write() as conn:
+        held = conn.SimpleQueue(queue)
+        held.put({"held": "above the mark"})  # one message > high_water=0: the queue is full
+    runner = DistributedRunner(
+        dataclasses.replace(load_settings(), queue=queue), str(uuid.uuid4()), "stub",
+        high_water=0, app=app,
+    )
+    real_checks_wanted = 4
+    seen = {"iterations": 0, "checks": 0, "iterations_at_checks": -1}
+    enough = threading.Event()
+    queue_full = runner._queue_full
+
+    def counting_queue_full() -> bool:
+        # called once per loop turn that may publish; a real check moves _depth_checked
+        before = runner._depth_checked
+        full = queue_full()
+        seen["iterations"] += 1
+        if runner._depth_checked != before:
+            seen["checks"] += 1
+            if seen["checks"] == real_checks_wanted:
+                seen["iterations_at_checks"] = seen["iterations"]
+                enough.set()
+        return full
+
+    monkeypatch.setattr(runner, "_queue_full", counting_queue_full)
+    rows: list[object] = []
+    worker = threading.Thread(target=lambda: rows.extend(runner.run(iter([]))), daemon=True)
+    worker.start()
+    try:
+        assert enough.wait(timeout=30), "the runner stopped checking the queue's depth"
+        # one loop turn per depth check (and a spare), not one per microsecond
+        assert seen["iterations_at_checks"] <= 2 * real_checks_wanted, seen
+    finally:
+        with app.connection_for_write() as conn:
+            conn.default_channel.queue_purge(queue)
+        worker.join(timeout=30)
+    # once the queue drains, the runner goes on (here: to the end of an empty input)
+    assert not worker.is_alive() and rows == []
+    runner.close()

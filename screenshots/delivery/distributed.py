@@ -53,6 +53,11 @@ DEFAULT_RESULT_TIMEOUT = 6 * 3600
 DEFAULT_HIGH_WATER = 5000
 #: Seconds between two checks of the work queue's depth.
 DEPTH_CHECK_INTERVAL = 1.0
+#: Longest wait, in seconds, between two depth checks while the queue stays above the
+#: high-water mark: the interval doubles from :data:`DEPTH_CHECK_INTERVAL` up to this. A full
+#: queue holds ``high_water`` messages, which keep the workers busy far longer than this, so
+#: checking less often never starves them; it only spares the broker the declares.
+MAX_DEPTH_CHECK_INTERVAL = 8.0
 #: Task failures that are not final: the message is requeued and runs again (or is poisoned).
 REQUEUED_FAILURES = frozenset({"WorkerLostError", "TimeLimitExceeded"})
 
@@ -115,6 +120,7 @@ class DistributedRunner(Runner):
         self.publisher = Publisher(self.app, CAPTURE_TASK, publish_threads)
         self.rows = RowStore(self.app.backend.client, job_id)
         self._depth_checked = 0.0
+        self._depth_interval = DEPTH_CHECK_INTERVAL
         self._full = False
         self._sentinel_key = f"screenshots:job:{job_id}:alive"
         self._namespace = uuid.UUID(job_id) if _is_uuid(job_id) else uuid.uuid5(
@@ -155,16 +161,23 @@ class DistributedRunner(Runner):
         while True:
             count = sum(len(b.shots) for b in in_flight.values())
             room = count <= self.max_in_flight - self.batch_size
-            if not exhausted and room and not self._queue_full():
-                batches, exhausted = self._take_batches(shot_iter, count)
-                batches, ready = self._already_done(batches)
-                yield from ready
-                self._publish(batches)
-                in_flight.update((b.task_id, b) for b in batches)
+            held_back = False
+            if not exhausted and room:
+                held_back = self._queue_full()
+                if not held_back:
+                    batches, exhausted = self._take_batches(shot_iter, count)
+                    batches, ready = self._already_done(batches)
+                    yield from ready
+                    self._publish(batches)
+                    in_flight.update((b.task_id, b) for b in batches)
             if not in_flight:
                 if exhausted:
                     self._end(backend)
                     return
+                if held_back:
+                    # Nothing to collect and nothing may be published: sleep until the next
+                    # depth check instead of spinning on the cached answer.
+                    self._wait_for_depth_check()
                 continue
             finished = self._poll(backend, in_flight)
             for batch, rows in finished:
@@ -213,18 +226,32 @@ class DistributedRunner(Runner):
         return Message(batch.task_id, (shots,), kwargs, f"[{len(shots)} URLs, lines {lines}]")
 
     def _queue_full(self) -> bool:
-        """Whether the work queue holds more than ``high_water`` messages (checked ~1/s)."""
+        """Whether the work queue holds more than ``high_water`` messages.
+
+        Checked every :data:`DEPTH_CHECK_INTERVAL` seconds; while the queue stays full the
+        interval backs off up to :data:`MAX_DEPTH_CHECK_INTERVAL`. In between, the last answer.
+        """
         now = time.monotonic()
-        if now - self._depth_checked < DEPTH_CHECK_INTERVAL:
+        if now - self._depth_checked < self._depth_interval:
             return self._full
         self._depth_checked = now
         try:
             with self.app.connection_for_write() as conn, conn.channel() as channel:
                 declared = channel.queue_declare(self.settings.queue, passive=True)
-            self._full = declared.message_count > self.high_water
+            full = declared.message_count > self.high_water
         except Exception:  # noqa: BLE001 - the queue may not exist yet, or the broker blinked
-            self._full = False
-        return self._full
+            full = False
+        if full and self._full:
+            self._depth_interval = min(2 * self._depth_interval, MAX_DEPTH_CHECK_INTERVAL)
+        elif not full:
+            self._depth_interval = DEPTH_CHECK_INTERVAL
+        self._full = full
+        return full
+
+    def _wait_for_depth_check(self) -> None:
+        """Sleep until the next check of the work queue's depth is due."""
+        due = self._depth_checked + self._depth_interval
+        time.sleep(max(0.0, due - time.monotonic()))
 
     def _end(self, backend: Any) -> None:
         """Every row is collected: drop the job's sentinel key (else it lives its expiry)."""
