@@ -3,7 +3,8 @@
 A small run with the stub engine (per-URL options from a JSON Lines file, some errors), then
 the report is opened from disk: the status filter, the search box, sorting and the dialog
 showing a full image and its metadata are used the way a person would, and what is visible is
-checked.
+checked. Then a run whose input lines are hostile (``javascript:`` and ``data:`` URLs in any
+spelling, markup, a ``</script>``) shows each of them as text and never as a link or markup.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from screenshots.batch import dispatcher
+from screenshots.batch.manifest import read_rows
+from screenshots.batch.report import write_report
+from screenshots.core.result import error_result
 from screenshots.core.settings import load_settings
 
 ROWS = [
@@ -60,7 +64,7 @@ def page(browser: Browser, report: Path) -> Iterator[Page]:
 
 
 def visible_urls(page: Page) -> list[str]:
-    return page.locator(".card:not([hidden]) a.url").all_inner_texts()
+    return page.locator(".card:not([hidden]) .url").all_inner_texts()
 
 
 @pytest.mark.integration
@@ -146,3 +150,81 @@ def test_click_shows_the_full_image_and_its_metadata(page: Page) -> None:
     assert dialog.is_visible()
     assert not page.locator("#viewer-img").is_visible()
     assert "ERR_NAME_NOT_RESOLVED" in page.locator("#viewer-meta").inner_text()
+
+
+#: Input lines that must never become links (nor markup, nor script).
+HOSTILE_LINES = [
+    "javascript:alert(document.cookie)",
+    "JaVaScRiPt:alert(document.cookie)",
+    "data:text/html,<script>alert(1)</script>",
+    "DATA:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==",
+    "&#106;avascript:alert(1)",
+    "&#x6A;&#x61;vascript&colon;alert(1)",
+    "</script><script>document.title='pwned'</script>",
+    "<img src=x onerror=\"document.title='pwned'\">",
+]
+#: Rows a manifest may hold that no input reader produces today (readers strip white space):
+#: what browsers skip before a scheme, or inside one.
+RAW_ROWS = [
+    " javascript:alert(1)",
+    "\tjavascript:alert(1)",
+    "\x01javascript:alert(1)",
+    "java\nscript:alert(1)",
+    "\u00a0javascript:alert(1)",
+]
+
+
+@pytest.fixture(scope="module")
+def hostile_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    """A stub run over the hostile lines plus one good URL, then rows written by hand."""
+    base = tmp_path_factory.mktemp("hostile")
+    urls = base / "urls.jsonl"
+    lines = [*HOSTILE_LINES, "http://ok.example/"]
+    urls.write_text("".join(json.dumps({"url": line}) + "\n" for line in lines))
+    out = base / "out"
+    status = dispatcher.run([str(urls), "--out", str(out), "--engine", "stub", "--quiet"])
+    assert status == 0
+    manifest = out / "results.jsonl"
+    first = len(lines) + 1
+    with manifest.open("a", encoding="utf-8") as handle:
+        for offset, url in enumerate(RAW_ROWS):
+            row = error_result(first + offset, url, "not a URL").to_dict()
+            handle.write(json.dumps(row) + "\n")
+    write_report(out, manifest)
+    return out / "report.html", [str(row["url"]) for row in read_rows(manifest)]
+
+
+@pytest.mark.integration
+def test_only_http_urls_become_links(browser: Browser, hostile_report) -> None:
+    report, urls = hostile_report
+    context = browser.new_context()
+    page = context.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    try:
+        page.goto(report.as_uri())
+        # every row is a card whose URL is the row's text exactly, as the manifest holds it
+        assert page.locator(".card").count() == len(urls)
+        shown = page.locator(".card .url").evaluate_all("els => els.map(e => e.textContent)")
+        assert sorted(shown) == sorted(urls)
+        assert any("javascript" in url.lower() for url in urls)
+        # one link only, the http one; no other anchor has an address
+        links = page.evaluate(
+            "Array.from(document.querySelectorAll('a[href]')).map(a => [a.protocol, a.href])"
+        )
+        assert links == [["http:", "http://ok.example/"]]
+        # nothing the rows held became markup or ran
+        assert page.title() == "Screenshots"
+        assert page.locator(".grid script, .grid img[src='x']").count() == 0
+        # the dialog shows each hostile row as text too, with no image link
+        for card in page.locator(".card.error").all():
+            card.locator(".thumb").click()
+            title = page.locator("#viewer-title").evaluate("e => e.textContent")
+            assert title == card.locator(".url").evaluate("e => e.textContent")
+            assert page.locator("#viewer a[href]").count() == 0
+            assert page.locator("#viewer-meta a, #viewer-meta img").count() == 0
+            page.keyboard.press("Escape")
+            assert not page.locator("#viewer").is_visible()
+        assert page.title() == "Screenshots" and dialogs == []
+    finally:
+        context.close()
