@@ -1,5 +1,9 @@
 """Pieces of the OpenAPI document that the routes share, and the interactive docs page.
 
+The request schemas are built from the capture options' declaration at import time, with the
+default limits; the served document states the running server's own (``wait``, the URLs of a
+job), read from its configuration when the document is first asked for.
+
 The docs page is Swagger UI served from the ``swagger-ui-py`` package's files, so it works
 without reaching a CDN; without that package, FastAPI's CDN-based page is used.
 """
@@ -47,12 +51,16 @@ def result_schema() -> dict[str, Any]:
 
 
 def add_components(app: FastAPI) -> None:
-    """Register the shared ``Error`` schema in the generated document."""
+    """Register the shared ``Error`` schema in the generated document, and state the limits
+    of the running server's configuration in the request schemas."""
     original = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = original()
+            services = getattr(app.state, "services", None)
+            if services is not None:
+                state_limits(schema, services.config.max_wait, services.config.max_job_urls)
             schemas = schema.setdefault("components", {}).setdefault("schemas", {})
             schemas["Error"] = {
                 "type": "object",
@@ -67,6 +75,20 @@ def add_components(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def state_limits(schema: dict[str, Any], max_wait: float, max_job_urls: int) -> None:
+    """Set the longest ``wait`` and the most URLs of a job in the document's request bodies."""
+    paths = schema.get("paths", {})
+    for path, field, limit, value in (
+        ("/v1/screenshots", "wait", "maximum", max_wait),
+        ("/v1/jobs", "urls", "maxItems", max_job_urls),
+    ):
+        body = paths.get(path, {}).get("post", {}).get("requestBody", {})
+        json_schema = body.get("content", {}).get("application/json", {}).get("schema", {})
+        properties = json_schema.get("properties", {})
+        if field in properties:
+            properties[field] = {**properties[field], limit: value}
 
 
 def swagger_assets() -> Path | None:

@@ -2,19 +2,17 @@
 
 Capture options are whatever :class:`screenshots.core.options.CaptureOptions` accepts, checked by
 :meth:`~screenshots.core.options.CaptureOptions.from_dict`, so a new option works in the API the
-day it is
-added there (and shows in the OpenAPI document, built from the same dataclass). Bad input in a
-single request is a 422 naming the field; in a batch job, a bad URL or row becomes an ``error``
-row of the job, as a bad line does in the dispatcher.
+day it is declared there; the request schemas of the OpenAPI document are built from the same
+declaration (types, defaults, bounds, help), with the limits the server enforces. Bad input in
+a single request is a 422 naming the field; in a batch job, a bad URL or row becomes an
+``error`` row of the job, as a bad line does in the dispatcher.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import tempfile
 import time
-import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,10 +50,6 @@ class JobRequest:
     items: list[Shot | Result]
     engine: str
     callback_url: str | None
-
-
-def option_names() -> tuple[str, ...]:
-    return tuple(f.name for f in dataclasses.fields(CaptureOptions))
 
 
 def parse_screenshot(
@@ -197,26 +191,16 @@ def _item(line: int, entry: Any, defaults: CaptureOptions) -> Shot | Result:
 
 
 def options_schema() -> dict[str, Any]:
-    """JSON Schema properties of the capture options, from
-    :class:`screenshots.core.options.CaptureOptions`."""
-    from pydantic import TypeAdapter
-
-    hints = typing.get_type_hints(CaptureOptions)
-    defaults = CaptureOptions()
-    properties: dict[str, Any] = {}
-    for item in dataclasses.fields(CaptureOptions):
-        try:
-            schema = TypeAdapter(hints[item.name]).json_schema()
-        except Exception:  # noqa: BLE001 - a type pydantic cannot describe: say nothing
-            schema = {}
-        default = getattr(defaults, item.name)
-        if isinstance(default, str | int | float | bool) or default is None:
-            schema["default"] = default
-        properties[item.name] = schema
-    return properties
+    """JSON Schema properties of the capture options, from their declaration
+    (:mod:`screenshots.core.options.model`): type, default, bounds and help of each."""
+    properties = CaptureOptions.model_json_schema()["properties"]
+    for schema in properties.values():
+        schema.pop("title", None)
+    return dict(properties)
 
 
 def screenshot_request_schema(engines: Sequence[str], max_wait: float) -> dict[str, Any]:
+    """``POST /v1/screenshots``: a URL, ``wait`` up to ``max_wait`` and the options."""
     return {
         "type": "object",
         "required": ["url"],
@@ -238,10 +222,12 @@ def screenshot_request_schema(engines: Sequence[str], max_wait: float) -> dict[s
     }
 
 
-def job_request_schema(engines: Sequence[str]) -> dict[str, Any]:
+def job_request_schema(engines: Sequence[str], max_urls: int) -> dict[str, Any]:
+    """``POST /v1/jobs`` as JSON: up to ``max_urls`` URLs or rows, and the job's options."""
     row = {
         "type": "object",
         "required": ["url"],
+        "additionalProperties": False,
         "properties": {"url": {"type": "string"}, **options_schema()},
     }
     return {
@@ -252,10 +238,15 @@ def job_request_schema(engines: Sequence[str]) -> dict[str, Any]:
             "urls": {
                 "type": "array",
                 "minItems": 1,
+                "maxItems": max_urls,
                 "items": {"anyOf": [{"type": "string"}, row]},
                 "description": "URLs, or objects with a url and options overriding `options`.",
             },
-            "options": {"type": "object", "properties": options_schema()},
+            "options": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": options_schema(),
+            },
             "engine": {"type": "string", "enum": list(engines)},
             "callback_url": {
                 "type": "string",

@@ -12,6 +12,7 @@ from starlette.datastructures import UploadFile
 
 from engines import engine_names
 from screenshots.api.callbacks import CallbackRefused, check_destination
+from screenshots.api.config import DEFAULT_MAX_JOB_URLS
 from screenshots.api.deps import Caller, Services, json_body, services
 from screenshots.api.errors import ApiError
 from screenshots.api.openapi import ERRORS
@@ -44,7 +45,11 @@ _SUMMARY = {
         "requestBody": {
             "required": True,
             "content": {
-                "application/json": {"schema": job_request_schema(engine_names())},
+                "application/json": {
+                    # the limit of the default settings; the served document states the
+                    # server's own (screenshots.api.openapi.add_components)
+                    "schema": job_request_schema(engine_names(), DEFAULT_MAX_JOB_URLS)
+                },
                 "multipart/form-data": {"schema": job_upload_schema()},
             },
         }
