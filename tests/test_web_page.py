@@ -2,15 +2,17 @@
 
 A person types the API key, pastes three URLs of the local test site, picks a size and
 submits; the page follows the job and shows three thumbnails taken by the real Selenium
-engine in the broker-less pool.
+engine in the broker-less pool. Hostile input lines (``javascript:`` and ``data:`` URLs in any
+spelling) and hostile rows the API hands back are shown as text, never as links.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 
 from engines import create_engine
 from screenshots.api import create_app
@@ -110,5 +112,102 @@ def test_a_bad_line_is_an_error_card_and_never_a_link(browser: Browser, api_url:
         expect(card).to_have_count(1, timeout=30_000)
         expect(card.locator(".meta")).to_contain_text("unsupported scheme 'javascript'")
         assert card.locator("a").count() == 0
+    finally:
+        page.close()
+
+
+#: Lines a person may submit that must never become links, each on its own line of a file
+#: (the page sends a file as it is, white space included).
+HOSTILE_LINES = [
+    "javascript:alert(document.cookie)",
+    "JaVaScRiPt:alert(document.cookie)",
+    "  javascript:alert(document.cookie)",
+    "\tjavascript:alert(document.cookie)",
+    "data:text/html,<script>alert(1)</script>",
+    "&#106;avascript:alert(1)",
+    "&#x6A;avascript&colon;alert(1)",
+    "<img src=x onerror=alert(1)>",
+]
+
+
+def links_and_urls(page: Page) -> tuple[list[str], list[str]]:
+    """The addresses of the gallery's links, and the URL text of every card."""
+    links = page.locator("#gallery a[href]").evaluate_all("els => els.map(a => a.href)")
+    urls = page.locator("#gallery .url").evaluate_all("els => els.map(e => e.textContent)")
+    return links, urls
+
+
+def test_hostile_lines_are_error_cards_and_never_links(browser: Browser, api_url: str) -> None:
+    page = browser.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    try:
+        page.goto(api_url + "/")
+        page.fill("#key", KEY)
+        page.set_input_files(
+            "#file",
+            files=[{
+                "name": "urls.txt",
+                "mimeType": "text/plain",
+                "buffer": "\n".join(HOSTILE_LINES).encode(),
+            }],
+        )
+        page.click("#submit")
+        cards = page.locator("#gallery .card.error")
+        expect(cards).to_have_count(len(HOSTILE_LINES), timeout=30_000)
+        expect(page.locator("#progress-text")).to_contain_text("Done")
+        links, urls = links_and_urls(page)
+        assert links == []
+        # each card shows its line as text (the API drops the surrounding white space)
+        assert sorted(urls) == sorted(line.strip() for line in HOSTILE_LINES)
+        assert page.locator("#gallery img, #gallery script").count() == 0
+        assert dialogs == []
+    finally:
+        page.close()
+
+
+#: Rows as a results.jsonl may hold them, beyond what today's input readers produce: white
+#: space and control characters that browsers skip before or inside a scheme.
+RAW_ROWS = [
+    " javascript:alert(1)",
+    "\njavascript:alert(1)",
+    "\x01javascript:alert(1)",
+    "java\tscript:alert(1)",
+    "JAVASCRIPT:alert(1)",
+    "data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==",
+    "vbscript:msgbox(1)",
+    "http://gone.example/",
+    " https://spaced.example/path",
+]
+
+
+def test_rows_the_api_returns_are_links_only_when_http(browser: Browser, api_url: str) -> None:
+    """The page renders whatever rows the API returns: only http(s) URLs become links."""
+    rows = [
+        {"line": n, "url": url, "status": "error", "error": "not captured"}
+        for n, url in enumerate(RAW_ROWS, start=1)
+    ]
+    summary = {"id": "raw", "state": "done", "total": len(rows), "done": len(rows),
+               "ok": 0, "error": len(rows)}
+
+    def answer(route: Route) -> None:
+        if route.request.method == "POST":
+            route.fulfill(status=202, json={**summary, "state": "running", "done": 0})
+        elif route.request.url.endswith("/results.jsonl"):
+            route.fulfill(body="".join(json.dumps(r) + "\n" for r in rows))
+        else:
+            route.fulfill(json=summary)
+
+    page = browser.new_page()
+    try:
+        page.route("**/v1/jobs**", answer)
+        page.goto(api_url + "/")
+        page.fill("#key", KEY)
+        page.fill("#urls", "http://a.example/")
+        page.click("#submit")
+        expect(page.locator("#gallery .card")).to_have_count(len(rows), timeout=30_000)
+        links, urls = links_and_urls(page)
+        assert urls == RAW_ROWS
+        assert links == ["http://gone.example/", "https://spaced.example/path"]
     finally:
         page.close()

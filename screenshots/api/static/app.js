@@ -162,9 +162,10 @@ function addCard(jobId, row) {
   }
   const caption = document.createElement("figcaption");
   // Only http(s) URLs become links: a bad input line may hold anything (javascript:...).
-  const link = document.createElement(/^https?:\/\//i.test(row.url) ? "a" : "span");
-  if (link.tagName === "A") {
-    link.href = row.url;
+  const href = httpLink(row.url);
+  const link = document.createElement(href ? "a" : "span");
+  if (href) {
+    link.href = href;
     link.target = "_blank";
     link.rel = "noopener noreferrer";
   }
@@ -178,6 +179,20 @@ function addCard(jobId, row) {
   caption.append(link, meta);
   card.append(frame, caption);
   $("#gallery").append(card);
+}
+
+// The address a row's URL may link to: an http(s) URL as the browser's own URL parser reads
+// it (so case, leading white space or control characters, and tabs or newlines inside the
+// scheme change nothing), or null when it must stay text.
+function httpLink(text) {
+  if (typeof text !== "string") return null;
+  let parsed;
+  try {
+    parsed = new URL(text);
+  } catch (_) {
+    return null;
+  }
+  return parsed.protocol === "http:" || parsed.protocol === "https:" ? parsed.href : null;
 }
 
 // Loads thumbnails a few at a time (each is an authenticated request).
