@@ -134,3 +134,52 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def test_every_capture_option_is_a_flag_read_like_a_file_cell(tmp_path):
+    from screenshots.core.options import CaptureOptions, option_names
+
+    (tmp_path / "page.css").write_text("body { color: red }")
+    cells = {
+        "width": "800", "height": "600", "scale": "2", "format": "jpeg", "quality": "70",
+        "selector": "main", "hide_selectors": ".a,.b", "css": "body { color: red }",
+        "js": "1", "wait_until": "networkidle", "wait_for": "img", "wait_for_js": "ready",
+        "delay_ms": "5", "scroll": "true", "user_agent": "UA/1", "headers": "X-A: 1; X-B: 2",
+        "cookies": "s=1", "dark_mode": "true", "reduced_motion": "true",
+        "timezone": "Europe/Paris", "locale": "fr-FR", "block": "ads,font",
+        "fail_on_status": "400-599", "timeout": "12",
+    }
+    argv = ["urls.txt", "--width", "800", "--height", "600", "--scale", "2", "--format", "jpeg",
+            "--quality", "70", "--selector", "main", "--hide-selector", ".a",
+            "--hide-selector", ".b", "--css", f"@{tmp_path / 'page.css'}", "--js", "1",
+            "--wait-until", "networkidle", "--wait-for", "img", "--wait-for-js", "ready",
+            "--delay-ms", "5", "--scroll", "--user-agent", "UA/1", "--header", "X-A: 1",
+            "--header", "X-B: 2", "--cookie", "s=1", "--dark-mode", "--reduced-motion",
+            "--timezone", "Europe/Paris", "--locale", "fr-FR", "--block", "ads",
+            "--block", "font", "--fail-on-status", "400-599", "--timeout", "12"]
+    options = dispatcher.options_from_args(dispatcher.build_parser().parse_args(argv))
+    assert options == CaptureOptions.from_dict(cells)
+    assert set(cells) | {"full_page", "clip"} == set(option_names())
+    full = dispatcher.build_parser().parse_args(["urls.txt", "--full-page"])
+    assert dispatcher.options_from_args(full).full_page is True
+    clip = dispatcher.build_parser().parse_args(["urls.txt", "--clip", "0,0,300,200"])
+    assert dispatcher.options_from_args(clip).clip == (0, 0, 300, 200)
+    defaults = dispatcher.build_parser().parse_args(["urls.txt"])
+    assert dispatcher.options_from_args(defaults) == CaptureOptions()
+
+
+@pytest.mark.parametrize(
+    "flags, words",
+    [
+        (["--wait-until", "idle"], "wait_until must be one of load, domcontentloaded"),
+        (["--header", "X-A"], "headers: 'X-A' has no ':'"),
+        (["--fail-on-status", "700"], "fail_on_status: '700' must be within 100-599"),
+        (["--width", "0"], "width must be between 1 and 8192, not 0"),
+    ],
+)
+def test_a_bad_capture_flag_is_one_line_naming_the_option(tmp_path, capsys, flags, words):
+    urls = tmp_path / "urls.txt"
+    urls.write_text("http://a.example/\n")
+    assert dispatcher.run([str(urls), "--out", str(tmp_path / "o"), *flags]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and words in err[0]

@@ -30,14 +30,8 @@ from screenshots.batch.progress import Progress
 from screenshots.batch.report import write_report
 from screenshots.core.errors import ConfigurationError, InvalidOption
 from screenshots.core.keys import capture_digest
-from screenshots.core.options import (
-    DEFAULT_HEIGHT,
-    DEFAULT_TIMEOUT,
-    DEFAULT_WIDTH,
-    WAIT_UNTIL,
-    CaptureOptions,
-    option_names,
-)
+from screenshots.core.options import CaptureOptions, OptionSpec, option_specs
+from screenshots.core.options.loose import name_value
 from screenshots.core.result import Result
 from screenshots.core.settings import Settings, load_settings
 from screenshots.core.shot import Shot
@@ -65,18 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--engine", default=None, help=f"capture engine: {', '.join(engine_names())}"
     )
     parser.add_argument(
-        "--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per capture"
-    )
-    parser.add_argument(
         "--concurrency", type=int, default=None,
         help="parallel captures in embedded mode (default: number of CPUs)",
     )
-    parser.add_argument("--width", type=int, default=DEFAULT_WIDTH, help="viewport width")
-    parser.add_argument("--height", type=int, default=DEFAULT_HEIGHT, help="viewport height")
-    parser.add_argument("--full-page", action="store_true", help="capture the whole page")
-    parser.add_argument("--format", default="png", help="png, jpeg or webp")
-    parser.add_argument("--quality", type=int, default=None, help="jpeg/webp quality 1-100")
-    parser.add_argument("--delay-ms", type=int, default=0, help="wait after load, in ms")
     parser.add_argument(
         "--batch-size", type=int, default=None,
         help="URLs per task message in distributed mode (default 1)",
@@ -92,39 +77,43 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_capture_arguments(parser: argparse.ArgumentParser) -> None:
-    """The capture options beyond size, format and delay: defaults for every URL of the file.
+    """A flag per capture option of the declaration (:mod:`screenshots.core.options.model`):
+    the defaults for every URL of the file.
 
     A JSON Lines or CSV row overrides them. Values are read like file cells (see
-    :func:`screenshots.core.options.coerce`); ``--css`` and ``--js`` take ``@path`` to read a file.
+    :func:`screenshots.core.options.coerce`), so a bad one is the same one-line error;
+    ``--css`` and ``--js`` take ``@path`` to read a file.
     """
     group = parser.add_argument_group("capture options (a row of a JSONL/CSV file overrides them)")
-    add = group.add_argument
-    add("--scale", type=float, default=None, help="device scale factor (2 = retina), default 1")
-    add("--selector", default=None, help="capture only the first element matching this CSS")
-    add("--clip", default=None, metavar="X,Y,W,H", help="capture only this rectangle")
-    add("--hide-selector", action="append", default=None, dest="hide_selectors",
-        metavar="CSS", help="hide elements matching this selector (repeatable)")
-    add("--css", default=None, help="style sheet to add before capture (or @file)")
-    add("--js", default=None, help="script to run before capture (or @file)")
-    add("--wait-until", default=None, choices=WAIT_UNTIL, help="navigation event (default load)")
-    add("--wait-for", default=None, metavar="CSS", help="wait until this element is visible")
-    add("--wait-for-js", default=None, metavar="EXPR", help="wait until this is truthy")
-    add("--scroll", action="store_true", default=None,
-        help="scroll through the page first (lazy images), then back to the top")
-    add("--user-agent", default=None, help="User-Agent of the browser")
-    add("--header", action="append", default=None, dest="headers", metavar="'NAME: VALUE'",
-        help="extra request header (repeatable)")
-    add("--cookie", action="append", default=None, dest="cookies", metavar="NAME=VALUE",
-        help="cookie set for each URL (repeatable)")
-    add("--dark-mode", action="store_true", default=None, help="prefers-color-scheme: dark")
-    add("--reduced-motion", action="store_true", default=None,
-        help="prefers-reduced-motion: reduce")
-    add("--timezone", default=None, help="IANA time zone, e.g. Europe/Paris")
-    add("--locale", default=None, help="locale, e.g. fr-FR")
-    add("--block", action="append", default=None, metavar="WHAT",
-        help="resource type (font, image, media...), 'ads', a host or a URL pattern (repeatable)")
-    add("--fail-on-status", action="append", default=None, metavar="RANGE",
-        help="HTTP statuses of the page that make the row an error, e.g. 400-599 (repeatable)")
+    for spec in option_specs():
+        flag: dict[str, Any] = {"dest": spec.name, "default": None, "help": flag_help(spec)}
+        if spec.kind is bool:
+            flag["action"] = "store_true"
+        else:
+            if spec.option.repeat:
+                flag["action"] = "append"
+            if spec.kind in (int, float):
+                flag["type"] = spec.kind
+            if spec.option.metavar:
+                flag["metavar"] = spec.option.metavar
+            elif spec.choices:  # not argparse's choices: a bad one is an option error
+                flag["metavar"] = "|".join(spec.choices)
+        group.add_argument(spec.flag, **flag)
+
+
+def flag_help(spec: OptionSpec) -> str:
+    """The ``--help`` line of an option: its help text, bounds, default, repetition."""
+    notes = []
+    if spec.bounds():
+        notes.append(spec.bounds())
+    if spec.default not in (None, (), False):
+        notes.append(f"default {spec.default:g}" if spec.kind is float else
+                     f"default {spec.default}")
+    if spec.option.from_file:
+        notes.append("or @file")
+    if spec.option.repeat:
+        notes.append("repeatable")
+    return f"{spec.help} ({', '.join(notes)})" if notes else spec.help
 
 
 def add_delivery_arguments(parser: argparse.ArgumentParser) -> None:
@@ -141,39 +130,23 @@ def add_delivery_arguments(parser: argparse.ArgumentParser) -> None:
 
 def options_from_args(args: argparse.Namespace) -> CaptureOptions:
     """The default capture options of the run, from the flags."""
-    values: dict[str, Any] = {
-        "width": args.width,
-        "height": args.height,
-        "full_page": args.full_page,
-        "format": args.format,
-        "quality": args.quality,
-        "delay_ms": args.delay_ms,
-        "timeout": args.timeout,
-    }
-    for name in option_names():
-        value = getattr(args, name, None)
-        if name not in values and value is not None:
-            values[name] = value
+    values: dict[str, Any] = {}
     try:
-        for name, separator in (("headers", ":"), ("cookies", "=")):
-            if values.get(name):
-                values[name] = dict(_name_value(name, item, separator) for item in values[name])
-        for name in ("css", "js"):
-            text = values.get(name)
-            if isinstance(text, str) and text.startswith("@"):
-                values[name] = Path(text[1:]).read_text(encoding="utf-8")
+        for spec in option_specs():
+            value = getattr(args, spec.name, None)
+            if value is None:
+                continue
+            separator = spec.option.pair_separator
+            if separator and isinstance(value, list):  # --header 'X-A: 1' --header ...
+                value = dict(name_value(spec.name, item, separator) for item in value)
+            if spec.option.from_file and isinstance(value, str) and value.startswith("@"):
+                value = Path(value[1:]).read_text(encoding="utf-8")
+            values[spec.name] = value
         return CaptureOptions.from_dict(values)
     except InvalidOption as exc:
         raise UsageError(exc.message) from None
     except OSError as exc:
         raise UsageError(f"cannot read {exc.filename}: {exc.strerror}") from None
-
-
-def _name_value(option: str, item: str, separator: str) -> tuple[str, str]:
-    name, found, value = item.partition(separator)
-    if not found:
-        raise InvalidOption(f"{option}: {item!r} has no {separator!r}")
-    return name.strip(), value.strip()
 
 
 def job_id_for(out_dir: Path, options: CaptureOptions) -> str:
