@@ -14,13 +14,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from screenshots.batch import dispatcher
 from screenshots.batch.manifest import read_rows
 from screenshots.batch.report import write_report
 from screenshots.core.result import error_result
-from screenshots.core.settings import load_settings
+from support.browser import chromium  # noqa: F401 - the "browser" fixture
 
 ROWS = [
     {"url": "http://alpha.example/", "width": 320, "height": 200},
@@ -30,17 +30,6 @@ ROWS = [
     {"url": "http://delta.example/", "colour": "red"},
     {"url": "not a url"},
 ]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=load_settings().chromium_path,
-            args=["--no-sandbox", "--disable-dev-shm-usage"],
-        )
-        yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Route, expect
 
 from engines import create_engine
 from screenshots.api import create_app
@@ -21,21 +21,11 @@ from screenshots.api.config import load_api_config
 from screenshots.core.settings import load_settings
 from screenshots.storage.memory import MemoryStorage
 from support.apiserver import serve
+from support.browser import chromium  # noqa: F401 - the "browser" fixture
 
 pytestmark = pytest.mark.integration
 
 KEY = "web-page-key-0123456789"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=load_settings().chromium_path,
-            args=["--no-sandbox", "--disable-dev-shm-usage"],
-        )
-        yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")
