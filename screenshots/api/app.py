@@ -27,12 +27,13 @@ from screenshots.api.deps import Services
 from screenshots.api.errors import ApiError, Busy
 from screenshots.api.jobs import JobManager
 from screenshots.api.middleware import (
+    AuthFailureMiddleware,
     BodyLimitMiddleware,
     ResponseCountMiddleware,
     StartupErrorMiddleware,
 )
 from screenshots.api.openapi import add_components, add_docs
-from screenshots.api.ratelimit import RateLimiter
+from screenshots.api.ratelimit import RateLimiter, limit_storage_uri, open_storage
 from screenshots.api.routes import jobs, screenshots, system
 from screenshots.api.web import add_web_page
 from screenshots.core.settings import Settings, load_settings
@@ -60,13 +61,23 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         current_config = config or load_api_config()
-        current_backend = backend or create_backend(current_config, settings or load_settings())
+        current_settings = settings or load_settings()
+        current_backend = backend or create_backend(current_config, current_settings)
         await current_backend.start()
+        # Broker mode: counted in Redis, one limit for every replica; else in this process.
+        counters = open_storage(limit_storage_uri(current_settings))
+        app.state.auth_failures = RateLimiter(
+            current_config.auth_failure_rate,
+            current_config.auth_failure_burst,
+            counters,
+            kind="address",
+            reason="auth_failures",
+        )
         app.state.services = Services(
             config=current_config,
             backend=current_backend,
             keys=KeyRing(current_config.keys),
-            limiter=RateLimiter(current_config.rate, current_config.burst),
+            limiter=RateLimiter(current_config.rate, current_config.burst, counters),
             jobs=JobManager(current_backend, current_config, poll_interval=job_poll_interval),
         )
         log.info("screenshots API ready: %r", current_backend)
@@ -85,6 +96,7 @@ def create_app(
         redoc_url=None,
     )
     app.add_middleware(BodyLimitMiddleware, limit_for=body_limit)
+    app.add_middleware(AuthFailureMiddleware, limiter_for=auth_failure_limiter)
     app.add_middleware(ResponseCountMiddleware)
     app.add_middleware(StartupErrorMiddleware)
     app.add_exception_handler(ApiError, _api_error)
@@ -107,6 +119,13 @@ def body_limit(scope: Scope) -> tuple[int, str] | None:
     if scope["path"].startswith("/v1/jobs"):
         return current.config.max_upload, "SCREENSHOT_API_MAX_UPLOAD"
     return current.config.max_body, "SCREENSHOT_API_MAX_BODY"
+
+
+def auth_failure_limiter(scope: Scope) -> RateLimiter | None:
+    """The limiter of failed authentications, once the server has started."""
+    state = getattr(scope.get("app"), "state", None)
+    found: RateLimiter | None = getattr(state, "auth_failures", None)
+    return found
 
 
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:

@@ -2,7 +2,8 @@
 
 The service-wide settings (broker, bucket, engine...) stay in :mod:`screenshots.core.settings`;
 these are the
-API's own: keys, limits and pool sizes. A bad value is a
+API's own: keys, limits and pool sizes. (Where the limits are counted, memory or Redis, follows
+from the service's mode: see :mod:`screenshots.api.ratelimit`.) A bad value is a
 :class:`~screenshots.core.errors.ConfigurationError`
 naming the variable and saying what is expected. API keys are hashed as soon as they are read:
 the configuration holds only their SHA-256 digests, and its ``repr`` shows key names only.
@@ -26,6 +27,10 @@ MIN_KEY_LENGTH = 16
 DEFAULT_RATE = 10.0
 #: Requests one key may make at once above the sustained rate (token bucket size).
 DEFAULT_BURST = 50
+#: Failed authentications one client address may make at once before it gets 429.
+DEFAULT_AUTH_FAILURE_BURST = 20
+#: Failed authentications per second allowed to one address after that (one per 5 s).
+DEFAULT_AUTH_FAILURE_RATE = 0.2
 #: Largest JSON body of ``POST /v1/screenshots``, in bytes.
 DEFAULT_MAX_BODY = 16 * 1024
 #: Largest body of ``POST /v1/jobs`` (JSON or an uploaded file), in bytes.
@@ -75,6 +80,12 @@ class ApiConfig:
     rate: float = DEFAULT_RATE
     #: ``SCREENSHOT_API_BURST``: token-bucket size per key (default 50).
     burst: int = DEFAULT_BURST
+    #: ``SCREENSHOT_API_AUTH_FAILURE_BURST``: failed authentications per client address at once
+    #: before its ``/v1`` requests get 429 (default 20).
+    auth_failure_burst: int = DEFAULT_AUTH_FAILURE_BURST
+    #: ``SCREENSHOT_API_AUTH_FAILURE_RATE``: failed authentications per second per address after
+    #: that (default 0.2).
+    auth_failure_rate: float = DEFAULT_AUTH_FAILURE_RATE
     #: ``SCREENSHOT_API_MAX_BODY``: bytes in a screenshot request body (default 16 KiB).
     max_body: int = DEFAULT_MAX_BODY
     #: ``SCREENSHOT_API_MAX_UPLOAD``: bytes in a job request body or file (default 2 MiB).
@@ -119,6 +130,12 @@ def load_api_config(environ: Mapping[str, str] | None = None) -> ApiConfig:
         keys=parse_keys(env.get("SCREENSHOT_API_KEYS", "")),
         rate=reader.number("SCREENSHOT_API_RATE", DEFAULT_RATE, low=0.001),
         burst=reader.integer("SCREENSHOT_API_BURST", DEFAULT_BURST),
+        auth_failure_burst=reader.integer(
+            "SCREENSHOT_API_AUTH_FAILURE_BURST", DEFAULT_AUTH_FAILURE_BURST
+        ),
+        auth_failure_rate=reader.number(
+            "SCREENSHOT_API_AUTH_FAILURE_RATE", DEFAULT_AUTH_FAILURE_RATE, low=0.001
+        ),
         max_body=reader.integer("SCREENSHOT_API_MAX_BODY", DEFAULT_MAX_BODY, low=256),
         max_upload=reader.integer("SCREENSHOT_API_MAX_UPLOAD", DEFAULT_MAX_UPLOAD, low=256),
         max_job_urls=reader.integer("SCREENSHOT_API_MAX_JOB_URLS", DEFAULT_MAX_JOB_URLS),

@@ -1,6 +1,6 @@
-"""ASGI middleware: request body limits and response counting.
+"""ASGI middleware: request body limits, response counting, and slowing down wrong keys.
 
-Both are plain ASGI (no per-request objects), so they cost little under load.
+All are plain ASGI (no per-request objects), so they cost little under load.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from screenshots.api import metrics
+from screenshots.api.errors import retry_after_seconds
+from screenshots.api.ratelimit import RateLimiter
 
 
 class BodyLimitMiddleware:
@@ -76,6 +78,49 @@ class ResponseCountMiddleware:
         await self.app(scope, receive, counting_send)
 
 
+class AuthFailureMiddleware:
+    """429 for an address that failed authentication too often: guessing keys is slowed down.
+
+    Every 401 answered under ``/v1`` counts against the client's address in
+    ``limiter_for(scope)`` (shared by the replicas in broker mode, see
+    :mod:`screenshots.api.ratelimit`). Once over, *every* ``/v1`` request from that address gets
+    429 with ``Retry-After`` before its key is even looked at, so an attacker cannot tell a
+    right key from a wrong one while blocked. The address is the ASGI client's: behind a
+    proxy, run uvicorn with ``--forwarded-allow-ips`` so it is the real client's.
+    """
+
+    def __init__(self, app: ASGIApp, limiter_for: Callable[[Scope], RateLimiter | None]) -> None:
+        self.app = app
+        self.limiter_for = limiter_for
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limiter = self.limiter_for(scope) if scope["type"] == "http" else None
+        if limiter is None or not scope["path"].startswith("/v1"):
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        address = str(client[0]) if client else "unknown"
+        wait = limiter.blocked_for(address)
+        if wait > 0:
+            metrics.REJECTIONS.labels(reason=limiter.reason).inc()
+            seconds = retry_after_seconds(wait)
+            await _send_json(
+                send,
+                429,
+                f"too many failed authentications from {address}: at most {limiter.burst} "
+                f"at once, then {limiter.rate:g} per second; retry in {seconds} s",
+                {"Retry-After": str(seconds)},
+            )
+            return
+
+        async def counting_send(event: Message) -> None:
+            if event["type"] == "http.response.start" and event["status"] == 401:
+                limiter.wait_time(address)
+            await send(event)
+
+        await self.app(scope, receive, counting_send)
+
+
 class StartupErrorMiddleware:
     """Turns a configuration error at start-up into one line instead of a traceback.
 
@@ -105,10 +150,13 @@ class StartupErrorMiddleware:
         await self.app(scope, receive, short_send)
 
 
-async def _send_json(send: Send, status: int, detail: str) -> None:
+async def _send_json(
+    send: Send, status: int, detail: str, headers: dict[str, str] | None = None
+) -> None:
     import json
 
     body = json.dumps({"detail": detail}).encode("utf-8")
+    extra = [(name.lower().encode(), value.encode()) for name, value in (headers or {}).items()]
     await send(
         {
             "type": "http.response.start",
@@ -117,6 +165,7 @@ async def _send_json(send: Send, status: int, detail: str) -> None:
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
                 (b"connection", b"close"),
+                *extra,
             ],
         }
     )

@@ -1,6 +1,14 @@
-"""``/healthz``, ``/readyz`` and ``/metrics``: for orchestrators and Prometheus, no key needed."""
+"""``/healthz``, ``/readyz`` and ``/metrics``: for orchestrators and Prometheus, no key needed.
+
+``/readyz`` answers anyone who can reach it, so what it says is scrubbed of server paths (a
+storage directory, a browser binary): the back ends' check details name them for the logs, and
+the answer shows ``<path>`` instead.
+"""
 
 from __future__ import annotations
+
+import logging
+import re
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
@@ -8,7 +16,23 @@ from fastapi.responses import JSONResponse
 from screenshots.api import metrics
 from screenshots.api.deps import services
 
+log = logging.getLogger("api")
+
 router = APIRouter(tags=["operations"])
+
+#: What ``/readyz`` says about the mode's scope, by back end.
+SCOPES = {
+    "pool": "one process by design",
+    "celery": "replicas share the broker and the result backend",
+}
+
+#: A ``file://`` URI or an absolute POSIX path (``/x/y``, not a URL's path after a host).
+_PATH = re.compile(r"file://\S*|(?<![\w.:/-])/[\w.-]+(?:/[\w.-]*)*")
+
+
+def without_paths(text: str) -> str:
+    """``text`` with every absolute server path or ``file://`` URI shown as ``<path>``."""
+    return _PATH.sub("<path>", text)
 
 
 @router.get("/healthz", summary="The process is alive")
@@ -21,15 +45,21 @@ async def healthz() -> dict[str, str]:
 async def readyz(request: Request) -> Response:
     """200 when every check passes (broker or pool, storage, browser or workers), else 503.
 
-    A busy service is still ready: it answers 429 to what it cannot take."""
+    A busy service is still ready: it answers 429 to what it cannot take. ``scope`` says
+    whether replicas of this process share work (broker mode) or not (broker-less mode: one
+    process by design)."""
     backend = services(request).backend
     checks = await backend.readiness()
     ready = all(check.ok for check in checks.values())
+    failing = {name: check.detail for name, check in checks.items() if not check.ok}
+    if failing:
+        log.warning("not ready: %s", failing)
     body = {
         "ready": ready,
         "mode": backend.mode,
+        "scope": SCOPES.get(backend.mode, "unknown"),
         "checks": {
-            name: {"ok": check.ok, "detail": check.detail, **check.extra}
+            name: {"ok": check.ok, "detail": without_paths(check.detail), **check.extra}
             for name, check in checks.items()
         },
         "capacity": backend.capacity(),
