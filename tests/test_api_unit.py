@@ -483,6 +483,29 @@ def test_openapi_documents_the_endpoints_and_every_capture_option(client: TestCl
     assert client.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
 
 
+def test_openapi_states_the_option_bounds_and_the_servers_limits() -> None:
+    app = create_app(
+        config(SCREENSHOT_API_MAX_WAIT="12", SCREENSHOT_API_MAX_JOB_URLS="50"),
+        stub_backend(), load_settings({}),
+    )
+    with TestClient(app) as test_client:
+        document = test_client.get("/openapi.json").json()
+    shot = document["paths"]["/v1/screenshots"]["post"]["requestBody"]["content"]
+    properties = shot["application/json"]["schema"]["properties"]
+    assert (properties["width"]["minimum"], properties["width"]["maximum"]) == (1, 8192)
+    assert properties["width"]["default"] == 1280 and properties["width"]["description"]
+    assert properties["format"]["enum"] == ["png", "jpeg", "webp"]
+    assert properties["timeout"]["exclusiveMinimum"] == 0
+    assert properties["headers"]["type"] == "object"
+    assert properties["wait"]["maximum"] == 12
+    job = document["paths"]["/v1/jobs"]["post"]["requestBody"]["content"]
+    schema = job["application/json"]["schema"]
+    assert schema["properties"]["urls"]["maxItems"] == 50
+    options = schema["properties"]["options"]
+    assert options["additionalProperties"] is False
+    assert options["properties"]["quality"]["anyOf"][0]["maximum"] == 100
+
+
 def test_health_readiness_and_metrics(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
