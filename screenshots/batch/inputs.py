@@ -12,7 +12,10 @@ any other name, by its first line that is not blank or a comment:
   ``400-599``, ``0,0,300,200`` quoted, JSON lists and objects); an empty cell means "not
   given".
 
-A row's options are laid over the defaults given to :func:`read_shots` (the command line's).
+A row's options are laid over the defaults given to :func:`read_shots` (the command line's) by
+:meth:`~screenshots.core.options.CaptureOptions.merged`: which names a row may hold, how each
+loose value is read and what it must be all come from the options' one declaration
+(:mod:`screenshots.core.options.model`), as for the flags and the API.
 In every format blank lines and lines starting with ``#`` are skipped, and the row id is the
 line number where the record starts. A record that is not an acceptable URL, or that names an
 unknown option or a bad value, becomes an ``error`` row naming the problem, never an

@@ -1,4 +1,9 @@
-"""Deterministic storage keys: the same URL and image options always give the same key."""
+"""Deterministic storage keys: the same URL and image options always give the same key.
+
+Which options are in the key is declared with each option (its ``key`` rule in
+:mod:`screenshots.core.options.model`); ``tests/test_keys_golden.py`` pins the keys of stored
+screenshots, so a change here or there cannot move them.
+"""
 
 from __future__ import annotations
 
