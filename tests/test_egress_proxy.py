@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import h11
 import pytest
 
 from screenshots.egress.policy import EgressPolicy, parse_allow_list
@@ -139,37 +140,24 @@ def _connect(proxy: EgressProxy) -> socket.socket:
 
 
 def _read_response(sock: socket.socket) -> tuple[str, dict[str, str], bytes]:
-    """One response: status line, headers, body (by Content-Length or chunked)."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    head, _, rest = data.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    headers = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    if "content-length" in headers:
-        length = int(headers["content-length"])
-        while len(rest) < length:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            rest += chunk
-        return lines[0], headers, rest[:length]
-    if headers.get("transfer-encoding") == "chunked":
-        while not rest.endswith(b"\r\n\r\n") or b"0\r\n" not in rest:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            rest += chunk
-        return lines[0], headers, rest
-    while chunk := sock.recv(65536):
-        rest += chunk
-    return lines[0], headers, rest
+    """One response, read with h11: status line, headers (trailers included), decoded body."""
+    reader = h11.Connection(h11.CLIENT)
+    reader.send(h11.Request(method="GET", target="/", headers=[("Host", "test")]))
+    reader.send(h11.EndOfMessage())
+    status, headers, body = "", {}, b""
+    while True:
+        event = reader.next_event()
+        if event is h11.NEED_DATA:
+            reader.receive_data(sock.recv(65536))
+        elif isinstance(event, h11.Response):
+            version, reason = event.http_version.decode(), event.reason.decode()
+            status = f"HTTP/{version} {event.status_code} {reason}"
+            headers = {name.decode(): value.decode() for name, value in event.headers}
+        elif isinstance(event, h11.Data):
+            body += event.data
+        elif isinstance(event, h11.EndOfMessage):
+            headers.update((name.decode(), value.decode()) for name, value in event.headers)
+            return status, headers, body
 
 
 def _get(sock: socket.socket, url: str, *extra: str) -> tuple[str, dict[str, str], bytes]:
@@ -177,6 +165,10 @@ def _get(sock: socket.socket, url: str, *extra: str) -> tuple[str, dict[str, str
     lines = [f"GET {url} HTTP/1.1", f"Host: {host}", "Proxy-Connection: keep-alive", *extra]
     sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
     return _read_response(sock)
+
+
+def _send_connect(sock: socket.socket, authority: str) -> None:
+    sock.sendall(f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n".encode())
 
 
 # -- plain HTTP ---------------------------------------------------------------------------------
@@ -195,7 +187,7 @@ def test_keep_alive_connection_is_routed_per_request(
                 assert body == f"port {server.port} path /x?y=1".encode()
             status, headers, body = _get(sock, f"http://127.0.0.1:{origin.port}/chunked")
             assert headers["transfer-encoding"] == "chunked"
-            assert b"hello " in body and b"X-Trailer: yes" in body
+            assert body == b"hello chunked world" and headers["x-trailer"] == "yes"
             status, _, body = _get(sock, f"http://127.0.0.1:{origin.port}")
             assert body == f"port {origin.port} path /".encode()
     finally:
@@ -209,6 +201,18 @@ def test_close_delimited_response(proxy: EgressProxy, origin: _OriginServer) -> 
         status, headers, body = _get(sock, f"http://127.0.0.1:{origin.port}/close")
         assert body == b"until the end"
         assert headers["connection"] == "close"
+        assert headers["transfer-encoding"] == "chunked"  # the browser sees where it ends
+
+
+def test_blank_lines_before_a_request_are_skipped(
+    proxy: EgressProxy, origin: _OriginServer
+) -> None:
+    with _connect(proxy) as sock:
+        status, _, body = _get(sock, f"http://127.0.0.1:{origin.port}/a")
+        sock.sendall(b"\r\n")  # as some clients send after a request body
+        status, _, body = _get(sock, f"http://127.0.0.1:{origin.port}/b")
+    assert status == "HTTP/1.1 200 OK"
+    assert body == f"port {origin.port} path /b".encode()
 
 
 def test_request_bodies(proxy: EgressProxy, origin: _OriginServer) -> None:
@@ -264,11 +268,11 @@ def test_connect_refused_and_allowed(
     proxy: EgressProxy, origin: _OriginServer, secret: SecretServer
 ) -> None:
     with _connect(proxy) as sock:
-        sock.sendall(f"CONNECT 127.0.0.2:{secret.port} HTTP/1.1\r\n\r\n".encode())
+        _send_connect(sock, f"127.0.0.2:{secret.port}")
         status, headers, _ = _read_response(sock)
         assert status == "HTTP/1.1 403 Forbidden"
     with _connect(proxy) as sock:
-        sock.sendall(f"CONNECT 127.0.0.1:{origin.port} HTTP/1.1\r\n\r\n".encode())
+        _send_connect(sock, f"127.0.0.1:{origin.port}")
         assert sock.recv(100) == b"HTTP/1.1 200 Connection Established\r\n\r\n"
         sock.sendall(b"GET /tunnelled HTTP/1.1\r\nHost: x\r\n\r\n")
         assert _read_response(sock)[2] == f"port {origin.port} path /tunnelled".encode()
@@ -342,7 +346,12 @@ def test_protected_port(proxy: EgressProxy, origin: _OriginServer) -> None:
         "GET http://user:pw@127.0.0.1:1/ HTTP/1.1\r\n\r\n",
         "GARBAGE\r\n\r\n",
         "GET http://127.0.0.1:1/ HTTP/1.1\r\nBad Header: x\r\n\r\n",
-        "CONNECT 127.0.0.1 HTTP/1.1\r\n\r\n",
+        "CONNECT 127.0.0.1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        "CONNECT 127.0.0.1:1 HTTP/1.1\r\n\r\n",  # HTTP/1.1 without Host (RFC 9112 3.2)
+        "GET http://127.0.0.1:1/ HTTP/2.0\r\nHost: x\r\n\r\n",
+        "GET http://127.0.0.1:1/ HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n",
+        "GET http://127.0.0.1:1/ HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n"
+        "Content-Length: 2\r\n\r\n",
     ],
 )
 def test_malformed_requests_are_400(proxy: EgressProxy, request_text: str) -> None:
@@ -392,7 +401,7 @@ def test_header_block_limit(proxy: EgressProxy) -> None:
         try:
             sock.sendall(b"GET http://127.0.0.1:1/ HTTP/1.1\r\nX: " + b"a" * 400_000)
         except OSError:
-            return
+            pytest.skip("the proxy closed the connection before the block was sent")
         status, _, _ = _read_response(sock)
     assert status.startswith("HTTP/1.1 431")
 
