@@ -239,6 +239,21 @@ def test_redis_restart_that_loses_everything(rabbitmq, s3_bucket, tmp_path):
         redis.stop()
 
 
+def live_browsers(parent: psutil.Process) -> list[psutil.Process]:
+    """The Chromium browser processes below ``parent`` that are alive: a browser killed a moment
+    ago stays a zombie until its parent reaps it, and one may exit while we look."""
+    found = []
+    for process in parent.children(recursive=True):
+        try:
+            if process.name() in ("chromium", "chrome") and "--type=" not in " ".join(
+                process.cmdline()
+            ):
+                found.append(process)
+        except (psutil.ZombieProcess, psutil.NoSuchProcess):
+            continue
+    return found
+
+
 def test_chromium_killed_under_running_captures(cluster, site, tmp_path):
     env, server, bucket, workers = cluster
     urls = [site.url(f"/page/{n}") for n in range(1, 31)]
@@ -248,10 +263,7 @@ def test_chromium_killed_under_running_captures(cluster, site, tmp_path):
     deadline = time.monotonic() + 60
     while killed < 3 and time.monotonic() < deadline and run.process.poll() is None:
         run.wait_for_rows(5 + 7 * killed)
-        browsers = [
-            p for p in psutil.Process(workers[0].process.pid).children(recursive=True)
-            if p.name() in ("chromium", "chrome") and "--type=" not in " ".join(p.cmdline())
-        ]
+        browsers = live_browsers(psutil.Process(workers[0].process.pid))
         for browser in browsers:
             browser.kill()
         killed += bool(browsers)
@@ -270,10 +282,7 @@ def test_browsers_of_a_killed_pool_process_are_killed_at_shutdown(cluster, site,
     run = Run(env, write_urls(tmp_path / "urls.txt", urls), tmp_path / "out")
     assert run.finish() == 0, run.output()
     (child,) = psutil.Process(worker.process.pid).children()
-    browsers = [
-        p for p in child.children(recursive=True)
-        if p.name() in ("chromium", "chrome") and "--type=" not in " ".join(p.cmdline())
-    ]
+    browsers = live_browsers(child)
     assert len(browsers) == 1, "the pool process should have one browser"
     browser = browsers[0]
     child.kill()
