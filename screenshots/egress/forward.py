@@ -90,10 +90,12 @@ async def _copy(source: H11Stream, sink: H11Stream, cut_short: HTTPError) -> Non
             sink.send(event)
             await sink.drain()
         elif isinstance(event, h11.EndOfMessage):
-            trailers = event.headers.raw_items()
-            if trailers and sink.conn.their_http_version == b"1.0":
-                trailers = []  # an HTTP/1.0 browser cannot read them
-            sink.send(h11.EndOfMessage(headers=trailers))
+            if not event.headers:
+                sink.send(event)
+            elif sink.conn.their_http_version == b"1.0":
+                sink.send(h11.EndOfMessage())  # an HTTP/1.0 browser cannot read trailers
+            else:
+                sink.send(h11.EndOfMessage(headers=event.headers.raw_items()))  # names as sent
             return
         else:
             raise cut_short
