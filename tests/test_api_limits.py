@@ -158,3 +158,13 @@ def test_readyz_reports_the_mode_and_no_server_paths(tmp_path: Path) -> None:
         assert str(tmp_path) not in ready.text and "secret-place" not in ready.text
         assert set(body["checks"]) == {"pool", "storage", "browser"}
         assert body["checks"]["storage"]["ok"] is True
+
+
+def test_the_openapi_document_asks_no_key_of_healthz_and_readyz() -> None:
+    app = create_app(api_config(unique_name()), stub_backend(), load_settings({}))
+    with TestClient(app) as client:
+        document = client.get("/openapi.json").json()
+        assert document["security"] == [{"bearer": []}]  # the /v1 routes need a key
+        for path in ("/healthz", "/readyz"):
+            assert document["paths"][path]["get"]["security"] == [], path
+            assert client.get(path).status_code == 200

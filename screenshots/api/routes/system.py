@@ -35,13 +35,17 @@ def without_paths(text: str) -> str:
     return _PATH.sub("<path>", text)
 
 
-@router.get("/healthz", summary="The process is alive")
+#: These answer without a key: the document must not claim one (its default is the bearer key).
+NO_KEY: dict[str, object] = {"security": []}
+
+
+@router.get("/healthz", summary="The process is alive", openapi_extra=NO_KEY)
 async def healthz() -> dict[str, str]:
     """Always 200 while the process serves requests."""
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="The service can take work")
+@router.get("/readyz", summary="The service can take work", openapi_extra=NO_KEY)
 async def readyz(request: Request) -> Response:
     """200 when every check passes (broker or pool, storage, browser or workers), else 503.
 
