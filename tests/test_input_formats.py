@@ -262,3 +262,32 @@ def test_header_and_cookie_flags(tmp_path: Path) -> None:
     assert options.cookies == (("a", "b"), ("c", "d=e"))
     assert options.block == ("ads", "font") and options.fail_on_status == ((500, 599),)
     assert options.dark_mode and options.clip == (0, 0, 10, 10) and options.scale == 2.0
+
+
+def test_every_declared_option_is_a_csv_column_and_a_jsonl_key(tmp_path):
+    from screenshots.core.options import option_names
+
+    cells = {
+        "width": "1024", "height": "768", "full_page": "false", "scale": "2", "format": "jpeg",
+        "quality": "70", "selector": "main", "clip": "", "hide_selectors": ".cookie,.ad",
+        "css": "a{}", "js": "1", "wait_until": "domcontentloaded", "wait_for": "main img",
+        "wait_for_js": "window.done", "delay_ms": "250", "scroll": "yes", "user_agent": "UA/2",
+        "headers": "X-Team: web", "cookies": '{"s": "1"}', "dark_mode": "true",
+        "reduced_motion": "true", "timezone": "Asia/Tokyo", "locale": "ja-JP",
+        "block": "ads,media", "fail_on_status": "400-499,5xx", "timeout": "60",
+    }
+    assert tuple(cells) == option_names()
+    csv_file = tmp_path / "urls.csv"
+    quoted = ",".join('"' + value.replace('"', '""') + '"' for value in cells.values())
+    csv_file.write_text(f"url,{','.join(cells)}\nhttps://example.org/page,{quoted}\n")
+    jsonl_file = tmp_path / "urls.jsonl"
+    row = {"url": "https://example.org/page", **{k: v for k, v in cells.items() if v}}
+    jsonl_file.write_text(json.dumps(row) + "\n")
+    (from_csv,) = items(csv_file)
+    (from_jsonl,) = items(jsonl_file)
+    assert isinstance(from_csv, Shot) and isinstance(from_jsonl, Shot)
+    assert from_csv.options == from_jsonl.options
+    # the key pinned by tests/test_keys_golden.py for these values
+    assert storage_key(from_csv.url, from_csv.options) == (
+        "screenshots/4e/4e90825a7ca4d3e0f0ea34dbc4e794e21742e282ff6ddcb9b2d755643fba07eb.jpg"
+    )
