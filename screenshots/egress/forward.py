@@ -36,12 +36,16 @@ async def forward(session: Session, request: h11.Request) -> bool:
     host, port, outgoing, client_close = _outgoing(request)
     browser = session.browser
     upstream, origin = session.upstream, session.origin
-    if upstream is None or origin is None or upstream.key != (host_key(host), port):
+    same = session.target == (host, port) or (
+        upstream is not None and upstream.key == (host_key(host), port)
+    )
+    if upstream is None or origin is None or not same:
         session.drop_upstream()
         opened = await session.open(host, port)
         if opened is None:
             return False
         origin = session.use(opened)
+        session.target = (host, port)
     origin.send(outgoing)
     await _copy(browser, origin, HTTPError(400, "the request body was cut short"))
     await origin.drain()
@@ -65,10 +69,8 @@ async def forward(session: Session, request: h11.Request) -> bool:
     if response.status_code == 407:  # only the proxy may ask for proxy credentials
         session.drop_upstream()
         raise HTTPError(502, "the site answered 407 Proxy Authentication Required")
-    reusable = response.http_version == b"1.1" and b"close" not in tokens(
-        response.headers, b"connection"
-    )
     headers = response.headers.raw_items()
+    reusable = response.http_version == b"1.1" and b"close" not in tokens(headers, b"connection")
     if client_close or not reusable:  # the browser reads "close" in the answer too
         headers = [(name, value) for name, value in headers if name.lower() != b"connection"]
         headers.append((b"Connection", b"close"))
@@ -127,12 +129,13 @@ def _outgoing(request: h11.Request) -> tuple[str, int, h11.Request, bool]:
     if path.startswith("?"):
         path = "/" + path
     host, port = split_authority(authority, 80)
-    hop = tokens(request.headers, b"connection", b"proxy-connection")
-    upgrades = [value for name, value in request.headers if name == b"upgrade"]
-    upgrade = bool(upgrades) and b"upgrade" in tokens(request.headers, b"connection")
+    raw = request.headers.raw_items()  # one list, names as sent (h11 iterates slowly)
+    hop = tokens(raw, b"connection", b"proxy-connection")
+    upgrades = [value for name, value in raw if name.lower() == b"upgrade"]
+    upgrade = bool(upgrades) and b"upgrade" in tokens(raw, b"connection")
     headers = [
         (name, value)
-        for name, value in request.headers.raw_items()
+        for name, value in raw
         if name.lower() not in _HOP_HEADERS and name.lower() not in hop
     ]
     if upgrade:

@@ -51,6 +51,8 @@ class Session:
         self.upstream: Upstream | None = None
         #: The HTTP client side of :attr:`upstream` (``None`` for a tunnel).
         self.origin: H11Stream | None = None
+        #: ``(host, port)`` as the request spelled them when :attr:`origin` was dialed.
+        self.target: tuple[str, int] | None = None
 
     def use(self, upstream: Upstream) -> H11Stream:
         """Make ``upstream`` the origin connection for plain HTTP; its client side."""
@@ -63,6 +65,7 @@ class Session:
         if self.upstream is not None:
             self.upstream.close()
         self.upstream = self.origin = None
+        self.target = None
 
     async def serve(self) -> None:
         """Answer the browser's requests until either side is done."""
