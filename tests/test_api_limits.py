@@ -7,6 +7,7 @@ counts in the process. ``/readyz`` says which mode runs and shows no server path
 
 from __future__ import annotations
 
+import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -20,6 +21,7 @@ from engines import create_engine
 from screenshots.api import create_app
 from screenshots.api.backends.pool import PoolBackend
 from screenshots.api.config import ApiConfig, load_api_config
+from screenshots.api.ratelimit import RateLimiter, open_storage
 from screenshots.core.settings import Settings, load_settings
 from screenshots.storage.local import LocalStorage
 from screenshots.storage.memory import MemoryStorage
@@ -168,3 +170,13 @@ def test_the_openapi_document_asks_no_key_of_healthz_and_readyz() -> None:
         for path in ("/healthz", "/readyz"):
             assert document["paths"][path]["get"]["security"] == [], path
             assert client.get(path).status_code == 200
+
+
+def test_a_redis_that_does_not_answer_lets_requests_through() -> None:
+    """The limiter must not turn a Redis outage into refusing every caller."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed once the block ends: nothing listens there
+    limiter = RateLimiter(1.0, 1, open_storage(f"redis://127.0.0.1:{port}/0"))
+    assert [limiter.wait_time("a") for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert limiter.blocked_for("a") == 0.0

@@ -102,18 +102,16 @@ class RateLimiter:
 
     def wait_time(self, name: str) -> float:
         """Count a request of ``name`` and return 0, or return the seconds until one is allowed."""
-        try:
-            if self._strategy.hit(self.item, NAMESPACE, self.kind, name):
-                return 0.0
-            return self._retry_after(name)
-        except StorageError as exc:
-            log.warning("rate limit not checked, its storage failed: %s", exc.storage_error)
-            return 0.0
+        return self._wait(name, count=True)
 
     def blocked_for(self, name: str) -> float:
         """Seconds until ``name`` may make a request again (0 if it may now); counts nothing."""
+        return self._wait(name, count=False)
+
+    def _wait(self, name: str, *, count: bool) -> float:
+        allowed = self._strategy.hit if count else self._strategy.test
         try:
-            if self._strategy.test(self.item, NAMESPACE, self.kind, name):
+            if allowed(self.item, NAMESPACE, self.kind, name):
                 return 0.0
             return self._retry_after(name)
         except StorageError as exc:
