@@ -18,7 +18,12 @@ engine can turn a refused main document into an error row and count refused subr
 
 - :mod:`screenshots.egress.policy`: classifying an address, the allow-list, reading numeric hosts
 (pure);
-- :mod:`screenshots.egress.proxy`: the proxy (asyncio, in a background thread);
+- :mod:`screenshots.egress.proxy`: the proxy (asyncio, in a background thread), its server and
+  lifecycle; its jobs apart: :mod:`~screenshots.egress.session` (one browser connection),
+  :mod:`~screenshots.egress.http1` (HTTP/1.1 framing, by h11), :mod:`~screenshots.egress.forward`
+  (plain HTTP sent on), :mod:`~screenshots.egress.relay` (tunnels),
+  :mod:`~screenshots.egress.dial` (resolve once, check, dial what was checked) and
+  :mod:`~screenshots.egress.failures` (failures remembered and counted);
 - :mod:`screenshots.egress.guard`: what an engine calls: start the proxy, flag value, protect the
 browser's
   control ports, per-capture refusal count, the error for a refused main document.

@@ -160,19 +160,13 @@ class EgressProxy:
 
     @property
     def resolve_timeout(self) -> float:
+        """Seconds to resolve a host name (set at construction)."""
         return self._dialer.resolve_timeout
-
-    @resolve_timeout.setter
-    def resolve_timeout(self, seconds: float) -> None:
-        self._dialer.resolve_timeout = seconds
 
     @property
     def connect_timeout(self) -> float:
+        """Seconds to connect to one resolved address (set at construction)."""
         return self._dialer.connect_timeout
-
-    @connect_timeout.setter
-    def connect_timeout(self, seconds: float) -> None:
-        self._dialer.connect_timeout = seconds
 
     @property
     def blocked_count(self) -> int:
