@@ -32,7 +32,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     415: {"description": "The body is not JSON (or a form upload for jobs).", "content": _ERROR},
     422: {"description": "The body is wrong: `detail` says how.", "content": _ERROR},
     429: {
-        "description": "Rate limit, full pool or full queue: retry after `Retry-After` seconds.",
+        "description": (
+            "Rate limit, too many failed authentications from this address, full pool or "
+            "full queue: retry after `Retry-After` seconds."
+        ),
         "headers": {"Retry-After": {"schema": {"type": "integer"}}},
         "content": _ERROR,
     },
