@@ -74,6 +74,11 @@ class _Origin(BaseHTTPRequestHandler):
         else:
             self._reply(200, f"port {port} path {self.path}".encode())
 
+    def do_HEAD(self) -> None:  # noqa: N802
+        self.send_response(200)
+        self.send_header("Content-Length", "1000")  # the length a GET would have
+        self.end_headers()
+
     def do_POST(self) -> None:  # noqa: N802
         if self.headers.get("Transfer-Encoding") == "chunked":
             body = b""
@@ -139,10 +144,10 @@ def _connect(proxy: EgressProxy) -> socket.socket:
     return sock
 
 
-def _read_response(sock: socket.socket) -> tuple[str, dict[str, str], bytes]:
+def _read_response(sock: socket.socket, method: str = "GET") -> tuple[str, dict[str, str], bytes]:
     """One response, read with h11: status line, headers (trailers included), decoded body."""
     reader = h11.Connection(h11.CLIENT)
-    reader.send(h11.Request(method="GET", target="/", headers=[("Host", "test")]))
+    reader.send(h11.Request(method=method, target="/", headers=[("Host", "test")]))
     reader.send(h11.EndOfMessage())
     status, headers, body = "", {}, b""
     while True:
@@ -202,6 +207,16 @@ def test_close_delimited_response(proxy: EgressProxy, origin: _OriginServer) -> 
         assert body == b"until the end"
         assert headers["connection"] == "close"
         assert headers["transfer-encoding"] == "chunked"  # the browser sees where it ends
+
+
+def test_head_answer_has_no_body(proxy: EgressProxy, origin: _OriginServer) -> None:
+    url = f"http://127.0.0.1:{origin.port}/h"
+    with _connect(proxy) as sock:
+        sock.sendall(f"HEAD {url} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        status, headers, body = _read_response(sock, "HEAD")
+        assert (status, headers["content-length"], body) == ("HTTP/1.1 200 OK", "1000", b"")
+        _, _, body = _get(sock, url)  # the connection goes on with the next request
+    assert body == f"port {origin.port} path /h".encode()
 
 
 def test_blank_lines_before_a_request_are_skipped(
@@ -394,6 +409,16 @@ def test_browser_hanging_up_releases_the_origin(proxy: EgressProxy, origin: _Ori
     assert origin.hung.wait(5)
     sock.close()
     assert origin.released.wait(3), "the proxy kept the origin connection open"
+
+
+def test_browser_hanging_up_closes_the_tunnel(proxy: EgressProxy, origin: _OriginServer) -> None:
+    sock = _connect(proxy)
+    _send_connect(sock, f"127.0.0.1:{origin.port}")
+    assert sock.recv(100).startswith(b"HTTP/1.1 200")
+    sock.sendall(b"GET /hang HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert origin.hung.wait(5)
+    sock.close()
+    assert origin.released.wait(3), "the proxy kept the tunnel's origin connection open"
 
 
 def test_header_block_limit(proxy: EgressProxy) -> None:
