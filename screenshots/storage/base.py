@@ -1,4 +1,4 @@
-"""The storage interface: put a screenshot under a key, hand out a link to it.
+"""The storage interface: put a screenshot under a key, hand out a link to it, read it back.
 
 Keys are produced by :func:`screenshots.core.keys.storage_key` and are the same for the same URL
 and options,
@@ -55,6 +55,14 @@ class Storage:
 
     def stat(self, key: str) -> StoredObject | None:  # pragma: no cover
         """What is stored under ``key``, or ``None`` if nothing is."""
+        raise NotImplementedError
+
+    def read(self, key: str) -> bytes:  # pragma: no cover
+        """The bytes stored under ``key``; ``KeyError`` if there are none.
+
+        Raises :class:`~screenshots.core.errors.StorageUnavailable` when the back end cannot be
+        read now (the API serves images with it: ``Accept: image/*``, the web page's gallery).
+        """
         raise NotImplementedError
 
     def link(self, key: str) -> str:  # pragma: no cover

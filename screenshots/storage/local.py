@@ -105,6 +105,14 @@ class LocalStorage(Storage):
             metadata=metadata,
         )
 
+    def read(self, key: str) -> bytes:
+        try:
+            return self.path(key).read_bytes()
+        except FileNotFoundError:
+            raise KeyError(key) from None
+        except OSError as exc:
+            raise StorageUnavailable(f"cannot read {key}: {exc.strerror or exc}") from exc
+
     def link(self, key: str) -> str:
         """The ``file://`` URI of the file: the same as :meth:`uri`, as there is no server."""
         return self.uri(key)

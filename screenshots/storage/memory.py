@@ -44,10 +44,13 @@ class MemoryStorage(Storage):
             self.stored[key] = StoredObject(datetime.now(UTC), len(data), dict(metadata or {}))
         return self.uri(key)
 
-    def get(self, key: str) -> bytes:
-        """The bytes stored under ``key`` (``KeyError`` if none)."""
+    def read(self, key: str) -> bytes:
         with self._lock:
             return self.objects[key][0]
+
+    def get(self, key: str) -> bytes:
+        """The bytes stored under ``key`` (``KeyError`` if none): :meth:`read`."""
+        return self.read(key)
 
     def content_type(self, key: str) -> str:
         """The content type stored with ``key`` (``KeyError`` if none)."""

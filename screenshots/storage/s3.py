@@ -207,6 +207,17 @@ class S3Storage(Storage):
             metadata=dict(head.get("Metadata") or {}),
         )
 
+    def read(self, key: str) -> bytes:
+        try:
+            answer = self.client.get_object(Bucket=self.bucket, Key=key)
+            return answer["Body"].read()
+        except ClientError as exc:
+            if _code(exc) in MISSING_KEY_CODES:
+                raise KeyError(key) from None
+            raise StorageUnavailable(f"cannot read {key} from bucket {self.bucket!r}") from exc
+        except BotoCoreError as exc:
+            raise StorageUnavailable(f"cannot read {key} from bucket {self.bucket!r}") from exc
+
     def link(self, key: str) -> str:
         """``public_base_url`` + key when set, else a GET URL presigned for ``link_expiry`` s."""
         if self.public_base_url:
