@@ -9,6 +9,7 @@ threads. Implementations live beside this module and are picked by name in
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Self
 
 from screenshots.core.options import PIPELINE_OPTIONS, CaptureOptions
 
@@ -85,7 +86,7 @@ class Engine:
         """Release the browser and every process it started. Safe to call twice."""
         raise NotImplementedError
 
-    def __enter__(self) -> Engine:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -1,0 +1,189 @@
+"""One ChromeDriver, its Chromium and its profile directory: starting, checking, killing them.
+
+The browser is started with the flags of :func:`engines.chromium.chromium_flags`, off the
+record, with the performance log on (the network events :mod:`engines.selenium.network`
+reads), downloads and pop-ups refused and dialogs dismissed. Its one tab is a
+:class:`~engines.selenium.tab.SeleniumTab`. :meth:`Browser.kill` may be called from any thread
+(the watchdog's): it kills ChromeDriver, Chromium and its crash handler, found by profile.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import logging
+import subprocess
+import threading
+
+import psutil
+import urllib3
+from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.remote.remote_connection import RemoteConnection
+from selenium.webdriver.remote.webdriver import WebDriver as RemoteWebDriver
+
+from engines import chromium
+from engines.selenium.tab import SeleniumTab
+from screenshots.core.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+#: Seconds ``close()`` lets ChromeDriver shut Chromium down before everything is killed.
+QUIT_TIMEOUT = 3.0
+#: Errors that mean ChromeDriver or Chromium is gone or not answering.
+TRANSPORT_ERRORS = (
+    WebDriverException,
+    urllib3.exceptions.HTTPError,
+    http.client.HTTPException,
+    OSError,
+    ValueError,  # a truncated JSON answer from a dying driver
+)
+#: Not set by anyone: keeps ``SE_CHROMEDRIVER`` from overriding ``Settings.chromedriver_path``.
+_NO_DRIVER_ENV = "SCREENSHOTS_SELENIUM_DRIVER_PATH_UNUSED"
+
+
+class Browser:
+    """One ChromeDriver, its Chromium and its profile directory."""
+
+    def __init__(
+        self, settings: Settings, width: int, height: int, proxy_server: str | None = None
+    ) -> None:
+        self.profile = chromium.new_profile_dir()
+        self.proxy_server = proxy_server  # the egress proxy every request goes through
+        self.width, self.height = width, height
+        preexec = chromium.parent_death_signal_preexec()
+        self.service = Service(
+            executable_path=settings.chromedriver_path,
+            log_output=subprocess.DEVNULL,
+            env=chromium.browser_environment(self.profile),
+            driver_path_env_key=_NO_DRIVER_ENV,
+            popen_kw={"preexec_fn": preexec} if preexec else {},
+        )
+        self.chromium_path = settings.chromium_path
+        self.keep_http_cache = settings.keep_http_cache
+        self.driver: webdriver.Chrome | None = None
+        self.driver_process: psutil.Process | None = None
+        self.browser_process: psutil.Process | None = None
+        self.tab: SeleniumTab | None = None  # the one tab, once started
+        self.captures = 0
+        self._lock = threading.Lock()
+
+    def start(self) -> SeleniumTab:
+        options = webdriver.ChromeOptions()
+        options.binary_location = self.chromium_path
+        # Navigation returns at DOMContentLoaded; the engine waits for load itself when asked
+        # (wait_until), which WebDriver can only choose per session.
+        options.page_load_strategy = "eager"
+        for flag in chromium.chromium_flags(
+            self.profile, self.width, self.height, self.proxy_server
+        ):
+            options.add_argument(flag)
+        # Off the record: what pages store lives in memory, never in the profile on disk, and
+        # wiping it between captures (SeleniumTab.forget_previous_page) is several times
+        # cheaper.
+        options.add_argument("--incognito")
+        options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+        options.add_experimental_option(
+            "perfLoggingPrefs", {"enableNetwork": True, "enablePage": True}
+        )
+        options.add_experimental_option(
+            "prefs",
+            {
+                "download.default_directory": str(self.profile / "downloads"),
+                **chromium.PROFILE_PREFS,  # no downloads, PDFs not shown
+            },
+        )
+        # Dialogs (alert, confirm, beforeunload) are dismissed instead of failing commands;
+        # pop-ups stay blocked (ChromeDriver would allow them) so no tabs pile up.
+        options.unhandled_prompt_behavior = "dismiss"
+        options.add_experimental_option("excludeSwitches", ["disable-popup-blocking"])
+        driver = self.driver = webdriver.Chrome(service=self.service, options=options)
+        self.driver_process = psutil.Process(self.service.process.pid)
+        self.browser_process = self._find_browser()
+        # Downloads are also refused by the profile's preferences (PROFILE_PREFS), which the
+        # incognito context inherits (DevTools cannot name that context here).
+        driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "deny"})
+        if not self.keep_http_cache:
+            # No HTTP cache at all: it would be wiped between captures anyway, and so every
+            # page load passes the egress proxy, which counts them (a redirect loop of a
+            # cached page). Off also for the V8 code cache, which lives in it.
+            driver.execute_cdp_cmd("Network.setCacheDisabled", {"cacheDisabled": True})
+        # print() and alert()/confirm()/prompt() would stall or block the page.
+        driver.execute_cdp_cmd(
+            "Page.addScriptToEvaluateOnNewDocument", {"source": chromium.PAGE_GUARD_SCRIPT}
+        )
+        tree = driver.execute_cdp_cmd("Page.getFrameTree", {})
+        self.tab = SeleniumTab(driver, tree["frameTree"]["frame"]["id"])
+        return self.tab
+
+    def _find_browser(self) -> psutil.Process | None:
+        assert self.driver_process is not None
+        flag = f"--user-data-dir={self.profile}"
+        for child in self.driver_process.children(recursive=True):
+            try:
+                if flag in child.cmdline():
+                    return child
+            except psutil.Error:
+                continue
+        return None
+
+    @property
+    def pid(self) -> int | None:
+        return self.browser_process.pid if self.browser_process else None
+
+    def alive(self) -> bool:
+        process = getattr(self.service, "process", None)
+        if self.driver is None or process is None or process.poll() is not None:
+            return False
+        return self.browser_process is None or chromium.process_alive(self.browser_process)
+
+    def kill(self) -> None:
+        """Kill ChromeDriver, Chromium and its crash handler. Any thread may call it."""
+        with self._lock:
+            processes: list[psutil.Process] = []
+            process = getattr(self.service, "process", None)
+            if process is not None:
+                processes += chromium.process_tree(process.pid)
+            if self.browser_process is not None and chromium.process_alive(self.browser_process):
+                processes += chromium.process_tree(self.browser_process.pid)
+            processes += chromium.our_browser_processes(self.profile)
+            chromium.kill_processes(processes)
+            if process is not None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(1)  # reap our child
+
+    def quit(self, polite: bool) -> None:
+        """Stop everything and delete the profile; ``polite`` asks ChromeDriver first."""
+        driver, self.driver = self.driver, None
+        if driver is not None:
+            if polite and self.alive_process():
+                connection(driver).client_config.timeout = QUIT_TIMEOUT
+                try:
+                    RemoteWebDriver.quit(driver)  # not Chrome.quit: its service.stop() waits
+                except Exception:  # it is going away regardless
+                    logger.debug("polite quit failed", exc_info=True)
+            connection(driver).close()
+        self.kill()
+        try:
+            self.service.stop()  # the process is dead: only closes its pipes
+        except Exception:
+            logger.debug("service stop failed", exc_info=True)
+        chromium.remove_profile_dir(self.profile)
+
+    def alive_process(self) -> bool:
+        process = getattr(self.service, "process", None)
+        return process is not None and process.poll() is None
+
+    def debugger_address(self) -> str | None:
+        """ChromeDriver's ``host:port`` of the browser's DevTools endpoint, if it says."""
+        capabilities = self.driver.capabilities if self.driver is not None else {}
+        address = capabilities.get("goog:chromeOptions", {}).get("debuggerAddress")
+        return str(address) if address else None
+
+
+def connection(driver: RemoteWebDriver) -> RemoteConnection:
+    """The driver's HTTP connection to ChromeDriver (whose timeout bounds every command)."""
+    executor = driver.command_executor
+    assert isinstance(executor, RemoteConnection)
+    return executor
