@@ -1,21 +1,27 @@
 """Capture engines, picked by name: ``create_engine("selenium")``.
 
 The layout follows dramatiq's brokers: the interface lives in :mod:`engines.base` beside the
-implementations, and a stub implementation ships with them so everything above the browser can
-be tested without one.
+implementations, shared bases sit beside it, each implementation has its own module or
+package, and a stub implementation ships with them so everything above the browser can be
+tested without one.
 
-- :mod:`engines.base`: :class:`~engines.base.Engine` and :class:`~engines.base.Capture`;
-- :mod:`engines.chromium`: the Chromium process (flags, profiles, killing, orphans), shared by
-  every engine that drives Chromium;
-- :mod:`engines.selenium`: Chromium through ChromeDriver (the default);
+- :mod:`engines.base`: the interface, :class:`~engines.base.Engine` and
+  :class:`~engines.base.Capture`;
+- :mod:`engines.chromium_engine`: the base of every engine driving Chromium (the browser's
+  life, binary checks, orphan reaping, watchdog, main-document errors, the user-facing texts);
+- :mod:`engines.tab`: one capture's steps inside the page, shared by the Chromium engines
+  (in-page waits, selector checks, the image);
+- :mod:`engines.chromium`: the Chromium process (flags, profiles, killing, orphans);
+- :mod:`engines.page`: the scripts and blocking rules both Chromium engines run in the page;
+- :mod:`engines.selenium`: Chromium through ChromeDriver (the default), split by job;
 - :mod:`engines.playwright`: the same Chromium through Playwright, a fresh context per capture;
-- :mod:`engines.page`: what both Chromium engines run in the page (scripts, blocking rules);
 - :mod:`engines.stub`: no browser at all, a plain image of the asked size.
 
-To add an engine: write ``engines/<name>.py`` with a subclass of :class:`~engines.base.Engine`
-(set its ``name`` and ``supports``, implement ``capture`` and ``close``, raise the errors of
-:mod:`screenshots.core.errors`), add ``"<name>": "engines.<name>:<Class>"`` to :data:`ENGINES`, and
-add it to
+To add an engine: write ``engines/<name>.py`` (or a package) with a subclass of
+:class:`~engines.base.Engine` (set its ``name`` and ``supports``, implement ``capture`` and
+``close``, raise the errors of :mod:`screenshots.core.errors`; one driving Chromium subclasses
+:class:`~engines.chromium_engine.ChromiumEngine` and implements :class:`~engines.tab.Tab`),
+add ``"<name>": "engines.<name>:<Class>"`` to :data:`ENGINES`, and add it to
 ``tests/test_engine_conformance.py`` (its ``ENGINES`` and capability table). Modules are
 imported only when their engine is created, so an engine's dependencies are needed only by
 those who use it.
