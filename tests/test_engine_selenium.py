@@ -316,13 +316,13 @@ def test_orphans_of_a_killed_owner_are_reaped() -> None:
         [
             sys.executable,
             "-c",
-            "import sys, time\n"
+            "import signal\n"
             "from engines.selenium import SeleniumEngine\n"
             "from screenshots.core.options import CaptureOptions\n"
             "engine = SeleniumEngine()\n"
             "engine.capture('about:blank', CaptureOptions())\n"
             "print(engine.browser_pid, flush=True)\n"
-            "time.sleep(60)\n",
+            "signal.pause()  # until the test kills it\n",
         ],
         cwd=ROOT,
         env=dict(os.environ),
