@@ -1,7 +1,7 @@
 """The Celery application and its tasks: ``celery -A tasks worker`` starts a worker.
 
 Tasks are thin: they decode the message and call
-:func:`screenshots.pipeline.screenshot.take_screenshot`, where
+:class:`screenshots.pipeline.screenshot.Pipeline`, where
 the logic lives and is tested without a worker.
 """
 

@@ -27,8 +27,7 @@ from screenshots.core.errors import ConfigurationError, InvalidOption, StorageUn
 from screenshots.core.result import Result, error_result
 from screenshots.core.shot import OptionsMemo, Shot
 from screenshots.delivery.rowstore import RowStore
-from screenshots.pipeline.reuse import cached_result
-from screenshots.pipeline.screenshot import take_screenshot
+from screenshots.pipeline.screenshot import Pipeline
 from tasks import resources
 from tasks.celery import CAPTURE_TASK, app
 
@@ -138,17 +137,10 @@ def capture_batch(
             rows.append(Result.from_dict(previous))
             continue
         try:
-            storage = resources.storage()
-            row = cached_result(shot, storage, max_age, key_prefix=current.key_prefix)
-            if row is None:
-                row = take_screenshot(
-                    shot,
-                    resources.engine(engine_name),
-                    storage,
-                    key_prefix=current.key_prefix,
-                    max_attempts=current.max_attempts,
-                    raise_storage_outage=True,
-                )
+            pipeline = Pipeline.from_settings(
+                current, resources.storage(), max_age=max_age, raise_storage_outage=True
+            )
+            row = pipeline.take(shot, lambda: resources.engine(engine_name))
             rows.append(row)
             unsaved.add(row)
         except StorageUnavailable:

@@ -3,7 +3,9 @@
 A browser is expensive to start (~1.4 s) and cheap to reuse (~0.25 s a shot), so each pool
 process (or thread, with ``-P threads``) keeps one engine per engine name, started lazily on
 its first task — never at import or in ``worker_process_init``, which has a 4 s budget — and
-closed when the process shuts down.
+closed when the process shuts down. The engines are kept by
+:class:`~screenshots.pipeline.threadengines.ThreadEngines`, as in the embedded runner and the
+API's pool.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import atexit
 import contextlib
 import logging
 import os
-import threading
 
 from celery.signals import worker_process_init, worker_process_shutdown, worker_shutdown
 
@@ -20,12 +21,11 @@ from engines import chromium, create_engine
 from engines.base import Engine
 from screenshots.core.errors import ConfigurationError
 from screenshots.core.settings import Settings, load_settings
+from screenshots.pipeline.threadengines import ThreadEngines
 from screenshots.storage import create_storage
 from screenshots.storage.base import Storage
 
-_local = threading.local()
-_all_engines: list[Engine] = []
-_lock = threading.Lock()
+_engines = ThreadEngines(lambda name: create_engine(name, settings()))
 _settings: Settings | None = None
 _storage: Storage | None = None
 
@@ -39,15 +39,7 @@ def settings() -> Settings:
 
 def engine(name: str | None = None) -> Engine:
     """This thread's engine called ``name`` (default: ``SCREENSHOT_ENGINE``), started lazily."""
-    name = name or settings().engine
-    engines: dict[str, Engine] = getattr(_local, "engines", None) or {}
-    _local.engines = engines
-    if name not in engines:
-        created = create_engine(name, settings())
-        engines[name] = created
-        with _lock:
-            _all_engines.append(created)
-    return engines[name]
+    return _engines.get(name or settings().engine)
 
 
 def storage() -> Storage:
@@ -66,13 +58,7 @@ def storage() -> Storage:
 
 def close_all() -> None:
     """Close every engine this process started (and so every browser process)."""
-    with _lock:
-        engines = list(_all_engines)
-        _all_engines.clear()
-    for item in engines:
-        with contextlib.suppress(Exception):  # closing must go on for the others
-            item.close()
-    _local.engines = {}
+    _engines.close()
 
 
 @worker_process_init.connect

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from engines import create_engine
-from engines.base import Engine
 from screenshots.core.result import Result
 from screenshots.core.settings import Settings
 from screenshots.core.shot import Shot
 from screenshots.delivery.runner import Runner
-from screenshots.pipeline.reuse import cached_result
-from screenshots.pipeline.screenshot import take_screenshot
+from screenshots.pipeline.screenshot import Pipeline
+from screenshots.pipeline.threadengines import ThreadEngines
 from screenshots.storage.base import Storage
 
 
@@ -39,35 +37,15 @@ class EmbeddedRunner(Runner):
         self.engine_name = engine_name
         self.concurrency = concurrency or default_concurrency()
         self.max_age = max_age
-        self._local = threading.local()
-        self._engines: list[Engine] = []
-        self._lock = threading.Lock()
+        self.pipeline = Pipeline.from_settings(settings, storage, max_age=max_age)
+        self._engines = ThreadEngines(lambda name: create_engine(name, settings))
 
     def check(self) -> None:
         self.storage.check()
         create_engine(self.engine_name, self.settings).close()  # fails fast on a bad name
 
-    def _engine(self) -> Engine:
-        engine: Engine | None = getattr(self._local, "engine", None)
-        if engine is None:
-            engine = create_engine(self.engine_name, self.settings)
-            self._local.engine = engine
-            with self._lock:
-                self._engines.append(engine)
-        return engine
-
     def _take(self, shot: Shot) -> Result:
-        prefix = self.settings.key_prefix
-        cached = cached_result(shot, self.storage, self.max_age, key_prefix=prefix)
-        if cached is not None:
-            return cached
-        return take_screenshot(
-            shot,
-            self._engine(),
-            self.storage,
-            key_prefix=self.settings.key_prefix,
-            max_attempts=self.settings.max_attempts,
-        )
+        return self.pipeline.take(shot, lambda: self._engines.get(self.engine_name))
 
     def run(self, shots: Iterable[Shot]) -> Iterator[Result]:
         limit = self.concurrency * 2
@@ -93,7 +71,4 @@ class EmbeddedRunner(Runner):
                 self.close()
 
     def close(self) -> None:
-        with self._lock:
-            engines, self._engines = self._engines, []
-        for engine in engines:
-            engine.close()
+        self._engines.close()

@@ -1,48 +1,123 @@
-"""Take one screenshot end to end: capture, store, link. Plain code, no Celery.
+"""The one pipeline: reuse → capture → store → row. Plain code, no Celery.
 
-The Celery task (:mod:`tasks.capture`) and the embedded runner
-(:mod:`screenshots.delivery.embedded`) both
-call :func:`take_screenshot`; that is the whole pipeline. Side effects come in as arguments
-(engine, storage, ``sleep``, ``clock``) so tests can run it with the stub engine and memory
-storage.
+:class:`Pipeline` is the composition point of every caller: the embedded runner
+(:mod:`screenshots.delivery.embedded`), the Celery task (:mod:`tasks.capture`) and the API's
+pool (:mod:`screenshots.api.backends.pool`), which runs :meth:`Pipeline.begin` (reuse, else
+capture) in a browser tab and :meth:`Pipeline.store` in an upload thread. The phases live beside it
+(:mod:`~screenshots.pipeline.capture`, :mod:`~screenshots.pipeline.store`), with one retry
+layer (:mod:`~screenshots.pipeline.retries`) and one reuse cache
+(:mod:`~screenshots.pipeline.reuse`). Side effects come in as arguments (engine, storage,
+``sleep``, ``clock``) so tests can run it with the stub engine and memory storage.
 """
 
 from __future__ import annotations
 
-import logging
-import random
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 from typing import Any
 
-from engines.base import Capture, Engine
+from engines.base import Engine
 from screenshots.core.errors import (
     ConfigurationError,
-    PermanentError,
     ScreenshotError,
     StorageUnavailable,
     TransientError,
 )
-from screenshots.core.keys import DEFAULT_KEY_PREFIX, storage_key
-from screenshots.core.options import status_fails
-from screenshots.core.result import MAX_CONSOLE_MESSAGES, OK, Result, error_result
-from screenshots.core.settings import DEFAULT_MAX_ATTEMPTS
+from screenshots.core.keys import DEFAULT_KEY_PREFIX
+from screenshots.core.result import Result
+from screenshots.core.settings import DEFAULT_MAX_ATTEMPTS, Settings
 from screenshots.core.shot import Shot
+from screenshots.pipeline.capture import capture_page
+from screenshots.pipeline.retries import BACKOFF_BASE, BACKOFF_MAX, Attempts, backoff_delay
+from screenshots.pipeline.reuse import cached_result
+from screenshots.pipeline.run import Run, failed_row, ok_row
+from screenshots.pipeline.store import store_capture
 from screenshots.storage.base import Storage
 
-log = logging.getLogger(__name__)
-
-#: First wait before retrying a transient failure, in seconds; doubles with every attempt.
-BACKOFF_BASE = 1.0
-#: Longest wait between two attempts, in seconds.
-BACKOFF_MAX = 10.0
+__all__ = ["BACKOFF_BASE", "BACKOFF_MAX", "Pipeline", "backoff_delay", "take_screenshot"]
 
 
-def backoff_delay(attempt: int, rand: Callable[[], float] = random.random) -> float:
-    """Seconds to wait after failed attempt ``attempt`` (1-based): exponential, half jitter."""
-    ceiling = min(BACKOFF_MAX, BACKOFF_BASE * 2 ** (attempt - 1))
-    return ceiling / 2 + rand() * ceiling / 2
+@dataclass(frozen=True)
+class Pipeline:
+    """How a shot becomes its manifest row, the same for every caller.
+
+    Never raises for a problem with the URL or the page: those become ``error`` rows.
+    Transient failures (browser crash, timeout, storage unreachable) are retried up to
+    ``max_attempts`` times in all (see :mod:`screenshots.pipeline.retries`). A
+    :class:`~screenshots.core.errors.ConfigurationError` (no browser, no bucket) is raised: no
+    other URL can succeed either, and the caller must say so. With ``raise_storage_outage``,
+    storage still unreachable after the last attempt raises
+    :class:`~screenshots.core.errors.StorageUnavailable` instead of making an error row, so a
+    Celery task can retry the URL much later. With ``max_age``, a shot of the same URL and
+    options stored less than ``max_age`` seconds ago is reused, not shot again.
+    """
+
+    storage: Storage
+    key_prefix: str = DEFAULT_KEY_PREFIX
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    max_age: float | None = None
+    raise_storage_outage: bool = False
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, storage: Storage, **options: Any) -> Pipeline:
+        """The pipeline of ``settings`` (key prefix, attempts) storing into ``storage``."""
+        options.setdefault("key_prefix", settings.key_prefix)
+        options.setdefault("max_attempts", settings.max_attempts)
+        return cls(storage, **options)
+
+    def take(self, shot: Shot, engine: Callable[[], Engine]) -> Result:
+        """The row of ``shot``: reused, or captured with ``engine()`` (asked for only when a
+        capture is needed) and stored."""
+        step = self.begin(shot, engine)
+        return step if isinstance(step, Result) else self.store(step)
+
+    def begin(self, shot: Shot, engine: Callable[[], Engine]) -> Run | Result:
+        """Reuse, else the capture phase: the :class:`~screenshots.pipeline.run.Run` to store
+        next, or the shot's finished row (reused, or an error)."""
+        reused = self.reused(shot)
+        if reused is not None:
+            return reused
+        return self.capture(shot, engine())
+
+    def reused(self, shot: Shot) -> Result | None:
+        """The row of a recent enough stored shot of ``shot`` (``max_age``), or ``None``."""
+        return cached_result(shot, self.storage, self.max_age, key_prefix=self.key_prefix)
+
+    def capture(self, shot: Shot, engine: Engine) -> Run | Result:
+        """The capture phase: the :class:`~screenshots.pipeline.run.Run` to store next, or the
+        shot's error row."""
+        started = self.clock()
+        attempts = Attempts(shot.line, self.max_attempts, self.sleep)
+        run = Run.start(shot, engine.name, attempts, key_prefix=self.key_prefix, clock=self.clock)
+        try:
+            capture_page(run, engine)
+        except ScreenshotError as exc:
+            return self._failed(run, exc, started)
+        run.spent += self.clock() - started
+        return run
+
+    def store(self, run: Run) -> Result:
+        """The store phase of a captured ``run``, and its row."""
+        started = self.clock()
+        try:
+            stored = store_capture(run, self.storage)
+        except ScreenshotError as exc:
+            return self._failed(run, exc, started)
+        return ok_row(run, stored, started)
+
+    def _failed(self, run: Run, exc: ScreenshotError, started: float) -> Result:
+        """The error row of a phase that raised ``exc``, or ``exc`` again if it must go up."""
+        if isinstance(exc, ConfigurationError):
+            raise exc
+        if isinstance(exc, StorageUnavailable) and self.raise_storage_outage:
+            raise exc
+        message = exc.message
+        if isinstance(exc, TransientError):
+            message = f"{exc.message} (gave up after {run.attempts.used} attempts)"
+        return failed_row(run, message, started)
 
 
 def take_screenshot(
@@ -56,145 +131,14 @@ def take_screenshot(
     clock: Callable[[], float] = time.monotonic,
     raise_storage_outage: bool = False,
 ) -> Result:
-    """Capture ``shot`` with ``engine``, store it in ``storage`` and return its manifest row.
-
-    Never raises for a problem with the URL or the page: those become ``error`` rows.
-    Transient failures (browser crash, timeout, storage unreachable) are retried up to
-    ``max_attempts`` times with :func:`backoff_delay` between attempts. A
-    :class:`~screenshots.core.errors.ConfigurationError` (no browser, no bucket) is raised: no
-    other URL can
-    succeed either, and the caller must say so. With ``raise_storage_outage``, storage that is
-    still unreachable after the last attempt raises
-    :class:`~screenshots.core.errors.StorageUnavailable`
-    instead of making an error row, so a Celery task can retry the URL much later.
-    """
-    started = clock()
-    queued_ms = _queued_ms(shot)
-    key = storage_key(shot.url, shot.options, key_prefix)
-    unsupported = engine.unsupported(shot.options)
-    if unsupported:
-        message = f"option {unsupported[0]} is not supported by engine {engine.name}"
-        return _failed(shot, engine, message, started, clock, 0, None, queued_ms)
-    attempts = 0
-    capture: Capture | None = None
-    upload_ms: int | None = None
-    while True:
-        attempts += 1
-        try:
-            if capture is None:
-                capture = engine.capture(shot.url, shot.options)
-                failing = status_fails(shot.options, capture.http_status)
-                if failing is not None:
-                    raise PermanentError(
-                        f"HTTP {capture.http_status} is in fail_on_status ({failing})"
-                    )
-            upload_started = clock()
-            metadata = {"width": str(capture.width), "height": str(capture.height)}
-            metadata["engine"] = engine.name
-            if capture.http_status is not None:
-                metadata["http-status"] = str(capture.http_status)
-            uri = storage.put(key, capture.image, shot.options.content_type, metadata)
-            link = storage.link(key)
-            upload_ms = _elapsed_ms(upload_started, clock)
-        except ConfigurationError:
-            raise
-        except PermanentError as exc:
-            return _failed(shot, engine, exc.message, started, clock, attempts, capture, queued_ms)
-        except TransientError as exc:
-            outage = isinstance(exc, StorageUnavailable)
-            if attempts >= max_attempts and raise_storage_outage and outage:
-                raise
-            if attempts >= max_attempts:
-                message = f"{exc.message} (gave up after {attempts} attempts)"
-                return _failed(
-                    shot, engine, message, started, clock, attempts, capture, queued_ms
-                )
-            delay = backoff_delay(attempts)
-            log.warning(
-                "line %d attempt %d failed (%s); retrying in %.1fs", shot.line, attempts, exc, delay
-            )
-            sleep(delay)
-            continue
-        except ScreenshotError as exc:  # pragma: no cover - every subclass is handled above
-            return _failed(shot, engine, exc.message, started, clock, attempts, capture, queued_ms)
-        return Result(
-            line=shot.line,
-            url=shot.url,
-            status=OK,
-            storage_uri=uri,
-            link=link,
-            width=capture.width,
-            height=capture.height,
-            bytes=len(capture.image),
-            duration_ms=_elapsed_ms(started, clock),
-            http_status=capture.http_status,
-            final_url=capture.final_url,
-            title=capture.title,
-            format=shot.options.format,
-            engine=engine.name,
-            attempts=attempts,
-            finished_at=_now(),
-            key=key,
-            upload_ms=upload_ms,
-            **_page_fields(capture, queued_ms),
-        )
-
-
-def _failed(
-    shot: Shot,
-    engine: Engine,
-    message: str,
-    started: float,
-    clock: Callable[[], float],
-    attempts: int,
-    capture: Capture | None,
-    queued_ms: int | None = None,
-) -> Result:
-    page: dict[str, Any] = {"queued_ms": queued_ms}
-    if capture is not None:
-        page = _page_fields(capture, queued_ms)
-        page.update(http_status=capture.http_status, final_url=capture.final_url)
-        page.update(title=capture.title)
-    return error_result(
-        shot.line,
-        shot.url,
-        message,
-        duration_ms=_elapsed_ms(started, clock),
-        format=shot.options.format,
-        engine=engine.name,
-        attempts=attempts,
-        finished_at=_now(),
-        **page,
+    """Capture ``shot`` with ``engine``, store it in ``storage`` and return its manifest row
+    (:class:`Pipeline` without reuse)."""
+    pipeline = Pipeline(
+        storage,
+        key_prefix=key_prefix,
+        max_attempts=max_attempts,
+        raise_storage_outage=raise_storage_outage,
+        sleep=sleep,
+        clock=clock,
     )
-
-
-def _page_fields(capture: Capture, queued_ms: int | None) -> dict[str, Any]:
-    """The row's page metadata and timings from what the engine saw."""
-    return {
-        "content_type": capture.content_type,
-        "requests": capture.requests,
-        "failed_requests": capture.failed_requests,
-        "blocked_requests": capture.blocked_requests,
-        "console_errors": capture.console_errors,
-        "console_messages": tuple(capture.console_messages[:MAX_CONSOLE_MESSAGES]),
-        "queued_ms": queued_ms,
-        "navigation_ms": capture.navigation_ms,
-        "wait_ms": capture.wait_ms,
-        "capture_ms": capture.capture_ms,
-    }
-
-
-def _queued_ms(shot: Shot) -> int | None:
-    """Milliseconds since the shot was read from the input (clocks of two machines may differ
-    a little in the distributed mode: never negative)."""
-    if shot.queued_at is None:
-        return None
-    return max(0, int(round((time.time() - shot.queued_at) * 1000)))
-
-
-def _elapsed_ms(started: float, clock: Callable[[], float]) -> int:
-    return int(round((clock() - started) * 1000))
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
+    return pipeline.take(shot, lambda: engine)

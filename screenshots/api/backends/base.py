@@ -11,12 +11,14 @@ nothing queues without bound.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from screenshots.core.result import Result
 from screenshots.core.shot import Shot
+from screenshots.storage.base import Storage
 
 #: The capture is accepted and waits for a browser (pool) or a worker (broker).
 QUEUED = "queued"
@@ -58,6 +60,8 @@ class Backend:
     mode: str = "base"
     #: Engine used when a request names none.
     default_engine: str = ""
+    #: Where the screenshots are stored (and read back from for ``Accept: image/*``).
+    storage: Storage
 
     async def start(self) -> None:  # pragma: no cover
         """Open connections, start threads; :class:`~screenshots.core.errors.ConfigurationError` if
@@ -91,9 +95,10 @@ class Backend:
         """The status of ``ident`` once done, or as it is after ``timeout`` seconds."""
         raise NotImplementedError
 
-    async def read_image(self, key: str) -> bytes:  # pragma: no cover
-        """The stored image under ``key`` (``KeyError`` if there is none)."""
-        raise NotImplementedError
+    async def read_image(self, key: str) -> bytes:
+        """The stored image under ``key`` (``KeyError`` if there is none;
+        :class:`~screenshots.core.errors.StorageUnavailable` if it cannot be read now)."""
+        return await asyncio.to_thread(self.storage.read, key)
 
     async def readiness(self) -> dict[str, Check]:  # pragma: no cover
         """Checks that decide ``/readyz``: each named part and whether it can take work."""

@@ -33,7 +33,6 @@ from engines import engine_names
 from screenshots.api import metrics
 from screenshots.api.backends.base import DONE, QUEUED, RUNNING, Backend, Check, Status
 from screenshots.api.errors import ApiError, Busy
-from screenshots.api.images import read_object
 from screenshots.core.result import Result, error_result
 from screenshots.core.settings import Settings, redact_url
 from screenshots.core.shot import Shot
@@ -191,9 +190,6 @@ class CeleryBackend(Backend):
                 return status
             await asyncio.sleep(min(pause, left))
             pause = min(0.5, pause * 1.5)
-
-    async def read_image(self, key: str) -> bytes:
-        return await asyncio.to_thread(read_object, self.storage, key)
 
     # -- health --------------------------------------------------------------------------
 

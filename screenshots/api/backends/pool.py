@@ -16,12 +16,11 @@ operations":
   and takes the next URL; when the uploads fall behind (at most ``2 × uploads`` images wait or
   upload), tabs wait for them, the wait queue fills, and new requests get 429.
 
-Each capture still goes through :func:`screenshots.pipeline.screenshot.take_screenshot`, the
-service's one pipeline,
-in two passes: in the tab with the real engine and a storage that only holds the image, then
-in the upload thread replaying that capture into the real storage
-(:mod:`screenshots.api.backends.twopass`).
-Retries, keys, links and the row's columns are therefore exactly those of the batch runners.
+Each capture goes through :class:`screenshots.pipeline.screenshot.Pipeline`, the service's one
+pipeline, split at its phases: :meth:`~screenshots.pipeline.screenshot.Pipeline.begin` (the
+capture phase) in the tab, :meth:`~screenshots.pipeline.screenshot.Pipeline.store` in the upload
+thread, sharing one attempt budget. Retries, keys, links and the row's columns are therefore
+exactly those of the batch runners.
 """
 
 from __future__ import annotations
@@ -39,18 +38,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from engines.base import Capture, Engine
+from engines.base import Engine
 from screenshots.api import metrics
 from screenshots.api.backends.base import DONE, QUEUED, RUNNING, Backend, Check, Status
-from screenshots.api.backends.twopass import HOLD, Recorder, Replay, merge_rows
 from screenshots.api.errors import ApiError, Busy
-from screenshots.api.images import read_object
 from screenshots.core.errors import ConfigurationError
 from screenshots.core.keys import DEFAULT_KEY_PREFIX
 from screenshots.core.result import Result, error_result
 from screenshots.core.settings import DEFAULT_MAX_ATTEMPTS
 from screenshots.core.shot import Shot
-from screenshots.pipeline.screenshot import take_screenshot
+from screenshots.pipeline.run import Run
+from screenshots.pipeline.screenshot import Pipeline
+from screenshots.pipeline.threadengines import ThreadEngines
 from screenshots.storage.base import Storage
 
 log = logging.getLogger(__name__)
@@ -119,6 +118,9 @@ class PoolBackend(Backend):
         self.result_ttl = result_ttl
         self.max_records = max_records
         self.browser_probe = browser_probe
+        self.pipeline = Pipeline(storage, key_prefix=key_prefix, max_attempts=max_attempts)
+        # One engine per tab thread, closed by the thread itself when it ends.
+        self._engines = ThreadEngines(lambda _name: engine_factory())
         self._clock = clock
         self._records: OrderedDict[str, _Record] = OrderedDict()
         self._work: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
@@ -216,9 +218,6 @@ class PoolBackend(Backend):
                 await asyncio.wait_for(record.event.wait(), timeout)
         return self._status(record)
 
-    async def read_image(self, key: str) -> bytes:
-        return await asyncio.to_thread(read_object, self.storage, key)
-
     async def readiness(self) -> dict[str, Check]:
         now = self._clock()
         if self._readiness is not None and now - self._readiness[0] < READINESS_TTL:
@@ -292,20 +291,17 @@ class PoolBackend(Backend):
     # -- the tab threads -----------------------------------------------------------------
 
     def _tab_loop(self) -> None:
-        engine: Engine | None = None
         try:
             while True:
                 item = self._work.get()
                 if item is None:
                     return
-                engine = self._serve(item, engine)
+                self._serve(item)
         finally:
-            if engine is not None:
-                with contextlib.suppress(Exception):
-                    engine.close()
+            self._engines.close_thread()
 
-    def _serve(self, item: _Item, engine: Engine | None) -> Engine | None:
-        """Capture ``item`` in this tab, hand it to an upload thread; return the tab's engine."""
+    def _serve(self, item: _Item) -> None:
+        """Capture ``item`` in this tab and hand it to an upload thread."""
         started = self._clock()
         metrics.QUEUE_WAIT.observe(max(0.0, started - item.submitted))
         metrics.IN_FLIGHT.inc()
@@ -314,28 +310,20 @@ class PoolBackend(Backend):
         self._call_on_loop(self._mark_running, item.id)
         handed_over = False
         try:
-            if engine is None:
-                engine = self.engine_factory()
+            engine = self._engines.get(self.default_engine)
             before = getattr(engine, "browser_pid", None)
-            recorder = Recorder(engine)
-            first = take_screenshot(
-                item.shot,
-                recorder,
-                HOLD,
-                key_prefix=self.key_prefix,
-                max_attempts=self.max_attempts,
-            )
+            step = self.pipeline.begin(item.shot, lambda: engine)
             self._problem = None
             after = getattr(engine, "browser_pid", None)
             if before is not None and after != before:
                 metrics.BROWSER_RESTARTS.inc()
             self._note_service_time(self._clock() - started)
-            if first.ok and recorder.last is not None:
+            if isinstance(step, Run):
                 self._upload_slots.acquire()
-                self._uploader.submit(self._upload, item, recorder.last, engine.name, first)
+                self._uploader.submit(self._upload, item, step)
                 handed_over = True
             else:
-                self._finish(item, first)
+                self._finish(item, step)
         except ConfigurationError as exc:
             self._problem = f"cannot capture: {exc}"
             self._finish(item, _failed(item.shot, f"the server cannot capture: {exc}"))
@@ -347,18 +335,10 @@ class PoolBackend(Backend):
             if not handed_over:
                 with self._lock:
                     self._running -= 1
-        return engine
 
-    def _upload(self, item: _Item, capture: Capture, engine_name: str, first: Result) -> None:
+    def _upload(self, item: _Item, run: Run) -> None:
         try:
-            second = take_screenshot(
-                item.shot,
-                Replay(capture, engine_name),
-                self.storage,
-                key_prefix=self.key_prefix,
-                max_attempts=self.max_attempts,
-            )
-            row = merge_rows(first, second)
+            row = self.pipeline.store(run)
         except ConfigurationError as exc:
             row = _failed(item.shot, f"the server cannot store screenshots: {exc}")
         except Exception as exc:  # noqa: BLE001 - a bug must not kill the upload thread
