@@ -108,6 +108,25 @@ def test_local_put_under_a_file_is_rejected_as_storage_error(tmp_path: Path) -> 
         LocalStorage(tmp_path).put(KEY, PNG, "image/png")
 
 
+# -- reading back (Storage.read) -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["local", "memory"])
+def test_read_returns_what_was_stored_and_key_error_when_absent(tmp_path: Path, kind: str) -> None:
+    storage = LocalStorage(tmp_path) if kind == "local" else MemoryStorage()
+    storage.put(KEY, PNG, "image/png", {"width": "1"})
+    assert storage.read(KEY) == PNG
+    with pytest.raises(KeyError):
+        storage.read("screenshots/00/missing.png")
+
+
+def test_local_read_that_fails_is_transient_not_missing(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path)
+    storage.path(KEY).mkdir(parents=True)  # a directory where the image would be
+    with pytest.raises(StorageUnavailable, match="cannot read"):
+        storage.read(KEY)
+
+
 # -- MemoryStorage -------------------------------------------------------------------------------
 
 
@@ -184,6 +203,9 @@ def test_s3_unreachable_endpoint_is_transient_and_keeps_secrets(
         storage.check()
     with pytest.raises(StorageUnavailable):
         storage.exists(KEY)
+    with pytest.raises(StorageUnavailable) as unread:
+        storage.read(KEY)
+    assert "very-secret-value" not in str(unread.value)
     assert "very-secret-value" not in repr(storage)
     assert endpoint in repr(storage)
 
@@ -251,6 +273,14 @@ def test_s3_exists(s3_storage: S3Storage) -> None:
     assert not s3_storage.exists(KEY)
     s3_storage.put(KEY, PNG, "image/png")
     assert s3_storage.exists(KEY)
+
+
+@pytest.mark.integration
+def test_s3_read_returns_the_object_and_key_error_when_absent(s3_storage: S3Storage) -> None:
+    with pytest.raises(KeyError):
+        s3_storage.read(KEY)
+    s3_storage.put(KEY, PNG, "image/png")
+    assert s3_storage.read(KEY) == PNG
 
 
 @pytest.mark.integration
