@@ -3,7 +3,7 @@
 Keys are deterministic (:func:`screenshots.core.keys.storage_key`), so finding a previous shot is
 one ``stat``
 of the storage back end. Its row is rebuilt from the metadata stored with the object (see
-:func:`screenshots.pipeline.screenshot.take_screenshot`) and a fresh link; ``attempts`` is 0 in
+:func:`screenshots.pipeline.store.store_capture`) and a fresh link; ``attempts`` is 0 in
 such a row.
 """
 
