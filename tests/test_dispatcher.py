@@ -6,6 +6,8 @@ import io
 import json
 import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -183,3 +185,50 @@ def test_a_bad_capture_flag_is_one_line_naming_the_option(tmp_path, capsys, flag
     assert dispatcher.run([str(urls), "--out", str(tmp_path / "o"), *flags]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and words in err[0]
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_dispatcher(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python dispatcher.py ARGS`` as a user runs it, in the embedded mode."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "SCREENSHOT_BUCKET")}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "dispatcher.py"), *args], capture_output=True, text=True,
+        env=env, cwd=ROOT, timeout=120, check=False,
+    )
+
+
+def test_a_csv_file_that_cannot_be_parsed_is_one_line_and_exit_2(tmp_path):
+    # bare CR line ends (an old spreadsheet's export): the csv module cannot read it; the same
+    # file uploaded to POST /v1/jobs was a 500 (tests/test_api_untrusted_input.py)
+    urls = tmp_path / "urls.csv"
+    urls.write_bytes(b"url,width\rhttps://a.example/,100\rhttps://b.example/,200\r")
+    done = run_dispatcher(str(urls), "--out", str(tmp_path / "out"), "--engine", "stub")
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {urls}: line 1: not readable as CSV")
+
+
+def test_records_that_are_not_text_are_error_rows_not_a_traceback(tmp_path):
+    urls = tmp_path / "urls.jsonl"
+    urls.write_text(
+        '{"url": "https://a.example/\\ud800"}\n'  # a lone surrogate in the URL
+        '{"url": "https://b.example/", "user_agent": "x\\udc00"}\n'  # ... in an option
+        '{"url": "https://c.example/", "x": ' + "[" * 5000 + "]" * 5000 + "}\n"  # too deep
+        '{"url": "https://d.example/"}\n',
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    done = run_dispatcher(str(urls), "--out", str(out), "--engine", "stub", "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    by_line = {row["line"]: row for row in rows_of(out)}
+    assert sorted(by_line) == [1, 2, 3, 4]
+    assert "lone surrogate" in by_line[1]["error"] and "\\ud800" in by_line[1]["url"]
+    assert "lone surrogate" in by_line[2]["error"]
+    assert by_line[3]["error"] == "line is nested too deeply"
+    assert by_line[4]["status"] == "ok"
+    assert "4 URLs: 1 ok, 3 failed" in (out / "report.html").read_text()

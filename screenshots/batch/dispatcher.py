@@ -9,7 +9,8 @@ in the output directory (or in S3 if ``SCREENSHOT_BUCKET`` is set).
 Writes ``OUT/results.jsonl`` (one row per input URL, as results arrive), ``OUT/results.csv``
 and ``OUT/report.html``. Running the same command again resumes: URLs already ``ok`` in
 ``OUT`` are not shot again. Exit status: 0 when every line got a result (errors included),
-1 when the run could not start or finish, 2 for bad arguments or settings.
+1 when the run could not start or finish, 2 for bad arguments or settings, or a URL file that
+cannot be read as records at all (one line saying why, no traceback).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from engines import engine_names
-from screenshots.batch.inputs import count_lines, read_shots
+from screenshots.batch.inputs import InputError, count_lines, read_shots
 from screenshots.batch.manifest import Manifest
 from screenshots.batch.progress import Progress
 from screenshots.batch.report import write_report
@@ -217,6 +218,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     except (UsageError, ConfigurationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except InputError as exc:  # the file as a whole, found while counting its records
+        print(f"error: {args.urls}: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -243,6 +247,10 @@ def run(argv: Sequence[str] | None = None) -> int:
         progress.finish()
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except InputError as exc:  # pragma: no cover - counting the records finds it first
+        progress.finish()
+        print(f"error: {args.urls}: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         progress.finish()
         print("interrupted: run the same command again to resume", file=sys.stderr)

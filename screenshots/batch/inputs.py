@@ -19,7 +19,11 @@ loose value is read and what it must be all come from the options' one declarati
 In every format blank lines and lines starting with ``#`` are skipped, and the row id is the
 line number where the record starts. A record that is not an acceptable URL, or that names an
 unknown option or a bad value, becomes an ``error`` row naming the problem, never an
-exception. The file is read line by line, so memory does not grow with its length.
+exception; the text an error row shows of a bad record is always valid Unicode (a lone
+surrogate from a JSON ``\\ud800`` is shown escaped). A file that cannot be read as records at
+all (a CSV the ``csv`` module cannot parse, such as one with bare CR line ends) is an
+:class:`InputError` naming the line: the dispatcher's one-line error, the API's 422. The file is
+read line by line, so memory does not grow with its length.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NoReturn
 
 from screenshots.core.errors import InvalidOption, InvalidURL
 from screenshots.core.options import CaptureOptions
@@ -42,11 +46,57 @@ MAX_LINE_BYTES = 64 * 1024
 #: The input formats.
 FORMATS = ("text", "jsonl", "csv")
 _EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
+#: Longest text of a bad record shown in its error row.
+MAX_SHOWN = 2100
 
 
-def detect_format(path: Path) -> str:
-    """``text``, ``jsonl`` or ``csv``: by extension, else by the first meaningful line."""
-    by_name = _EXTENSIONS.get(path.suffix.lower())
+class InputError(ValueError):
+    """The file cannot be read as URL records at all (not one bad record: those are rows)."""
+
+
+def format_for_name(name: str) -> str | None:
+    """The format a file name's extension selects (``.jsonl``, ``.ndjson``, ``.csv``), if any.
+
+    Only the extension is looked at: the name may come from an upload and is never used as a
+    path.
+    """
+    _stem, dot, extension = name.rpartition(".")
+    return _EXTENSIONS.get(f".{extension.lower()}") if dot else None
+
+
+def shown(text: str, limit: int = MAX_SHOWN) -> str:
+    """``text`` cut to ``limit`` characters, with what is not valid Unicode (lone surrogates)
+    escaped, so an error row can always be written as UTF-8 and JSON."""
+    return text[:limit].encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def text_problem(value: Any) -> str | None:
+    """Why ``value`` (parsed JSON: text, lists, objects) is not valid Unicode text, or ``None``.
+
+    JSON's ``\\ud800`` escapes decode to lone surrogates, which no UTF-8 writer, browser or
+    JSON answer takes: they are refused with the other bad values, before any option sees them.
+    """
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                bad = item[exc.start]
+                return f"{shown(item, 80)!r} contains {bad!r}, a lone surrogate: not text"
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple):
+            pending.extend(item)
+    return None
+
+
+def detect_format(path: Path, kind: str | None = None) -> str:
+    """``text``, ``jsonl`` or ``csv``: ``kind`` if given, by extension, else by the first
+    meaningful line."""
+    by_name = kind or _EXTENSIONS.get(path.suffix.lower())
     if by_name:
         return by_name
     with path.open("rb") as handle:
@@ -58,19 +108,26 @@ def detect_format(path: Path) -> str:
                 continue
             if text.startswith("{"):
                 return "jsonl"
-            first = next(csv.reader([text]), [""])
+            try:
+                first = next(csv.reader([text]), [""])
+            except csv.Error:  # a bare CR, for instance: not a CSV header
+                return "text"
             if first and first[0].strip().lower() == "url" and (len(first) > 1 or "," in text):
                 return "csv"
             return "text"
     return "text"
 
 
-def read_shots(path: Path, options: CaptureOptions) -> Iterator[Shot | Result]:
+def read_shots(
+    path: Path, options: CaptureOptions, kind: str | None = None
+) -> Iterator[Shot | Result]:
     """Yield a :class:`Shot` for each URL record of ``path`` and an error row for each bad one.
 
-    ``options`` are the defaults; a JSON Lines or CSV row overrides them.
+    ``options`` are the defaults; a JSON Lines or CSV row overrides them. ``kind`` (one of
+    :data:`FORMATS`) overrides the format's detection. :class:`InputError` if the file cannot
+    be read as records.
     """
-    kind = detect_format(path)
+    kind = detect_format(path, kind)
     with path.open("rb") as handle:
         if kind == "csv":
             yield from _read_csv(handle, options)
@@ -94,8 +151,9 @@ def parse_line(
     try:
         text = raw.decode("utf-8").strip().lstrip("\ufeff")
     except UnicodeDecodeError:
-        shown = raw[:200].decode("utf-8", "replace").strip()
-        return error_result(number, shown, "line is not valid UTF-8")
+        return error_result(
+            number, raw[:200].decode("utf-8", "replace").strip(), "line is not valid UTF-8"
+        )
     if not text or text.startswith("#"):
         return None
     if kind == "jsonl":
@@ -110,7 +168,7 @@ def make_shot(
     try:
         url = normalize_url(text)
     except InvalidURL as exc:
-        return error_result(number, text[:2100], exc.message)
+        return error_result(number, shown(text), exc.message)
     try:
         options = defaults.merged(overrides) if overrides else defaults
     except InvalidOption as exc:
@@ -122,14 +180,19 @@ def _json_record(number: int, text: str, defaults: CaptureOptions) -> Shot | Res
     try:
         record = json.loads(text)
     except json.JSONDecodeError as exc:
-        return error_result(number, text[:200], f"line is not valid JSON ({exc.msg})")
+        return error_result(number, shown(text, 200), f"line is not valid JSON ({exc.msg})")
     except ValueError:  # a number too long to convert, for instance
-        return error_result(number, text[:200], "line is not valid JSON")
+        return error_result(number, shown(text, 200), "line is not valid JSON")
+    except RecursionError:  # [[[[… deeper than the parser's stack
+        return error_result(number, shown(text, 200), "line is nested too deeply")
     if not isinstance(record, dict):
-        return error_result(number, text[:200], "line is not a JSON object")
+        return error_result(number, shown(text, 200), "line is not a JSON object")
+    problem = text_problem(record)
+    if problem is not None:
+        return error_result(number, shown(text, 200), problem)
     url = record.pop("url", None)
     if not isinstance(url, str) or not url.strip():
-        return error_result(number, text[:200], 'the object has no "url" text')
+        return error_result(number, shown(text, 200), 'the object has no "url" text')
     return make_shot(number, url.strip(), defaults, record)
 
 
@@ -183,7 +246,7 @@ def _csv_records(handle: BinaryIO) -> Iterator[tuple[int, list[str] | None]]:
 
     reader = csv.reader(decoded())
     start = 1
-    for cells in reader:
+    for cells in _csv_rows(reader, state):
         if long_lines:
             for line in long_lines:
                 yield line, None
@@ -194,6 +257,22 @@ def _csv_records(handle: BinaryIO) -> Iterator[tuple[int, list[str] | None]]:
         if not any(cell.strip() for cell in cells) or cells[0].lstrip().startswith("#"):
             continue
         yield number, cells
+
+
+def _csv_rows(reader: Iterator[list[str]], state: dict[str, int]) -> Iterator[list[str]]:
+    """The reader's rows; its :class:`csv.Error` (a bare CR outside quotes, an over-long
+    field) is an :class:`InputError` naming the line."""
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            _unreadable_csv(state["line"], exc)
+
+
+def _unreadable_csv(line: int, exc: csv.Error) -> NoReturn:
+    raise InputError(f"line {line}: not readable as CSV ({exc})") from None
 
 
 def count_lines(path: Path) -> int:
@@ -213,13 +292,18 @@ def count_lines(path: Path) -> int:
                 total += 1
             return total
         for raw in _lines(handle):
-            if raw is None:
-                total += 1
-                continue
-            stripped = raw.strip()
-            if stripped and not stripped.startswith(b"#") and stripped != b"\xef\xbb\xbf":
+            if raw is None or _is_record(raw):
                 total += 1
     return total
+
+
+def _is_record(raw: bytes) -> bool:
+    """Whether a line is a record, as :func:`parse_line` tells (not blank, not a comment)."""
+    try:
+        text = raw.decode("utf-8").strip().lstrip("\ufeff")
+    except UnicodeDecodeError:  # an error row
+        return True
+    return bool(text) and not text.startswith("#")
 
 
 def _lines(handle: BinaryIO) -> Iterator[bytes | None]:
