@@ -154,6 +154,15 @@ class ChromiumEngine(Engine, Generic[BrowserT]):
             logger.warning("the browser died between captures: starting a new one")
             self._discard()
 
+    @staticmethod
+    def _time_left(deadline: float, options: CaptureOptions) -> float:
+        """Seconds left before ``deadline``; none left (a slow browser start) is
+        :class:`NoTimeLeft`."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise no_time_after_start(options)
+        return remaining
+
     def _discard(self) -> None:
         self._stop(polite=False)
 

@@ -34,7 +34,6 @@ from engines.chromium_engine import (
     could_not_start,
     deadline_passed,
     load_timeout,
-    no_time_after_start,
     redirect_loop,
 )
 from engines.page import Document, navigation_error
@@ -153,8 +152,7 @@ class PlaywrightEngine(ChromiumEngine[Browser]):
     def _capture_with(
         self, browser: Browser, url: str, options: CaptureOptions, deadline: float
     ) -> Capture:
-        if deadline - time.monotonic() <= 0:
-            raise no_time_after_start(options)
+        self._time_left(deadline, options)
         context = browser.new_context(options)
         try:
             context.set_default_timeout(max(1.0, (deadline - time.monotonic()) * 1000))

@@ -30,7 +30,6 @@ from engines.chromium_engine import (
     browser_crashed,
     could_not_start,
     load_timeout,
-    no_time_after_start,
     redirect_loop,
     short,
     start_timeout,
@@ -135,9 +134,7 @@ class SeleniumEngine(ChromiumEngine[Browser]):
     ) -> Capture:
         tab = browser.tab
         assert tab is not None
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise no_time_after_start(options)
+        remaining = self._time_left(deadline, options)
         connection(tab.driver).client_config.timeout = remaining + WATCHDOG_GRACE
         tab.network = None  # until this capture's navigation starts
         tab.set_viewport(options)
