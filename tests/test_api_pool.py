@@ -21,6 +21,8 @@ from screenshots.api.backends.pool import PoolBackend
 from screenshots.api.callbacks import SIGNATURE_HEADER, verify
 from screenshots.api.config import load_api_config
 from screenshots.core.settings import load_settings
+from screenshots.storage.base import Storage
+from screenshots.storage.local import LocalStorage
 from screenshots.storage.memory import MemoryStorage
 from support.apiserver import serve
 
@@ -29,14 +31,14 @@ HEADERS = {"Authorization": f"Bearer {KEY}"}
 
 
 def pool_app(engine: str = "stub", latency: float = 0.0, tabs: int = 2, wait_queue: int = 2,
-             **env: str):
+             storage: Storage | None = None, **env: str):
     settings = load_settings()
     config = load_api_config({"SCREENSHOT_API_KEYS": f"tester:{KEY}",
                               "SCREENSHOT_API_RATE": "100000", "SCREENSHOT_API_BURST": "100000",
                               **env})
     kwargs = {"latency": latency} if engine == "stub" else {}
     backend = PoolBackend(
-        lambda: create_engine(engine, settings, **kwargs), engine, MemoryStorage(),
+        lambda: create_engine(engine, settings, **kwargs), engine, storage or MemoryStorage(),
         tabs=tabs, wait_queue=wait_queue, uploads=2,
     )
     return create_app(config, backend, settings, job_poll_interval=0.05)
@@ -162,6 +164,25 @@ def test_a_job_callback_is_signed_and_retried(hooks) -> None:
 
 
 @pytest.mark.integration
+def test_images_are_served_from_local_files_and_404_once_gone(tmp_path) -> None:
+    storage = LocalStorage(tmp_path)
+    with serve(pool_app(storage=storage)) as base, httpx2.Client(
+        base_url=base, headers=HEADERS, timeout=30
+    ) as client:
+        body = {"url": "http://example.test/a", "width": 320, "height": 200, "wait": 20}
+        row = client.post("/v1/screenshots", json=body)
+        assert row.status_code == 200 and row.json()["status"] == "ok", row.text
+        data = row.json()
+        stored = storage.path(data["key"])
+        image = client.get(f"/v1/screenshots/{data['id']}", headers={"Accept": "image/png"})
+        assert image.status_code == 200 and image.headers["content-type"] == "image/png"
+        assert image.content == stored.read_bytes()
+        assert Image.open(io.BytesIO(image.content)).size == (320, 200)
+        stored.unlink()
+        gone = client.get(f"/v1/screenshots/{data['id']}", headers={"Accept": "image/png"})
+        assert gone.status_code == 404 and "no longer stored" in gone.text
+
+
 def test_a_synchronous_chromium_shot_of_a_local_page(site) -> None:
     with serve(pool_app(engine="selenium", tabs=1, wait_queue=1)) as base, httpx2.Client(
         base_url=base, headers=HEADERS, timeout=120
