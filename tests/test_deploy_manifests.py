@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import re
 import shlex
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -321,3 +323,21 @@ def test_compose_links_use_an_endpoint_the_user_reaches() -> None:
     assert host.endswith(":-s3.localhost}")
     assert any(published.endswith(f"{port}:{port}") for published in s3["ports"])
     assert f"-s3.port={port}" in s3["command"]
+
+
+# -- the image's scripts -----------------------------------------------------------------------
+
+
+def test_entrypoint_runs_the_dispatcher_from_any_directory(tmp_path: Path) -> None:
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    done = subprocess.run(
+        ["sh", str(ROOT / "deploy" / "docker" / "entrypoint.sh"), "python", "dispatcher.py",
+         "--help"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "--out" in done.stdout
+    # Any other command runs as given, its exit status kept.
+    done = subprocess.run(["sh", str(ROOT / "deploy" / "docker" / "entrypoint.sh"), "sh", "-c",
+                           "exit 3"], cwd=tmp_path, timeout=60)
+    assert done.returncode == 3
