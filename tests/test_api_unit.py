@@ -23,7 +23,6 @@ from screenshots.api import create_app
 from screenshots.api.auth import KeyRing
 from screenshots.api.backends.base import DONE
 from screenshots.api.backends.pool import PoolBackend
-from screenshots.api.backends.twopass import merge_rows
 from screenshots.api.callbacks import Delivery, deliver, sign, verify
 from screenshots.api.config import ApiConfig, hash_key, load_api_config
 from screenshots.api.errors import Busy, retry_after_seconds
@@ -31,7 +30,6 @@ from screenshots.api.ratelimit import RateLimiter
 from screenshots.api.worker_metrics import EventCollector
 from screenshots.core.errors import ConfigurationError
 from screenshots.core.options import CaptureOptions
-from screenshots.core.result import Result
 from screenshots.core.settings import load_settings
 from screenshots.core.shot import Shot
 from screenshots.storage.memory import MemoryStorage
@@ -452,15 +450,6 @@ def test_the_pool_refuses_at_once_when_tabs_and_wait_queue_are_full() -> None:
     ids, refused_in, retry_after, queued = asyncio.run(scenario())
     assert len(set(ids)) == 5 and refused_in < 0.05
     assert retry_after >= 1 and queued == 3
-
-
-def test_merged_rows_add_up_both_passes() -> None:
-    first = Result(line=1, url="u", status="ok", duration_ms=300, attempts=2, queued_ms=5)
-    second = Result(line=1, url="u", status="ok", duration_ms=40, attempts=1, queued_ms=400,
-                    link="L", upload_ms=30)
-    merged = merge_rows(first, second)
-    assert (merged.duration_ms, merged.attempts, merged.queued_ms) == (340, 2, 5)
-    assert (merged.link, merged.upload_ms) == ("L", 30)
 
 
 # -- docs, health, metrics ----------------------------------------------------------------------
