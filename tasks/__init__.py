@@ -5,7 +5,7 @@ Tasks are thin: they decode the message and call
 the logic lives and is tested without a worker.
 """
 
-from tasks import capture  # noqa: E402,F401  (registers the tasks)
+from tasks import capture  # noqa: F401  (registers the tasks)
 from tasks.celery import app
 
 __all__ = ["app"]

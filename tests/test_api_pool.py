@@ -116,7 +116,7 @@ class _Hooks(BaseHTTPRequestHandler):
 
     received: list[tuple[dict[str, str], bytes]] = []
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         self.received.append((dict(self.headers), body))
         self.send_response(500 if len(self.received) == 1 else 200)

@@ -36,7 +36,7 @@ class _Origin(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self.server.paths.append(self.path)
         port = self.server.server_address[1]
         if self.path == "/chunked":
@@ -74,12 +74,12 @@ class _Origin(BaseHTTPRequestHandler):
         else:
             self._reply(200, f"port {port} path {self.path}".encode())
 
-    def do_HEAD(self) -> None:  # noqa: N802
+    def do_HEAD(self) -> None:
         self.send_response(200)
         self.send_header("Content-Length", "1000")  # the length a GET would have
         self.end_headers()
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         if self.headers.get("Transfer-Encoding") == "chunked":
             body = b""
             while size := int(self.rfile.readline().strip(), 16):

@@ -104,7 +104,7 @@ class PlaywrightEngine(ChromiumEngine[Browser]):
                 if browser is not None:
                     chromium.remove_profile_dir(browser.profile)
                 thread.stop()
-            except Exception:  # noqa: S110 - it failed because we killed it
+            except Exception:  # noqa: BLE001, S110 - it failed because we killed it
                 pass
             record = self._record  # a stuck DevTools call while the page kept navigating?
             loop = redirect_loop(record.navigations) if record is not None else None

@@ -37,7 +37,7 @@ class EngineThread:
                 continue
             try:
                 future.set_result(function())
-            except BaseException as exc:  # handed to the waiting caller
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller, who re-raises it
                 future.set_exception(exc)
 
     def submit(self, function: Callable[[], _T]) -> Future[_T]:

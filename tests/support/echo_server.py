@@ -66,7 +66,7 @@ def start_echo() -> Echo:
             self.end_headers()
             self.wfile.write(body)
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             assert echo is not None
             echo.paths.append(self.path)
             if self.path.startswith("/echo"):

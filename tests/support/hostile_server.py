@@ -91,7 +91,7 @@ class HostileHandler(SimpleHTTPRequestHandler):
     def _hang(self) -> None:
         self.server.stopping.wait(HANG_LIMIT)
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         parts = urlsplit(self.path)
         path = parts.path
         if path in ("/never", "/never.png"):
@@ -164,7 +164,7 @@ class _TLSHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         pass
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         body = b"<!doctype html><title>Self-signed</title><h1>Untrusted certificate</h1>"
         self.send_response(200)
         self.send_header("Content-Type", "text/html")

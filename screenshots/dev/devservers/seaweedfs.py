@@ -230,7 +230,7 @@ def _wait_until_ready(server: S3Server, timeout: float) -> None:
             )
         try:
             steps[0]()
-        except Exception as exc:  # anything means "not up yet"
+        except Exception as exc:  # noqa: BLE001 - anything means "not up yet"
             last_error = exc
             time.sleep(0.1)
         else:
