@@ -149,7 +149,7 @@ class CeleryBackend(Backend):
             await asyncio.to_thread(self._publish, shot, engine, ident)
         except ApiError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # the broker or Redis is down: not "busy"
             log.warning("cannot publish a capture: %s", exc)
             raise ApiError(
                 503, f"the capture could not be queued: {type(exc).__name__}: {exc}"
@@ -239,7 +239,7 @@ class CeleryBackend(Backend):
                 if fresh or time.monotonic() - self._probed_at >= self.depth_interval:
                     try:
                         depth, consumers = await asyncio.to_thread(self._probe)
-                    except Exception as exc:
+                    except Exception as exc:  # the broker is down: not "busy"
                         broker = redact_url(str(self.app.conf.broker_url))
                         raise ApiError(
                             503, f"the broker at {broker} cannot be reached: {exc}"
@@ -283,7 +283,7 @@ class CeleryBackend(Backend):
         if connection is not None:
             try:
                 connection.close()
-            except Exception:
+            except Exception:  # closing a broken connection
                 log.debug("closing the probe connection failed", exc_info=True)
 
 

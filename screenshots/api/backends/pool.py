@@ -327,7 +327,7 @@ class PoolBackend(Backend):
         except ConfigurationError as exc:
             self._problem = f"cannot capture: {exc}"
             self._finish(item, _failed(item.shot, f"the server cannot capture: {exc}"))
-        except Exception as exc:
+        except Exception as exc:  # a bug must not kill the tab
             log.exception("capture of %s failed unexpectedly", item.shot.url)
             self._finish(item, _failed(item.shot, f"internal error: {type(exc).__name__}"))
         finally:
@@ -341,7 +341,7 @@ class PoolBackend(Backend):
             row = self.pipeline.store(run)
         except ConfigurationError as exc:
             row = _failed(item.shot, f"the server cannot store screenshots: {exc}")
-        except Exception as exc:
+        except Exception as exc:  # a bug must not kill the upload thread
             log.exception("upload of %s failed unexpectedly", item.shot.url)
             row = _failed(item.shot, f"internal error: {type(exc).__name__}")
         finally:
