@@ -57,9 +57,21 @@ if [ "$current" = "$source_hash" ] && [ "${FORCE_BUILD:-0}" != 1 ]; then
     log "$IMAGE is up to date ($source_hash)"
 else
     log "building $IMAGE ($source_hash)"
+    # A machine whose pip trusts a CA bundle of its own (a TLS-inspecting proxy in front of
+    # the package index) lends it to pip in the build: mounted for the RUN steps only, so it
+    # is in no layer of the image.
+    mounts=""
+    cert=${PIP_CERT:-$(pip3 config get global.cert 2>/dev/null || true)}
+    if [ -n "$cert" ] && [ -f "$cert" ]; then
+        pip_conf=$(mktemp)
+        printf '[global]\ncert = /etc/build-ca.crt\n' > "$pip_conf"
+        mounts="--volume $cert:/etc/build-ca.crt:ro --volume $pip_conf:/etc/pip.conf:ro"
+    fi
     start=$(date +%s)
-    $LOW podman build --isolation chroot --network host \
+    # shellcheck disable=SC2086 # $mounts is a list of options
+    $LOW podman build --isolation chroot --network host $mounts \
         --label "screenshots.source-hash=$source_hash" -t "$IMAGE" "$ROOT" >&2
+    [ -z "${pip_conf:-}" ] || rm -f "$pip_conf"
     log "built in $(( $(date +%s) - start )) s"
 fi
 log "size: $(podman image inspect --format '{{ .Size }}' "$IMAGE") bytes"
