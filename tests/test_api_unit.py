@@ -480,9 +480,13 @@ def test_openapi_states_the_option_bounds_and_the_servers_limits() -> None:
     properties = shot["application/json"]["schema"]["properties"]
     assert (properties["width"]["minimum"], properties["width"]["maximum"]) == (1, 8192)
     assert properties["width"]["default"] == 1280 and properties["width"]["description"]
-    assert properties["format"]["enum"] == ["png", "jpeg", "webp"]
+    # null and "" mean "not given" (the default applies), for every option
+    assert properties["format"]["enum"] == ["png", "jpeg", "webp", "", None]
     assert properties["timeout"]["exclusiveMinimum"] == 0
-    assert properties["headers"]["type"] == "object"
+    assert properties["headers"]["type"] == ["object", "string", "null"]
+    assert properties["headers"]["additionalProperties"]["type"] == "string"
+    poll = document["paths"]["/v1/screenshots/{ident}"]["get"]["parameters"]
+    assert [p["schema"]["maximum"] for p in poll if p["name"] == "wait"] == [12]
     assert properties["wait"]["maximum"] == 12
     job = document["paths"]["/v1/jobs"]["post"]["requestBody"]["content"]
     schema = job["application/json"]["schema"]

@@ -20,9 +20,45 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
+from screenshots.core.options import CONTENT_TYPES
 from screenshots.core.result import Result
 
 _ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+
+#: An image answer: one of the capture formats' media types.
+IMAGE: dict[str, Any] = {
+    media: {"schema": {"type": "string", "format": "binary"}}
+    for media in sorted(set(CONTENT_TYPES.values()))
+}
+
+#: 202 from a screenshot's endpoints: not done yet.
+NOT_DONE: dict[str, Any] = {
+    "description": "Accepted, not done yet: `{id, state}` (`queued` or `running`); "
+    "`Location` is where to look again.",
+    "headers": {
+        "Location": {"schema": {"type": "string"}},
+        "Retry-After": {"schema": {"type": "integer"}},
+    },
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["id", "state"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "state": {"type": "string", "enum": ["queued", "running"]},
+                },
+            }
+        }
+    },
+}
+
+#: 422 for an image asked of a capture that failed: the detail and the error row.
+FAILED_CAPTURE: dict[str, Any] = {
+    "description": "The body is wrong (`detail` says how); or, when the image is asked for, "
+    "the capture failed: `{detail, result}` with the error row.",
+    "content": _ERROR,
+}
 
 #: The error answers every authenticated route may give.
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -31,6 +67,11 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"description": "The body is too large.", "content": _ERROR},
     415: {"description": "The body is not JSON (or a form upload for jobs).", "content": _ERROR},
     422: {"description": "The body is wrong: `detail` says how.", "content": _ERROR},
+    503: {
+        "description": "The server is starting or shutting down, or the image cannot be read "
+        "from storage now: retry later.",
+        "content": _ERROR,
+    },
     429: {
         "description": (
             "Rate limit, too many failed authentications from this address, full pool or "
@@ -81,8 +122,14 @@ def add_components(app: FastAPI) -> None:
 
 
 def state_limits(schema: dict[str, Any], max_wait: float, max_job_urls: int) -> None:
-    """Set the longest ``wait`` and the most URLs of a job in the document's request bodies."""
+    """Set the longest ``wait`` and the most URLs of a job in the document's request bodies,
+    and the longest ``wait`` of the long polls' query."""
     paths = schema.get("paths", {})
+    for operations in paths.values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", ()):
+                if parameter.get("in") == "query" and parameter.get("name") == "wait":
+                    parameter["schema"] = {**parameter.get("schema", {}), "maximum": max_wait}
     for path, field, limit, value in (
         ("/v1/screenshots", "wait", "maximum", max_wait),
         ("/v1/jobs", "urls", "maxItems", max_job_urls),

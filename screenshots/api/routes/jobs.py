@@ -9,13 +9,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 
 from engines import engine_names
 from screenshots.api.callbacks import CallbackRefused, check_destination
 from screenshots.api.config import DEFAULT_MAX_JOB_URLS
 from screenshots.api.deps import Caller, Services, json_body, services
 from screenshots.api.errors import ApiError
-from screenshots.api.openapi import ERRORS
+from screenshots.api.openapi import ERRORS, IMAGE
 from screenshots.api.payloads import (
     JobRequest,
     job_request_schema,
@@ -50,7 +51,7 @@ _SUMMARY = {
                     # server's own (screenshots.api.openapi.add_components)
                     "schema": job_request_schema(engine_names(), DEFAULT_MAX_JOB_URLS)
                 },
-                "multipart/form-data": {"schema": job_upload_schema()},
+                "multipart/form-data": {"schema": job_upload_schema(engine_names())},
             },
         }
     },
@@ -81,8 +82,18 @@ async def create_job(request: Request, principal: Caller) -> Response:
     )
 
 
+#: Form fields of an upload at most (``file``, ``options``, ``engine``, ``callback_url``...).
+MAX_FORM_FIELDS = 8
+
+
 async def _from_upload(request: Request, current: Services) -> JobRequest:
-    form = await request.form(max_files=1, max_fields=8, max_part_size=current.config.max_upload)
+    try:
+        form = await request.form(
+            max_files=1, max_fields=MAX_FORM_FIELDS, max_part_size=current.config.max_upload
+        )
+    except HTTPException as exc:  # Starlette's 400 for a form it cannot decode or that has
+        # too many fields or files: a malformed body is a 422, as for JSON (docs/api.md)
+        raise ApiError(422, f"the form cannot be read: {exc.detail}") from None
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
         raise ApiError(422, "upload the URL file in a form field named `file`")
@@ -133,7 +144,7 @@ async def get_job_results(
 @router.get(
     "/{job_id}/images/{line}",
     summary="The image of one row of a job",
-    responses={200: {"content": {"image/png": {}}}, **ERRORS},
+    responses={200: {"description": "The image.", "content": IMAGE}, **ERRORS},
 )
 async def get_job_image(
     request: Request, job_id: str, line: int, principal: Caller

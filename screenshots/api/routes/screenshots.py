@@ -13,7 +13,7 @@ from screenshots.api.backends.base import Backend, Status
 from screenshots.api.config import DEFAULT_MAX_WAIT
 from screenshots.api.deps import Caller, json_body, services, wants_image
 from screenshots.api.errors import ApiError, not_found
-from screenshots.api.openapi import ERRORS, result_schema
+from screenshots.api.openapi import ERRORS, FAILED_CAPTURE, IMAGE, NOT_DONE, result_schema
 from screenshots.api.payloads import parse_screenshot, parse_wait, screenshot_request_schema
 from screenshots.core.errors import StorageUnavailable
 from screenshots.core.options import CONTENT_TYPES
@@ -24,16 +24,11 @@ _ANSWERS: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "Done: the manifest row (status `ok` or `error`) with its `id`; "
         "with `Accept: image/*`, the image itself.",
-        "content": {
-            "application/json": {"schema": result_schema()},
-            "image/png": {"schema": {"type": "string", "format": "binary"}},
-        },
+        "content": {"application/json": {"schema": result_schema()}, **IMAGE},
     },
-    202: {
-        "description": "Accepted, not done yet: `{id, state}` (`queued` or `running`); "
-        "`Location` is where to look again.",
-    },
+    202: NOT_DONE,
     **ERRORS,
+    422: FAILED_CAPTURE,
 }
 
 
@@ -78,7 +73,13 @@ async def get_screenshot(
     request: Request,
     ident: str,
     principal: Caller,
-    wait: Annotated[float, Query(description="Seconds to wait for the result.")] = 0,
+    wait: Annotated[
+        float,
+        Query(
+            description="Seconds to wait for the result (at most SCREENSHOT_API_MAX_WAIT).",
+            json_schema_extra={"minimum": 0, "maximum": DEFAULT_MAX_WAIT},
+        ),
+    ] = 0,
 ) -> Response:
     """200 with the row once there is one, 202 with the state (`queued`, `running`) before."""
     current = services(request)
@@ -90,7 +91,12 @@ async def get_screenshot(
 @router.get(
     "/{ident}/image",
     summary="A screenshot's image",
-    responses={200: {"content": {"image/png": {}}}, **ERRORS},
+    responses={
+        200: {"description": "The image.", "content": IMAGE},
+        202: NOT_DONE,
+        **ERRORS,
+        422: FAILED_CAPTURE,
+    },
 )
 async def get_screenshot_image(
     request: Request, ident: str, principal: Caller
