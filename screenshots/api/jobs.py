@@ -2,8 +2,12 @@
 
 A job is fed by a task of the API process: it submits its shots as *background* work (the
 back end keeps part of its capacity for interactive requests), at most ``window`` at a time,
-waits out ``Retry-After`` when the back end is busy, collects the rows as they finish, and at
-the end POSTs the summary to the job's ``callback_url`` (see :mod:`screenshots.api.callbacks`).
+collects the rows as they finish, and at the end POSTs the summary to the job's
+``callback_url`` (see :mod:`screenshots.api.callbacks`). Between two rounds it waits for its
+oldest capture in flight to finish (the back end's own wait: an event in the pool), at most
+``poll_interval``; when the back end is busy it tries again after that, not after
+``Retry-After``: that header is whole seconds, and sleeping whole seconds while the pool
+drains in milliseconds made stub jobs crawl at a dozen captures a second.
 
 Jobs live in the memory of the API process that accepted them, for ``result_ttl`` seconds
 after they end; only the key that created a job can see it (any other key gets 404).
@@ -46,7 +50,7 @@ DEFAULT_POLL_INTERVAL = 0.2
 DEFAULT_WINDOW = 100
 #: Finished jobs kept at most (oldest dropped first), whatever their age.
 MAX_KEPT_JOBS = 1000
-#: Longest pause after the back end said it is busy, in seconds.
+#: Pause after the back end failed to take a capture (not busy: an error), in seconds.
 MAX_PAUSE = 5.0
 #: Rows per chunk of a streamed ``results.jsonl``.
 STREAM_CHUNK = 200
@@ -206,7 +210,7 @@ class JobManager:
             await self._feed(job)
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - the job must still end with a row per item
+        except Exception:  # the job must still end with a row per item
             log.exception("job %s failed", job.id)
             while job.pending:
                 item = job.pending.popleft()
@@ -225,18 +229,33 @@ class JobManager:
             )
 
     async def _feed(self, job: Job) -> None:
-        in_flight: dict[str, Shot] = {}
+        in_flight: dict[str, Shot] = {}  # in the order they were submitted
         resume_at = 0.0
+        refused = False
         while job.pending or in_flight:
-            if time.monotonic() >= resume_at:
-                resume_at = await self._submit_some(job, in_flight)
+            if job.pending and time.monotonic() >= resume_at:
+                resume_at, refused = await self._submit_some(job, in_flight)
             if in_flight:
                 await self._collect(job, in_flight)
+            if job.pending and not refused and len(in_flight) < self.window:
+                continue  # captures finished and the back end takes more: at once
             if job.pending or in_flight:
-                await asyncio.sleep(self.poll_interval)
+                await self._progress(job, in_flight)
 
-    async def _submit_some(self, job: Job, in_flight: dict[str, Shot]) -> float:
-        """Submit pending items until the window or the back end is full; when to try again."""
+    async def _progress(self, job: Job, in_flight: dict[str, Shot]) -> None:
+        """Wait until the oldest capture in flight is done, or ``poll_interval`` at most."""
+        if not in_flight:
+            await asyncio.sleep(self.poll_interval)
+            return
+        try:
+            await self.backend.wait(next(iter(in_flight)), self.poll_interval)
+        except Exception as exc:  # noqa: BLE001 - Redis hiccup: look again next time
+            log.warning("job %s: cannot wait for a result now (%s)", job.id, exc)
+            await asyncio.sleep(self.poll_interval)
+
+    async def _submit_some(self, job: Job, in_flight: dict[str, Shot]) -> tuple[float, bool]:
+        """Submit pending items until the window or the back end is full: when to try again,
+        and whether the back end refused one (then the feeder waits for progress first)."""
         while job.pending and len(in_flight) < self.window:
             item = job.pending[0]
             if isinstance(item, Result):
@@ -247,18 +266,18 @@ class JobManager:
                 ident = await self.backend.submit(
                     item, owner=job.owner, engine=job.engine, background=True
                 )
-            except Busy as exc:
-                return time.monotonic() + min(MAX_PAUSE, exc.retry_after)
+            except Busy:  # full: room comes back as captures finish, ours or others'
+                return 0.0, True
             except ApiError as exc:
                 if exc.status < 500:  # will never work: say so in the row
                     job.pending.popleft()
                     job.add(error_result(item.line, item.url, exc.detail))
                     continue
                 log.warning("job %s: cannot submit now (%s); retrying", job.id, exc.detail)
-                return time.monotonic() + MAX_PAUSE
+                return time.monotonic() + MAX_PAUSE, True
             job.pending.popleft()
             in_flight[ident] = item
-        return 0.0
+        return 0.0, False
 
     async def _collect(self, job: Job, in_flight: dict[str, Shot]) -> None:
         ids = list(in_flight)
