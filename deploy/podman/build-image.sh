@@ -68,8 +68,8 @@ else
         mounts="--volume $cert:/etc/build-ca.crt:ro --volume $pip_conf:/etc/pip.conf:ro"
     fi
     start=$(date +%s)
-    # shellcheck disable=SC2086 # $mounts is a list of options
-    $LOW podman build --isolation chroot --network host $mounts \
+    # --format docker: the OCI format has no HEALTHCHECK. $mounts is a list of options.
+    $LOW podman build --format docker --isolation chroot --network host $mounts \
         --label "screenshots.source-hash=$source_hash" -t "$IMAGE" "$ROOT" >&2
     [ -z "${pip_conf:-}" ] || rm -f "$pip_conf"
     log "built in $(( $(date +%s) - start )) s"
