@@ -101,6 +101,7 @@ def create_app(
     app.add_middleware(StartupErrorMiddleware)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(RecursionError, _too_deep)
     app.include_router(screenshots.router)
     app.include_router(jobs.router)
     app.include_router(system.router)
@@ -133,6 +134,12 @@ async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, Busy):
         metrics.REJECTIONS.labels(reason=exc.reason).inc()
     return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=exc.headers)
+
+
+async def _too_deep(request: Request, exc: Exception) -> JSONResponse:
+    """422 for a request nested deeper than Python's parsers go (``[[[[…`` in a JSON body):
+    the only recursion a request drives is the parsing and checking of what it sent."""
+    return JSONResponse({"detail": "the request is nested too deeply"}, status_code=422)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
