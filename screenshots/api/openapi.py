@@ -60,16 +60,17 @@ FAILED_CAPTURE: dict[str, Any] = {
     "content": _ERROR,
 }
 
-#: The error answers every authenticated route may give.
+#: The error answers of the authenticated routes; each route documents those it gives
+#: (:func:`errors`), and tests/test_api_statuses.py makes the server give each of them.
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "No valid `Authorization: Bearer <key>`.", "content": _ERROR},
     404: {"description": "No such id for this key.", "content": _ERROR},
     413: {"description": "The body is too large.", "content": _ERROR},
     415: {"description": "The body is not JSON (or a form upload for jobs).", "content": _ERROR},
-    422: {"description": "The body is wrong: `detail` says how.", "content": _ERROR},
+    422: {"description": "The request is wrong: `detail` says how.", "content": _ERROR},
     503: {
-        "description": "The server is starting or shutting down, or the image cannot be read "
-        "from storage now: retry later.",
+        "description": "The server is shutting down, or the image cannot be read from "
+        "storage now: retry later.",
         "content": _ERROR,
     },
     429: {
@@ -81,6 +82,15 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         "content": _ERROR,
     },
 }
+
+
+#: What every authenticated route may answer: no key, or too many requests.
+_ALWAYS = (401, 429)
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The documented error answers of a route: 401 and 429, and ``statuses``."""
+    return {status: ERRORS[status] for status in sorted({*_ALWAYS, *statuses})}
 
 
 @cache
@@ -102,6 +112,7 @@ def add_components(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = original()
+            drop_generated_422(schema)
             services = getattr(app.state, "services", None)
             if services is not None:
                 state_limits(schema, services.config.max_wait, services.config.max_job_urls)
@@ -119,6 +130,22 @@ def add_components(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def drop_generated_422(schema: dict[str, Any]) -> None:
+    """Remove the 422 FastAPI adds to every route with parameters (its ``HTTPValidationError``
+    body, which this API never sends: its 422 is ``{"detail": "<text>"}``). A route that can
+    answer 422 documents it itself."""
+    generated = "#/components/schemas/HTTPValidationError"
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            answer = operation.get("responses", {}).get("422", {})
+            body = answer.get("content", {}).get("application/json", {}).get("schema", {})
+            if body.get("$ref") == generated:
+                del operation["responses"]["422"]
+    components = schema.get("components", {}).get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
 
 
 def state_limits(schema: dict[str, Any], max_wait: float, max_job_urls: int) -> None:

@@ -16,7 +16,7 @@ from screenshots.api.callbacks import CallbackRefused, check_destination
 from screenshots.api.config import DEFAULT_MAX_JOB_URLS
 from screenshots.api.deps import Caller, Services, json_body, services
 from screenshots.api.errors import ApiError
-from screenshots.api.openapi import ERRORS, IMAGE
+from screenshots.api.openapi import IMAGE, errors
 from screenshots.api.payloads import (
     JobRequest,
     job_request_schema,
@@ -41,7 +41,7 @@ _SUMMARY = {
     "",
     summary="Start a batch job",
     status_code=202,
-    responses={202: _SUMMARY, **ERRORS},
+    responses={202: _SUMMARY, **errors(413, 415, 422)},
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -120,7 +120,7 @@ async def _from_upload(request: Request, current: Services) -> JobRequest:
     )
 
 
-@router.get("/{job_id}", summary="A job's progress", responses={200: _SUMMARY, **ERRORS})
+@router.get("/{job_id}", summary="A job's progress", responses={200: _SUMMARY, **errors(404)})
 async def get_job(request: Request, job_id: str, principal: Caller) -> Response:
     return JSONResponse(services(request).jobs.get(job_id, principal.name).summary())
 
@@ -128,7 +128,7 @@ async def get_job(request: Request, job_id: str, principal: Caller) -> Response:
 @router.get(
     "/{job_id}/results.jsonl",
     summary="A job's rows as JSON Lines",
-    responses={200: {"content": {"application/x-ndjson": {}}}, **ERRORS},
+    responses={200: {"content": {"application/x-ndjson": {}}}, **errors(404, 422)},
 )
 async def get_job_results(
     request: Request,
@@ -144,7 +144,8 @@ async def get_job_results(
 @router.get(
     "/{job_id}/images/{line}",
     summary="The image of one row of a job",
-    responses={200: {"description": "The image.", "content": IMAGE}, **ERRORS},
+    # 422: line is not a number, or its row has no image; 503: storage cannot be read now
+    responses={200: {"description": "The image.", "content": IMAGE}, **errors(404, 422, 503)},
 )
 async def get_job_image(
     request: Request, job_id: str, line: int, principal: Caller

@@ -13,29 +13,28 @@ from screenshots.api.backends.base import Backend, Status
 from screenshots.api.config import DEFAULT_MAX_WAIT
 from screenshots.api.deps import Caller, json_body, services, wants_image
 from screenshots.api.errors import ApiError, not_found
-from screenshots.api.openapi import ERRORS, FAILED_CAPTURE, IMAGE, NOT_DONE, result_schema
+from screenshots.api.openapi import FAILED_CAPTURE, IMAGE, NOT_DONE, errors, result_schema
 from screenshots.api.payloads import parse_screenshot, parse_wait, screenshot_request_schema
 from screenshots.core.errors import StorageUnavailable
 from screenshots.core.options import CONTENT_TYPES
 
 router = APIRouter(prefix="/v1/screenshots", tags=["screenshots"])
 
-_ANSWERS: dict[int | str, dict[str, Any]] = {
+_DONE: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "Done: the manifest row (status `ok` or `error`) with its `id`; "
         "with `Accept: image/*`, the image itself.",
         "content": {"application/json": {"schema": result_schema()}, **IMAGE},
     },
     202: NOT_DONE,
-    **ERRORS,
-    422: FAILED_CAPTURE,
 }
 
 
 @router.post(
     "",
     summary="Take a screenshot",
-    responses=_ANSWERS,
+    # 503: shutting down, or (Accept: image/*) the image cannot be read now
+    responses={**_DONE, **errors(413, 415, 422, 503), 422: FAILED_CAPTURE},
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -68,7 +67,11 @@ async def create_screenshot(
     return await answer(backend, status, wants_image(request))
 
 
-@router.get("/{ident}", summary="A screenshot's result or state", responses=_ANSWERS)
+@router.get(
+    "/{ident}",
+    summary="A screenshot's result or state",
+    responses={**_DONE, **errors(404, 422, 503), 422: FAILED_CAPTURE},
+)
 async def get_screenshot(
     request: Request,
     ident: str,
@@ -94,7 +97,7 @@ async def get_screenshot(
     responses={
         200: {"description": "The image.", "content": IMAGE},
         202: NOT_DONE,
-        **ERRORS,
+        **errors(404, 422, 503),
         422: FAILED_CAPTURE,
     },
 )
