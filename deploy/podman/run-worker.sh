@@ -30,10 +30,12 @@ rabbitmqctl -q set_permissions -p "$VHOST" guest '.*' '.*' '.*'
 # The default runtime (crun) is refused in this sandbox, and so is an rlimit above what runc
 # may set here (podman 4.3 asks for 1048576 open files even with --ulimit host): runc, and
 # limits given explicitly: this shell's open files, 4096 processes (threads) for the user.
+# --no-healthcheck: podman runs HEALTHCHECKs from systemd timers, and there is no systemd
+# here; these scripts run the check themselves when they need it.
 LIMITS="--ulimit nofile=$(ulimit -Hn):$(ulimit -Hn) --ulimit nproc=4096:4096"
 start=$(date +%s.%N)
 # shellcheck disable=SC2086 # $LIMITS is a list of options
-$RUN run -d --name "$NAME" $LIMITS --network host \
+$RUN run -d --no-healthcheck --name "$NAME" $LIMITS --network host \
     -e CELERY_BROKER_URL="amqp://guest:guest@127.0.0.1:5672/$VHOST" \
     -e CELERY_RESULT_BACKEND="redis://127.0.0.1:6379/15" \
     -e SCREENSHOT_BUCKET=smoke -e AWS_ENDPOINT_URL_S3=http://127.0.0.1:9 \
