@@ -3,9 +3,11 @@
 Every Kubernetes manifest is validated against the API's schemas as a server would (strict:
 an unknown field is an error) with ``kubernetes-validate``, which bundles them; KEDA's
 resources, custom resources, against the models ``cloudcoil-models-keda`` generates from
-KEDA's CRDs. Nothing is downloaded. Then the contracts scripts and charts rely on: every
-process runs its Procfile line, the workers' grace period follows the README's rule, KEDA
-watches the work queue the settings name, and the workers cannot reach private networks.
+KEDA's CRDs; compose.yaml against the Compose specification's schema that
+``check-jsonschema`` bundles. Nothing is downloaded. Then the contracts scripts and charts
+rely on: every process runs its Procfile line, the workers' grace period follows the README's
+rule, KEDA watches the work queue the settings name, and the workers cannot reach private
+networks.
 """
 
 from __future__ import annotations
@@ -288,6 +290,26 @@ def compose() -> dict[str, Any]:
 def unescaped(line: str) -> str:
     """A Compose string as the container sees it: ``$$`` is a literal ``$``."""
     return line.replace("$$", "$")
+
+
+def compose_errors(doc: dict[str, Any]) -> list[str]:
+    """What the Compose specification's JSON schema (bundled by check-jsonschema) finds wrong."""
+    pytest.importorskip("check_jsonschema")
+    import importlib.resources
+
+    import jsonschema
+
+    vendor = importlib.resources.files("check_jsonschema.builtin_schemas.vendor")
+    schema = json.loads(vendor.joinpath("compose-spec.json").read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    return [error.message for error in validator.iter_errors(doc)]
+
+
+def test_compose_file_follows_the_compose_specification() -> None:
+    assert compose_errors(compose()) == []
+    broken = compose()
+    broken["services"]["worker"]["stop_grace_periods"] = "120s"
+    assert compose_errors(broken)
 
 
 def test_compose_runs_the_whole_stack() -> None:
