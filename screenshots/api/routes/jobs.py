@@ -37,11 +37,31 @@ _SUMMARY = {
 }
 
 
+def _link(path: str, **parameters: object) -> dict[str, object]:
+    """An OpenAPI link from a new job's answer to a ``GET`` of ``path`` (a JSON pointer, so
+    clients and fuzzers can follow a job from its creation)."""
+    pointer = path.replace("~", "~0").replace("/", "~1")
+    return {
+        "operationRef": f"#/paths/{pointer}/get",
+        "parameters": {"job_id": "$response.body#/id", **parameters},
+    }
+
+
+_CREATED = {
+    **_SUMMARY,
+    "links": {
+        "GetJob": _link("/v1/jobs/{job_id}"),
+        "GetJobResults": _link("/v1/jobs/{job_id}/results.jsonl"),
+        "GetFirstImage": _link("/v1/jobs/{job_id}/images/{line}", line=1),
+    },
+}
+
+
 @router.post(
     "",
     summary="Start a batch job",
     status_code=202,
-    responses={202: _SUMMARY, **errors(413, 415, 422)},
+    responses={202: _CREATED, **errors(413, 415, 422)},
     openapi_extra={
         "requestBody": {
             "required": True,
