@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-import httpx
+import httpx2
 import pytest
 from fastapi.testclient import TestClient
 
@@ -50,7 +50,7 @@ class Server:
     job: str = ""  # a finished job: line 1 ok, line 2 failed
 
 
-def app(storage: FlakyStorage, **env: str) -> TestClient:
+def app(storage: MemoryStorage, **env: str) -> TestClient:
     settings = load_settings({})
     backend = PoolBackend(
         lambda: StubEngine(latency=LATENCY), "stub", storage, tabs=2, wait_queue=8, uploads=2
@@ -75,7 +75,7 @@ def server() -> Iterator[Server]:
         yield Server(client, limited, storage, done["id"], failed["id"], job)
 
 
-def broken(server: Server, request: Callable[[], httpx.Response]) -> httpx.Response:
+def broken(server: Server, request: Callable[[], httpx2.Response]) -> httpx2.Response:
     server.storage.broken = True
     try:
         return request()
@@ -83,7 +83,7 @@ def broken(server: Server, request: Callable[[], httpx.Response]) -> httpx.Respo
         server.storage.broken = False
 
 
-def blocked(server: Server, method: str, path: str) -> httpx.Response:
+def blocked(server: Server, method: str, path: str) -> httpx2.Response:
     """A request from an address that just sent a wrong key (429 before its key is read)."""
     server.limited.get("/v1/jobs/x", headers={"Authorization": "Bearer wrong-key-0123456789"})
     return server.limited.request(method, path, headers=AUTH)
@@ -101,7 +101,7 @@ A_URL = {"url": "http://a.example/"}
 DONE_IN_TIME = {**A_URL, "wait": 10}
 
 
-def text(server: Server, path: str) -> httpx.Response:
+def text(server: Server, path: str) -> httpx2.Response:
     """A POST of a body that is not JSON."""
     return server.client.post(
         path, content=b"http://a.example/", headers={**AUTH, "Content-Type": "text/plain"}
@@ -114,7 +114,7 @@ JOB = "/v1/jobs/{job_id}"
 ROWS = "/v1/jobs/{job_id}/results.jsonl"
 ROW_IMAGE = "/v1/jobs/{job_id}/images/{line}"
 
-Request = Callable[[Server], httpx.Response]
+Request = Callable[[Server], httpx2.Response]
 #: (method, path, status) → a request that gets that status.
 REQUESTS: dict[tuple[str, str, int], Request] = {
     ("post", SHOT, 200): lambda s: s.client.post(SHOT, json=DONE_IN_TIME, headers=AUTH),
