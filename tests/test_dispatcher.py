@@ -200,7 +200,7 @@ def run_dispatcher(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_a_csv_file_that_cannot_be_parsed_is_one_line_and_exit_2(tmp_path):
+def test_a_csv_file_that_cannot_be_parsed_is_one_line_and_exit_2(tmp_path: Path) -> None:
     # bare CR line ends (an old spreadsheet's export): the csv module cannot read it; the same
     # file uploaded to POST /v1/jobs was a 500 (tests/test_api_untrusted_input.py)
     urls = tmp_path / "urls.csv"
@@ -212,7 +212,7 @@ def test_a_csv_file_that_cannot_be_parsed_is_one_line_and_exit_2(tmp_path):
     assert len(lines) == 1 and lines[0].startswith(f"error: {urls}: line 1: not readable as CSV")
 
 
-def test_records_that_are_not_text_are_error_rows_not_a_traceback(tmp_path):
+def test_records_that_are_not_text_are_error_rows_not_a_traceback(tmp_path: Path) -> None:
     urls = tmp_path / "urls.jsonl"
     urls.write_text(
         '{"url": "https://a.example/\\ud800"}\n'  # a lone surrogate in the URL
