@@ -93,7 +93,7 @@ def test_schemathesis_finds_nothing(tmp_path: Path) -> None:
                 "--request-timeout", "30",
                 "--no-color",
             ],
-            capture_output=True, text=True, cwd=tmp_path, timeout=600, check=False,
+            capture_output=True, text=True, cwd=tmp_path, timeout=300, check=False,
         )
     report = done.stdout + done.stderr
     assert done.returncode == 0, report[-20000:]
