@@ -149,7 +149,7 @@ def test_every_capture_option_is_a_flag_read_like_a_file_cell(tmp_path):
         "delay_ms": "5", "scroll": "true", "user_agent": "UA/1", "headers": "X-A: 1; X-B: 2",
         "cookies": "s=1", "dark_mode": "true", "reduced_motion": "true",
         "timezone": "Europe/Paris", "locale": "fr-FR", "block": "ads,font",
-        "fail_on_status": "400-599", "timeout": "12",
+        "isolation": "strict", "fail_on_status": "400-599", "timeout": "12",
     }
     argv = ["urls.txt", "--width", "800", "--height", "600", "--scale", "2", "--format", "jpeg",
             "--quality", "70", "--selector", "main", "--hide-selector", ".a",
@@ -158,7 +158,8 @@ def test_every_capture_option_is_a_flag_read_like_a_file_cell(tmp_path):
             "--delay-ms", "5", "--scroll", "--user-agent", "UA/1", "--header", "X-A: 1",
             "--header", "X-B: 2", "--cookie", "s=1", "--dark-mode", "--reduced-motion",
             "--timezone", "Europe/Paris", "--locale", "fr-FR", "--block", "ads",
-            "--block", "font", "--fail-on-status", "400-599", "--timeout", "12"]
+            "--block", "font", "--isolation", "strict", "--fail-on-status", "400-599",
+            "--timeout", "12"]
     options = dispatcher.options_from_args(dispatcher.build_parser().parse_args(argv))
     assert options == CaptureOptions.from_dict(cells)
     assert set(cells) | {"full_page", "clip"} == set(option_names())

@@ -274,7 +274,8 @@ def test_every_declared_option_is_a_csv_column_and_a_jsonl_key(tmp_path):
         "wait_for_js": "window.done", "delay_ms": "250", "scroll": "yes", "user_agent": "UA/2",
         "headers": "X-Team: web", "cookies": '{"s": "1"}', "dark_mode": "true",
         "reduced_motion": "true", "timezone": "Asia/Tokyo", "locale": "ja-JP",
-        "block": "ads,media", "fail_on_status": "400-499,5xx", "timeout": "60",
+        "block": "ads,media", "isolation": "strict", "fail_on_status": "400-499,5xx",
+        "timeout": "60",
     }
     assert tuple(cells) == option_names()
     csv_file = tmp_path / "urls.csv"
