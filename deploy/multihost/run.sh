@@ -1,0 +1,155 @@
+#!/bin/sh
+# Several hosts on one machine (shared/research/multihost.md): network namespaces on a bridge.
+# A services host (the bridge's address: RabbitMQ and Redis forwarded to this machine's, a
+# SeaweedFS and the pages bound there), two worker hosts running worker containers of the
+# image, the dispatcher on a fourth. Every URL must end ok, and every link must open from the
+# dispatcher's host: nothing may assume loopback or one host.
+#
+#   deploy/multihost/run.sh [IMAGE]          # needs root (ip netns, bridges); IMAGE as built
+#                                            # by deploy/podman/build-image.sh
+#
+# Faults (MULTIHOST_FAULTS=1): once rows come in, every process of host 2 is SIGKILLed (its
+# container), and the host rejoins later; with MULTIHOST_PARTITION=1, host 1's link is cut for
+# 75 s first (issue 14: today this can still end a URL with an error row). Either way every
+# URL must end with exactly one row, ok. Names and addresses are this run's own
+# (MULTIHOST_NET, default 10.231.14: .1 services, .2 and .3 workers, .4 the dispatcher).
+set -eu
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+IMAGE=${1:-$("$ROOT/deploy/podman/build-image.sh" | tail -1)}
+PY="$ROOT/.venv/bin/python"
+NET=${MULTIHOST_NET:-10.231.14}
+TAG=mh$$
+BRIDGE=br$TAG
+VHOST=screenshots-$TAG
+WORK=$(mktemp -d /tmp/screenshots-multihost.XXXXXX)
+chmod 755 "$WORK"
+RUN="nice -n 19 ionice -c3 podman --runtime runc"
+# See deploy/podman/run-worker.sh for these options.
+LIMITS="--ulimit nofile=$(ulimit -Hn):$(ulimit -Hn) --ulimit nproc=4096:4096"
+PIDS=""
+
+log() { echo "multihost: $*" >&2; }
+
+cleanup() {
+    for h in 1 2; do $RUN rm -f --time 10 "$TAG-worker$h" > /dev/null 2>&1 || true; done
+    for pid in $PIDS; do kill "$pid" 2> /dev/null || true; done
+    for pid in $PIDS; do wait "$pid" 2> /dev/null || true; done
+    for h in 1 2 3; do ip netns del "$TAG-h$h" 2> /dev/null || true; done
+    ip link del "$BRIDGE" 2> /dev/null || true
+    rabbitmqctl -q delete_vhost "$VHOST" > /dev/null 2>&1 || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+# -- the network: a bridge (the services host) and three hosts on it ------------------------
+ip link add "$BRIDGE" type bridge
+ip addr add "$NET.1/24" dev "$BRIDGE"
+ip link set "$BRIDGE" up
+for h in 1 2 3; do
+    ip netns add "$TAG-h$h"
+    ip link add "v$TAG$h" type veth peer name eth0 netns "$TAG-h$h"
+    ip link set "v$TAG$h" master "$BRIDGE" up
+    ip -n "$TAG-h$h" addr add "$NET.$((h + 1))/24" dev eth0
+    ip -n "$TAG-h$h" link set eth0 up
+    ip -n "$TAG-h$h" link set lo up
+done
+
+# -- the services host --------------------------------------------------------------------------
+rabbitmqctl -q add_vhost "$VHOST"
+rabbitmqctl -q set_permissions -p "$VHOST" guest '.*' '.*' '.*'
+# This machine's RabbitMQ and Redis listen on loopback (and guest may connect only from
+# there): forwarded from the services host's address.
+for port in 5672 6379; do
+    socat "TCP-LISTEN:$port,bind=$NET.1,fork,reuseaddr" "TCP:127.0.0.1:$port" &
+    PIDS="$PIDS $!"
+done
+"$PY" - "$WORK/weed" "$NET.1" > "$WORK/weed.env" 2> "$WORK/weed.log" <<'PY' &
+import signal, sys
+from pathlib import Path
+from screenshots.dev.devservers.seaweedfs import start_seaweedfs, stop_seaweedfs
+# SIGTERM (the cleanup's kill) must stop weed too: it runs in a session of its own.
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+server = start_seaweedfs(Path(sys.argv[1]), host=sys.argv[2])
+server.client().create_bucket(Bucket="screenshots")
+for name, value in server.env("screenshots").items():
+    print(f"export {name}={value}", flush=True)
+try:
+    server.process.wait()
+finally:
+    stop_seaweedfs(server)
+PY
+PIDS="$PIDS $!"
+deadline=$(( $(date +%s) + 120 ))
+until grep -q SCREENSHOT_BUCKET "$WORK/weed.env"; do
+    [ "$(date +%s)" -lt "$deadline" ] || { log "SeaweedFS did not start"; cat "$WORK/weed.log" >&2; exit 1; }
+    sleep 1
+done
+. "$WORK/weed.env"
+export CELERY_BROKER_URL="amqp://guest:guest@$NET.1:5672/$VHOST"
+export CELERY_RESULT_BACKEND="redis://$NET.1:6379/${MULTIHOST_REDIS_DB:-12}"
+
+port=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$PY" -m http.server --bind "$NET.1" --directory "$ROOT/screenshots/dev/demo/pages" "$port" \
+    > "$WORK/pages.log" 2>&1 &
+PIDS="$PIDS $!"
+rounds=5
+[ "${MULTIHOST_FAULTS:-0}" != 1 ] || rounds=30
+for round in $(seq "$rounds"); do
+    for page in "$ROOT"/screenshots/dev/demo/pages/*.html; do
+        echo "http://$NET.1:$port/$(basename "$page")?round=$round"
+    done
+done > "$WORK/urls.txt"
+
+# -- two worker hosts: a worker container each, in the host's namespace -----------------------
+for h in 1 2; do
+    # shellcheck disable=SC2086 # $LIMITS is a list of options
+    $RUN run -d --no-healthcheck --name "$TAG-worker$h" $LIMITS \
+        --network "ns:/run/netns/$TAG-h$h" \
+        -e CELERY_BROKER_URL -e CELERY_RESULT_BACKEND -e AWS_ENDPOINT_URL_S3 \
+        -e AWS_ACCESS_KEY_ID -e AWS_SECRET_ACCESS_KEY -e AWS_DEFAULT_REGION -e SCREENSHOT_BUCKET \
+        -e SCREENSHOT_EGRESS_ALLOW="$NET.1" -e HONCHO_PROCESS_NAME="host$h" \
+        -e WORKER_CONCURRENCY=1 "$IMAGE" > /dev/null
+done
+
+# -- the dispatcher's host -------------------------------------------------------------------
+rows() { [ -f "$WORK/run1/results.jsonl" ] && wc -l < "$WORK/run1/results.jsonl" || echo 0; }
+start=$(date +%s)
+ip netns exec "$TAG-h3" "$PY" "$ROOT/dispatcher.py" "$WORK/urls.txt" --out "$WORK/run1" >&2 &
+dispatcher=$!
+if [ "${MULTIHOST_FAULTS:-0}" = 1 ]; then
+    until [ "$(rows)" -ge 10 ]; do sleep 1; done
+    if [ "${MULTIHOST_PARTITION:-0}" = 1 ]; then
+        log "host1 cut off for 75 s at $(rows) rows"
+        ip link set "v${TAG}1" down
+        sleep 75
+        ip link set "v${TAG}1" up
+    fi
+    log "every process of host2 SIGKILLed at $(rows) rows"
+    $RUN kill --signal KILL "$TAG-worker2" > /dev/null
+    target=$(( $(rows) + 10 ))
+    until [ "$(rows)" -ge "$target" ] || ! kill -0 "$dispatcher" 2> /dev/null; do
+        sleep 1
+    done
+    log "host2 rejoins at $(rows) rows"
+    $RUN start "$TAG-worker2" > /dev/null
+fi
+wait "$dispatcher"
+log "dispatcher finished in $(( $(date +%s) - start )) s"
+
+ip netns exec "$TAG-h3" "$PY" - "$WORK/run1/results.jsonl" "$WORK/urls.txt" <<'PY'
+import json, sys, urllib.request
+rows = [json.loads(line) for line in open(sys.argv[1])]
+urls = [line.strip() for line in open(sys.argv[2]) if line.strip()]
+assert sorted(row["line"] for row in rows) == list(range(1, len(urls) + 1)), "one row per URL"
+for row in rows:
+    assert row["status"] == "ok", row
+    with urllib.request.urlopen(row["link"], timeout=30) as answer:
+        assert answer.read(8) == b"\x89PNG\r\n\x1a\n", row["link"]
+print(f"multihost: {len(rows)} rows ok, every link opens from the dispatcher's host",
+      file=sys.stderr)
+PY
+for h in 1 2; do
+    tasks=$($RUN logs "$TAG-worker$h" 2>&1 | grep -c "succeeded in" || true)
+    log "host$h's worker ran $tasks tasks"
+done
