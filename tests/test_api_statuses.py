@@ -39,6 +39,10 @@ class FlakyStorage(MemoryStorage):
             raise StorageUnavailable("the test broke the storage")
         return super().read(key)
 
+    def check(self) -> None:
+        if self.broken:
+            raise StorageUnavailable("the test broke the storage")
+
 
 @dataclass
 class Server:
@@ -81,6 +85,14 @@ def broken(server: Server, request: Callable[[], httpx2.Response]) -> httpx2.Res
         return request()
     finally:
         server.storage.broken = False
+
+
+def unready() -> httpx2.Response:
+    """``/readyz`` of a server whose storage is down."""
+    storage = FlakyStorage()
+    storage.broken = True
+    with app(storage) as client:
+        return client.get("/readyz")
 
 
 def blocked(server: Server, method: str, path: str) -> httpx2.Response:
@@ -176,6 +188,7 @@ REQUESTS: dict[tuple[str, str, int], Request] = {
     ),
     ("get", "/healthz", 200): lambda s: s.client.get("/healthz"),
     ("get", "/readyz", 200): lambda s: s.client.get("/readyz"),
+    ("get", "/readyz", 503): lambda s: unready(),
 }
 
 
@@ -199,5 +212,7 @@ def test_the_server_gives_each_documented_status(
 ) -> None:
     answer = REQUESTS[method, path, status](server)
     assert answer.status_code == status, answer.text[:500]
-    if status >= 400:
+    if path == "/readyz":  # ready or not, the body is the checks
+        assert answer.json()["ready"] is (status == 200)
+    elif status >= 400:
         assert isinstance(answer.json()["detail"], str) and answer.json()["detail"]

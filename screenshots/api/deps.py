@@ -57,6 +57,8 @@ async def json_body(request: Request) -> Any:
         return json.loads(raw)
     except ValueError as exc:
         raise ApiError(422, f"the body is not valid JSON: {exc}") from None
+    except RecursionError:  # nested deeper than the parser goes: bad input, not a server fault
+        raise ApiError(422, "the body is nested too deeply") from None
 
 
 def wants_image(request: Request) -> bool:

@@ -45,7 +45,12 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="The service can take work", openapi_extra=NO_KEY)
+@router.get(
+    "/readyz",
+    summary="The service can take work",
+    openapi_extra=NO_KEY,
+    responses={503: {"description": "Not ready: the same body, with the failing checks."}},
+)
 async def readyz(request: Request) -> Response:
     """200 when every check passes (broker or pool, storage, browser or workers), else 503.
 
