@@ -33,7 +33,8 @@ log() { echo "multihost: $*" >&2; }
 
 cleanup() {
     for h in 1 2; do $RUN rm -f --time 10 "$TAG-worker$h" > /dev/null 2>&1 || true; done
-    for pid in $PIDS; do kill "$pid" 2> /dev/null || true; done
+    # socat forks a child per connection: those go with their parent.
+    for pid in $PIDS; do pkill -P "$pid" 2> /dev/null || true; kill "$pid" 2> /dev/null || true; done
     for pid in $PIDS; do wait "$pid" 2> /dev/null || true; done
     for h in 1 2 3; do ip netns del "$TAG-h$h" 2> /dev/null || true; done
     ip link del "$BRIDGE" 2> /dev/null || true
