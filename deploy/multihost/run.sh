@@ -17,28 +17,21 @@ set -eu
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 IMAGE=${1:-$("$ROOT/deploy/podman/build-image.sh" | tail -1)}
-PY="$ROOT/.venv/bin/python"
 NET=${MULTIHOST_NET:-10.231.14}
 TAG=mh$$
 BRIDGE=br$TAG
 VHOST=screenshots-$TAG
 WORK=$(mktemp -d /tmp/screenshots-multihost.XXXXXX)
 chmod 755 "$WORK"
-RUN="nice -n 19 ionice -c3 podman --runtime runc"
-# See deploy/podman/run-worker.sh for these options.
-LIMITS="--ulimit nofile=$(ulimit -Hn):$(ulimit -Hn) --ulimit nproc=4096:4096"
-PIDS=""
-
-log() { echo "multihost: $*" >&2; }
+LOG_NAME=multihost
+. "$ROOT/deploy/podman/lib.sh"
 
 cleanup() {
     for h in 1 2; do $RUN rm -f --time 10 "$TAG-worker$h" > /dev/null 2>&1 || true; done
-    # socat forks a child per connection: those go with their parent.
-    for pid in $PIDS; do pkill -P "$pid" 2> /dev/null || true; kill "$pid" 2> /dev/null || true; done
-    for pid in $PIDS; do wait "$pid" 2> /dev/null || true; done
+    stop_background
     for h in 1 2 3; do ip netns del "$TAG-h$h" 2> /dev/null || true; done
     ip link del "$BRIDGE" 2> /dev/null || true
-    rabbitmqctl -q delete_vhost "$VHOST" > /dev/null 2>&1 || true
+    delete_vhost "$VHOST"
     rm -rf "$WORK"
 }
 trap cleanup EXIT INT TERM
@@ -57,8 +50,7 @@ for h in 1 2 3; do
 done
 
 # -- the services host --------------------------------------------------------------------------
-rabbitmqctl -q add_vhost "$VHOST"
-rabbitmqctl -q set_permissions -p "$VHOST" guest '.*' '.*' '.*'
+add_vhost "$VHOST"
 # This machine's RabbitMQ and Redis listen on loopback (and guest may connect only from
 # there): forwarded from the services host's address.
 for port in 5672 6379; do
@@ -81,16 +73,11 @@ finally:
     stop_seaweedfs(server)
 PY
 PIDS="$PIDS $!"
-deadline=$(( $(date +%s) + 120 ))
-until grep -q SCREENSHOT_BUCKET "$WORK/weed.env"; do
-    [ "$(date +%s)" -lt "$deadline" ] || { log "SeaweedFS did not start"; cat "$WORK/weed.log" >&2; exit 1; }
-    sleep 1
-done
-. "$WORK/weed.env"
+use_seaweedfs
 export CELERY_BROKER_URL="amqp://guest:guest@$NET.1:5672/$VHOST"
 export CELERY_RESULT_BACKEND="redis://$NET.1:6379/${MULTIHOST_REDIS_DB:-12}"
 
-port=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 "$PY" -m http.server --bind "$NET.1" --directory "$ROOT/screenshots/dev/demo/pages" "$port" \
     > "$WORK/pages.log" 2>&1 &
 PIDS="$PIDS $!"
@@ -138,19 +125,7 @@ fi
 wait "$dispatcher"
 log "dispatcher finished in $(( $(date +%s) - start )) s"
 
-ip netns exec "$TAG-h3" "$PY" - "$WORK/run1/results.jsonl" "$WORK/urls.txt" <<'PY'
-import json, sys, urllib.request
-rows = [json.loads(line) for line in open(sys.argv[1])]
-urls = [line.strip() for line in open(sys.argv[2]) if line.strip()]
-assert sorted(row["line"] for row in rows) == list(range(1, len(urls) + 1)), "one row per URL"
-for row in rows:
-    assert row["status"] == "ok", row
-    with urllib.request.urlopen(row["link"], timeout=30) as answer:
-        assert answer.read(8) == b"\x89PNG\r\n\x1a\n", row["link"]
-print(f"multihost: {len(rows)} rows ok, every link opens from the dispatcher's host",
-      file=sys.stderr)
-PY
+check_manifest "$WORK/run1/results.jsonl" "$WORK/urls.txt" "$TAG-h3"
 for h in 1 2; do
-    tasks=$($RUN logs "$TAG-worker$h" 2>&1 | grep -c "succeeded in" || true)
-    log "host$h's worker ran $tasks tasks"
+    log "host$h's worker ran $(tasks_of "$TAG-worker$h") tasks"
 done

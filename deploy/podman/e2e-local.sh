@@ -13,46 +13,33 @@ set -eu
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 IMAGE=${1:-$("$ROOT/deploy/podman/build-image.sh" | tail -1)}
-PY="$ROOT/.venv/bin/python"
 TAG=e2e$$
 VHOST=screenshots-$TAG
 WORK=$(mktemp -d /tmp/screenshots-e2e.XXXXXX)
 chmod 755 "$WORK"
-RUN="nice -n 19 ionice -c3 podman --runtime runc"
-# --no-healthcheck: podman runs HEALTHCHECKs from systemd timers, and there is no systemd
-# here; these scripts run the check themselves when they need it.
-LIMITS="--ulimit nofile=$(ulimit -Hn):$(ulimit -Hn) --ulimit nproc=4096:4096"
-PIDS=""
-
-log() { echo "e2e-local: $*" >&2; }
+LOG_NAME=e2e-local
+. "$ROOT/deploy/podman/lib.sh"
 
 cleanup() {
     for n in 1 2; do $RUN stop --time 120 "$TAG-worker$n" > /dev/null 2>&1 || true; done
     for n in 1 2; do $RUN rm -f "$TAG-worker$n" > /dev/null 2>&1 || true; done
-    for pid in $PIDS; do kill "$pid" 2> /dev/null || true; done
-    for pid in $PIDS; do wait "$pid" 2> /dev/null || true; done
-    rabbitmqctl -q delete_vhost "$VHOST" > /dev/null 2>&1 || true
+    stop_background
+    delete_vhost "$VHOST"
     rm -rf "$WORK"
 }
 trap cleanup EXIT INT TERM
 
-rabbitmqctl -q add_vhost "$VHOST"
-rabbitmqctl -q set_permissions -p "$VHOST" guest '.*' '.*' '.*'
+add_vhost "$VHOST"
 
 # S3: a SeaweedFS of this run, with a `screenshots` bucket; it prints `export NAME=VALUE`.
 "$PY" -m screenshots.dev.devservers.seaweedfs "$WORK/weed" > "$WORK/weed.env" 2> "$WORK/weed.log" &
 PIDS="$PIDS $!"
-deadline=$(( $(date +%s) + 120 ))
-until grep -q SCREENSHOT_BUCKET "$WORK/weed.env"; do
-    [ "$(date +%s)" -lt "$deadline" ] || { log "SeaweedFS did not start"; cat "$WORK/weed.log" >&2; exit 1; }
-    sleep 1
-done
-. "$WORK/weed.env"
+use_seaweedfs
 export CELERY_BROKER_URL="amqp://guest:guest@127.0.0.1:5672/$VHOST"
 export CELERY_RESULT_BACKEND="redis://127.0.0.1:6379/${E2E_REDIS_DB:-13}"
 
 # The pages: the demo's, on a free port of loopback.
-port=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 "$PY" -m http.server --bind 127.0.0.1 --directory "$ROOT/screenshots/dev/demo/pages" "$port" \
     > "$WORK/pages.log" 2>&1 &
 PIDS="$PIDS $!"
@@ -73,17 +60,7 @@ start=$(date +%s)
 "$PY" "$ROOT/dispatcher.py" "$WORK/urls.txt" --out "$WORK/run1" >&2
 log "dispatcher finished in $(( $(date +%s) - start )) s"
 
-"$PY" - "$WORK/run1/results.jsonl" "$WORK/urls.txt" <<'PY'
-import json, sys, urllib.request
-rows = [json.loads(line) for line in open(sys.argv[1])]
-urls = [line.strip() for line in open(sys.argv[2]) if line.strip()]
-assert len(rows) == len(urls), f"{len(rows)} rows for {len(urls)} URLs"
-for row in rows:
-    assert row["status"] == "ok", row
-    with urllib.request.urlopen(row["link"], timeout=30) as answer:
-        assert answer.read(8) == b"\x89PNG\r\n\x1a\n", row["link"]
-print(f"e2e-local: {len(rows)} rows ok, every link downloads a PNG", file=sys.stderr)
-PY
+check_manifest "$WORK/run1/results.jsonl" "$WORK/urls.txt"
 for n in 1 2; do
-    $RUN logs "$TAG-worker$n" 2>&1 | grep -c "succeeded in" | sed "s/^/e2e-local: worker$n ran /; s/$/ tasks/" >&2
+    log "worker$n ran $(tasks_of "$TAG-worker$n") tasks"
 done

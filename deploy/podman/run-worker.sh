@@ -14,25 +14,17 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 IMAGE=${1:-$("$ROOT/deploy/podman/build-image.sh" | tail -1)}
 NAME=screenshots-smoke-$$
 VHOST=screenshots-smoke-$$
-RUN="nice -n 19 ionice -c3 podman --runtime runc"
-
-log() { echo "run-worker: $*" >&2; }
+LOG_NAME=run-worker
+. "$ROOT/deploy/podman/lib.sh"
 
 cleanup() {
     $RUN rm -f "$NAME" > /dev/null 2>&1 || true
-    rabbitmqctl -q delete_vhost "$VHOST" > /dev/null 2>&1 || true
+    delete_vhost "$VHOST"
 }
 trap cleanup EXIT INT TERM
 
-rabbitmqctl -q add_vhost "$VHOST"
-rabbitmqctl -q set_permissions -p "$VHOST" guest '.*' '.*' '.*'
+add_vhost "$VHOST"
 
-# The default runtime (crun) is refused in this sandbox, and so is an rlimit above what runc
-# may set here (podman 4.3 asks for 1048576 open files even with --ulimit host): runc, and
-# limits given explicitly: this shell's open files, 4096 processes (threads) for the user.
-# --no-healthcheck: podman runs HEALTHCHECKs from systemd timers, and there is no systemd
-# here; these scripts run the check themselves when they need it.
-LIMITS="--ulimit nofile=$(ulimit -Hn):$(ulimit -Hn) --ulimit nproc=4096:4096"
 start=$(date +%s.%N)
 # shellcheck disable=SC2086 # $LIMITS is a list of options
 $RUN run -d --no-healthcheck --name "$NAME" $LIMITS --network host \
