@@ -212,9 +212,13 @@ def run(argv: Sequence[str] | None = None) -> int:
         if not args.urls.is_file():
             raise UsageError(f"cannot read {args.urls}: no such file")
         total = count_lines(args.urls)
+        runner = make_runner(args, settings, engine, options)  # bad arguments fail here first
         manifest = Manifest(args.out)
-        manifest.open()
-        runner = make_runner(args, settings, engine, options)
+        try:
+            manifest.open()
+        except BaseException:
+            runner.close()
+            raise
     except (UsageError, ConfigurationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

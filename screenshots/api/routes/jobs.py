@@ -114,30 +114,34 @@ async def _from_upload(request: Request, current: Services) -> JobRequest:
     except HTTPException as exc:  # Starlette's 400 for a form it cannot decode or that has
         # too many fields or files: a malformed body is a 422, as for JSON (docs/api.md)
         raise ApiError(422, f"the form cannot be read: {exc.detail}") from None
-    upload = form.get("file")
-    if not isinstance(upload, UploadFile):
-        raise ApiError(422, "upload the URL file in a form field named `file`")
-    data = await upload.read()
-    raw_options = form.get("options")
     try:
-        options: Any = json.loads(raw_options) if isinstance(raw_options, str) else {}
-    except ValueError as exc:
-        raise ApiError(422, f"options must be a JSON object: {exc}") from None
-    defaults = parse_common_options(options)
-    items = await asyncio.to_thread(
-        parse_upload, data, upload.filename or "", defaults, max_urls=current.config.max_job_urls
-    )
-    engine = form.get("engine")
-    callback = form.get("callback_url")
-    return JobRequest(
-        items=items,
-        engine=parse_engine(
-            engine if isinstance(engine, str) and engine else None,
-            current.backend.engines(),
-            current.backend.default_engine,
-        ),
-        callback_url=parse_callback_url(callback if isinstance(callback, str) else None),
-    )
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise ApiError(422, "upload the URL file in a form field named `file`")
+        data = await upload.read()
+        raw_options = form.get("options")
+        try:
+            options: Any = json.loads(raw_options) if isinstance(raw_options, str) else {}
+        except ValueError as exc:
+            raise ApiError(422, f"options must be a JSON object: {exc}") from None
+        defaults = parse_common_options(options)
+        items = await asyncio.to_thread(
+            parse_upload, data, upload.filename or "", defaults,
+            max_urls=current.config.max_job_urls,
+        )
+        engine = form.get("engine")
+        callback = form.get("callback_url")
+        return JobRequest(
+            items=items,
+            engine=parse_engine(
+                engine if isinstance(engine, str) and engine else None,
+                current.backend.engines(),
+                current.backend.default_engine,
+            ),
+            callback_url=parse_callback_url(callback if isinstance(callback, str) else None),
+        )
+    finally:  # the upload's spooled temporary file, now rather than whenever it is collected
+        await form.close()
 
 
 @router.get("/{job_id}", summary="A job's progress", responses={200: _SUMMARY, **errors(404)})
