@@ -24,7 +24,8 @@ debian-packages:
 # The package in editable mode with its API, Playwright and test extras, every dependency at the
 # version locked in requirements.txt (`make lock` writes it from pyproject.toml's ranges).
 $(STAMP): requirements.txt pyproject.toml
-	@[ -x $(PY) ] || python3.11 -m venv .venv || python3 -m venv .venv
+	@# A .venv without pip is one whose creation was cut short: make it again.
+	@[ -x $(PIP) ] || python3.11 -m venv --clear .venv || python3 -m venv --clear .venv
 	@$(PIP) install -q --disable-pip-version-check -r requirements.txt -e '.[test]'
 	@touch $(STAMP)
 
