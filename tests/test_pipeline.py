@@ -59,9 +59,9 @@ class CountingEngine(StubEngine):
 
 
 def comparable(row: Result) -> dict[str, object]:
-    """A row without what differs from run to run (times)."""
+    """A row without what differs from run to run (times, and the version key named by one)."""
     data = row.to_dict()
-    for name in ("duration_ms", "finished_at", "upload_ms", "queued_ms"):
+    for name in ("duration_ms", "finished_at", "upload_ms", "queued_ms", "version_key"):
         data.pop(name, None)
     return data
 

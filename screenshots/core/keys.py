@@ -26,3 +26,33 @@ def storage_key(url: str, options: CaptureOptions, prefix: str = DEFAULT_KEY_PRE
     """``<prefix><2 hex>/<64 hex>.<ext>``: spread over prefixes, and never two shots per key."""
     digest = capture_digest(url, options)
     return f"{prefix}{digest[:2]}/{digest}.{options.extension}"
+
+
+def _stem(key: str) -> str:
+    """``key`` without its extension."""
+    head, dot, ext = key.rpartition(".")
+    return head if dot and "/" not in ext else key
+
+
+def thumbnail_key(key: str) -> str:
+    """Where the thumbnail of the image at ``key`` is: beside it, ``<key stem>.thumb.webp``."""
+    return f"{_stem(key)}.thumb.webp"
+
+
+def diff_key(key: str) -> str:
+    """Where the diff image of the image at ``key`` (against an earlier run) is:
+    ``<key stem>.diff.png``."""
+    return f"{_stem(key)}.diff.png"
+
+
+def history_prefix(key: str) -> str:
+    """The folder that keeps every version of the image at ``key``: ``<key stem>/``."""
+    return f"{_stem(key)}/"
+
+
+def version_key(key: str, stamp: str) -> str:
+    """The key of the version of ``key`` shot at ``stamp`` (UTC, ``YYYYmmddTHHMMSS.fffZ``):
+    ``<key stem>/<stamp>.<ext>``, so versions list in time order under
+    :func:`history_prefix`."""
+    ext = key.rpartition(".")[2]
+    return f"{history_prefix(key)}{stamp}.{ext}"

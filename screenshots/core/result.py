@@ -79,6 +79,21 @@ class Result:
     capture_ms: int | None = None
     #: Milliseconds storing the image and making its link (last attempt).
     upload_ms: int | None = None
+    # -- added with look-alike groups and run comparison (issue #12) --------------------------
+    #: Perceptual hash of the image (``imagehash.phash``, 16 hex digits): look-alike pages
+    #: have hashes a few bits apart (:mod:`screenshots.visual.hashing`).
+    phash: str | None = None
+    #: A link to a small WebP of the top of the image, stored beside it.
+    thumbnail_link: str | None = None
+    #: Against a compared run (``--compare``): ``new``, ``gone``, ``unchanged`` or ``changed``.
+    change: str | None = None
+    #: Against a compared run: changed pixels in percent (0–100) of the pixels compared.
+    changed_pct: float | None = None
+    #: Against a compared run: a link to the image with the changed pixels in red.
+    diff_link: str | None = None
+    #: The key of this shot's own version of the image, kept when the same URL and options
+    #: are shot again (``key`` always holds the latest): see :mod:`screenshots.batch.history`.
+    version_key: str | None = None
 
     @property
     def ok(self) -> bool:

@@ -3,7 +3,8 @@
 Keys are deterministic (:func:`screenshots.core.keys.storage_key`), so finding a previous shot is
 one ``stat``
 of the storage back end. Its row is rebuilt from the metadata stored with the object (see
-:func:`screenshots.pipeline.store.store_capture`) and a fresh link; ``attempts`` is 0 in
+:func:`screenshots.pipeline.store.store_capture`: size, engine, HTTP status, perceptual hash,
+whether a thumbnail is beside it, the version key) and fresh links; ``attempts`` is 0 in
 such a row.
 """
 
@@ -12,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
-from screenshots.core.keys import DEFAULT_KEY_PREFIX, storage_key
+from screenshots.core.keys import DEFAULT_KEY_PREFIX, storage_key, thumbnail_key
 from screenshots.core.result import OK, Result
 from screenshots.core.shot import Shot
+from screenshots.pipeline.store import META_PHASH, META_THUMBNAIL, META_VERSION
 from screenshots.storage.base import Storage
 
 
@@ -53,6 +55,9 @@ def cached_result(
         attempts=0,
         finished_at=stored.modified.isoformat(timespec="milliseconds"),
         key=key,
+        phash=meta.get(META_PHASH),
+        thumbnail_link=storage.link(thumbnail_key(key)) if meta.get(META_THUMBNAIL) else None,
+        version_key=meta.get(META_VERSION),
     )
 
 

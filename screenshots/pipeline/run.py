@@ -29,6 +29,12 @@ class Stored:
     uri: str
     link: str
     upload_ms: int
+    #: The image's perceptual hash (None when it could not be decoded).
+    phash: str | None = None
+    #: The link of its thumbnail.
+    thumbnail_link: str | None = None
+    #: The key of this shot's version of the image (the URL's history).
+    version_key: str | None = None
 
 
 @dataclass
@@ -90,6 +96,9 @@ def ok_row(run: Run, stored: Stored, started: float) -> Result:
         finished_at=_now(),
         key=run.key,
         upload_ms=stored.upload_ms,
+        phash=stored.phash,
+        thumbnail_link=stored.thumbnail_link,
+        version_key=stored.version_key,
         **_page_fields(capture, run.queued_ms),
     )
 
