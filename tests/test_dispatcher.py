@@ -150,6 +150,7 @@ def test_every_capture_option_is_a_flag_read_like_a_file_cell(tmp_path):
         "cookies": "s=1", "dark_mode": "true", "reduced_motion": "true",
         "timezone": "Europe/Paris", "locale": "fr-FR", "block": "ads,font",
         "isolation": "strict", "fail_on_status": "400-599", "timeout": "12",
+        "ignore": "0,0,200,50;10,400,300,20", "changed_above": "2.5",
     }
     argv = ["urls.txt", "--width", "800", "--height", "600", "--scale", "2", "--format", "jpeg",
             "--quality", "70", "--selector", "main", "--hide-selector", ".a",
@@ -159,7 +160,8 @@ def test_every_capture_option_is_a_flag_read_like_a_file_cell(tmp_path):
             "--header", "X-B: 2", "--cookie", "s=1", "--dark-mode", "--reduced-motion",
             "--timezone", "Europe/Paris", "--locale", "fr-FR", "--block", "ads",
             "--block", "font", "--isolation", "strict", "--fail-on-status", "400-599",
-            "--timeout", "12"]
+            "--timeout", "12", "--ignore", "0,0,200,50", "--ignore", "10,400,300,20",
+            "--changed-above", "2.5"]
     options = dispatcher.options_from_args(dispatcher.build_parser().parse_args(argv))
     assert options == CaptureOptions.from_dict(cells)
     assert set(cells) | {"full_page", "clip"} == set(option_names())

@@ -7,10 +7,12 @@ capture code runs here with ``--concurrency`` parallel browsers, and screenshots
 in the output directory (or in S3 if ``SCREENSHOT_BUCKET`` is set).
 
 Writes ``OUT/results.jsonl`` (one row per input URL, as results arrive), ``OUT/results.csv``
-and ``OUT/report.html``. Running the same command again resumes: URLs already ``ok`` in
-``OUT`` are not shot again. Exit status: 0 when every line got a result (errors included),
-1 when the run could not start or finish, 2 for bad arguments or settings, or a URL file that
-cannot be read as records at all (one line saying why, no traceback).
+and ``OUT/report.html``; with ``--compare EARLIER_OUT``, each URL is compared with that run
+(:mod:`screenshots.batch.compare`) and the alerts go to ``OUT/changes.jsonl``. Running the
+same command again resumes: URLs already ``ok`` in ``OUT`` are not shot again. Exit status: 0
+when every line got a result (errors included), 1 when the run could not start or finish, 2
+for bad arguments or settings, or a URL file that cannot be read as records at all (one line
+saying why, no traceback).
 """
 
 from __future__ import annotations
@@ -25,8 +27,16 @@ from pathlib import Path
 from typing import Any
 
 from engines import engine_names
+from screenshots.batch.compare import (
+    Comparer,
+    Rules,
+    Summary,
+    compare_runs,
+    rules_by_line,
+    summary_text,
+)
 from screenshots.batch.inputs import InputError, count_lines, read_shots
-from screenshots.batch.manifest import Manifest
+from screenshots.batch.manifest import JSONL_NAME, Manifest
 from screenshots.batch.progress import Progress
 from screenshots.batch.report import write_report
 from screenshots.core.errors import ConfigurationError, InvalidOption
@@ -72,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="URLs published and not yet finished, at most (distributed mode)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    parser.add_argument(
+        "--compare", type=Path, default=None, metavar="EARLIER_OUT",
+        help="compare with the run in this output directory: each URL new, gone, unchanged or "
+        "changed, with a diff image (options ignore and changed_above; OUT/changes.jsonl)",
+    )
     add_delivery_arguments(parser)
     add_capture_arguments(parser)
     return parser
@@ -211,6 +226,8 @@ def run(argv: Sequence[str] | None = None) -> int:
             raise UsageError(f"unknown engine {engine!r}: choose one of {choices}")
         if not args.urls.is_file():
             raise UsageError(f"cannot read {args.urls}: no such file")
+        if args.compare is not None and not (args.compare / JSONL_NAME).is_file():
+            raise UsageError(f"cannot compare with {args.compare}: it has no {JSONL_NAME}")
         total = count_lines(args.urls)
         runner = make_runner(args, settings, engine, options)  # bad arguments fail here first
         manifest = Manifest(args.out)
@@ -263,6 +280,10 @@ def run(argv: Sequence[str] | None = None) -> int:
         manifest.close()
         runner.close()
     progress.finish()
+    if args.compare is not None:
+        summary = compare_with(args, settings, options)
+        if not args.quiet:
+            print(summary_text(summary), file=sys.stderr)
     manifest.write_csv()
     report = write_report(args.out, manifest.jsonl_path)
     if progress.done < total:
@@ -272,6 +293,29 @@ def run(argv: Sequence[str] | None = None) -> int:
         print(progress.summary(str(args.out.resolve())), file=sys.stderr)
         print(f"report: {report.resolve()}", file=sys.stderr)
     return 0
+
+
+def compare_with(args: argparse.Namespace, settings: Settings, options: CaptureOptions) -> Summary:
+    """Compare the finished run in ``args.out`` with the one in ``args.compare``; each URL's
+    ``ignore`` and ``changed_above`` are its own (a row of the URL file) or the flags'."""
+    from screenshots.storage import create_storage
+
+    default = rules_of(options)
+    lines: dict[int, Rules] = {}
+    for item in read_shots(args.urls, options):
+        if isinstance(item, Shot):
+            rules = rules_of(item.options)
+            if rules != default:
+                lines[item.line] = rules
+    comparer = Comparer(
+        create_storage(settings, args.compare), create_storage(settings, args.out),
+        rules_by_line(lines, default),
+    )
+    return compare_runs(args.compare, args.out, comparer)
+
+
+def rules_of(options: CaptureOptions) -> Rules:
+    return Rules(options.ignore, options.changed_above, options.scale)
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ To add a back end:
 
 1. write ``storage/<name>.py`` with a subclass of :class:`~screenshots.storage.base.Storage` that
 sets
-   ``name`` and implements ``put``, ``exists``, ``stat``, ``read``, ``link``, ``uri`` and
+   ``name`` and implements ``put``, ``exists``, ``stat``, ``keys``, ``read``, ``link``, ``uri`` and
    ``check``; raise
    :class:`~screenshots.core.errors.StorageUnavailable` for what a retry may fix and
    :class:`~screenshots.core.errors.StorageRejected` for what only new settings can;

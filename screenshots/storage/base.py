@@ -57,6 +57,11 @@ class Storage:
         """What is stored under ``key``, or ``None`` if nothing is."""
         raise NotImplementedError
 
+    def keys(self, prefix: str) -> list[str]:  # pragma: no cover
+        """The keys stored under ``prefix`` (a folder: ends with ``/``), sorted; the history
+        of a URL is listed with it (:mod:`screenshots.batch.history`)."""
+        raise NotImplementedError
+
     def read(self, key: str) -> bytes:  # pragma: no cover
         """The bytes stored under ``key``; ``KeyError`` if there are none.
 

@@ -113,6 +113,19 @@ class LocalStorage(Storage):
         except OSError as exc:
             raise StorageUnavailable(f"cannot read {key}: {exc.strerror or exc}") from exc
 
+    def keys(self, prefix: str) -> list[str]:
+        """The files under the folder ``prefix`` (not their metadata files, nor a write in
+        progress), as keys."""
+        folder = self.root.joinpath(*key_parts(prefix.rstrip("/")))
+        if not folder.is_dir():
+            return []
+        found = []
+        for path in folder.rglob("*"):
+            name = path.name
+            if path.is_file() and not name.endswith(METADATA_SUFFIX) and not name.startswith("."):
+                found.append(path.relative_to(self.root).as_posix())
+        return sorted(found)
+
     def link(self, key: str) -> str:
         """The ``file://`` URI of the file: the same as :meth:`uri`, as there is no server."""
         return self.uri(key)

@@ -65,6 +65,10 @@ class MemoryStorage(Storage):
         with self._lock:
             return self.stored.get(key)
 
+    def keys(self, prefix: str) -> list[str]:
+        with self._lock:
+            return sorted(key for key in self.objects if key.startswith(prefix))
+
     def link(self, key: str) -> str:
         return self.uri(key)
 

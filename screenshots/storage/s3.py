@@ -218,6 +218,16 @@ class S3Storage(Storage):
         except BotoCoreError as exc:
             raise StorageUnavailable(f"cannot read {key} from bucket {self.bucket!r}") from exc
 
+    def keys(self, prefix: str) -> list[str]:
+        found: list[str] = []
+        try:
+            pages = self.client.get_paginator("list_objects_v2")
+            for page in pages.paginate(Bucket=self.bucket, Prefix=prefix):
+                found.extend(item["Key"] for item in page.get("Contents", []) if "Key" in item)
+        except (BotoCoreError, ClientError) as exc:
+            raise self._translate(exc) from exc
+        return sorted(found)
+
     def link(self, key: str) -> str:
         """``public_base_url`` + key when set, else a GET URL presigned for ``link_expiry`` s."""
         if self.public_base_url:
