@@ -32,6 +32,7 @@ from PIL import UnidentifiedImageError
 
 from screenshots.batch.manifest import JSONL_NAME, read_results
 from screenshots.core.keys import diff_key
+from screenshots.core.options import CaptureOptions
 from screenshots.core.result import ERROR, Result
 from screenshots.storage.base import Storage
 from screenshots.visual import diff as pixel_diff
@@ -207,6 +208,26 @@ def rules_by_line(lines: Mapping[int, Rules], default: Rules) -> Callable[[Resul
     return lambda row: lines.get(row.line, default)
 
 
+def rules_of(options: CaptureOptions) -> Rules:
+    """The comparison rules that ``options`` give."""
+    return Rules(options.ignore, options.changed_above, options.scale)
+
+
+def rules_from_urls(urls: Path, options: CaptureOptions) -> Callable[[Result], Rules]:
+    """The rules of each row of a run of the URL file ``urls`` (its rows' own ``ignore`` and
+    ``changed_above``; ``options`` for the others). Only the lines that differ are kept."""
+    from screenshots.batch.inputs import read_shots
+
+    default = rules_of(options)
+    lines: dict[int, Rules] = {}
+    for item in read_shots(urls, options):
+        if not isinstance(item, Result):
+            rules = rules_of(item.options)
+            if rules != default:
+                lines[item.line] = rules
+    return rules_by_line(lines, default)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="screenshots-compare",
@@ -224,31 +245,39 @@ def build_parser() -> argparse.ArgumentParser:
         help="changed pixels (percent) above which a URL is changed (default 0.1)",
     )
     parser.add_argument("--scale", type=float, default=1.0, help="device scale of the shots")
+    parser.add_argument(
+        "--urls", type=Path, default=None,
+        help="the later run's URL file: its rows' own ignore and changed_above apply",
+    )
     parser.add_argument("--quiet", action="store_true", help="no summary")
     return parser
 
 
 def run(argv: Sequence[str] | None = None) -> int:
     from screenshots.batch.report import write_report
+    from screenshots.core.errors import InvalidOption
     from screenshots.core.settings import load_settings
     from screenshots.storage import create_storage
-    from screenshots.visual.regions import BadRegion, check_regions
 
     args = build_parser().parse_args(argv)
     try:
-        ignore = check_regions(list(args.ignore))
-    except BadRegion as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        options = CaptureOptions.from_dict(
+            {"ignore": args.ignore, "changed_above": args.changed_above, "scale": args.scale}
+        )
+    except InvalidOption as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
         return 2
     for directory in (args.earlier, args.later):
         if not (directory / JSONL_NAME).is_file():
             print(f"error: {directory} has no {JSONL_NAME}", file=sys.stderr)
             return 2
     settings = load_settings()
-    default = Rules(ignore, args.changed_above, args.scale)
+    if args.urls is not None:
+        rules = rules_from_urls(args.urls, options)
+    else:
+        rules = rules_by_line({}, rules_of(options))
     comparer = Comparer(
-        create_storage(settings, args.earlier), create_storage(settings, args.later),
-        rules_by_line({}, default),
+        create_storage(settings, args.earlier), create_storage(settings, args.later), rules
     )
     summary = compare_runs(args.earlier, args.later, comparer)
     write_csv_and_report(args.later, write_report)

@@ -27,14 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from engines import engine_names
-from screenshots.batch.compare import (
-    Comparer,
-    Rules,
-    Summary,
-    compare_runs,
-    rules_by_line,
-    summary_text,
-)
+from screenshots.batch.compare import Comparer, Summary, compare_runs, rules_from_urls, summary_text
 from screenshots.batch.inputs import InputError, count_lines, read_shots
 from screenshots.batch.manifest import JSONL_NAME, Manifest
 from screenshots.batch.progress import Progress
@@ -300,22 +293,11 @@ def compare_with(args: argparse.Namespace, settings: Settings, options: CaptureO
     ``ignore`` and ``changed_above`` are its own (a row of the URL file) or the flags'."""
     from screenshots.storage import create_storage
 
-    default = rules_of(options)
-    lines: dict[int, Rules] = {}
-    for item in read_shots(args.urls, options):
-        if isinstance(item, Shot):
-            rules = rules_of(item.options)
-            if rules != default:
-                lines[item.line] = rules
     comparer = Comparer(
         create_storage(settings, args.compare), create_storage(settings, args.out),
-        rules_by_line(lines, default),
+        rules_from_urls(args.urls, options),
     )
     return compare_runs(args.compare, args.out, comparer)
-
-
-def rules_of(options: CaptureOptions) -> Rules:
-    return Rules(options.ignore, options.changed_above, options.scale)
 
 
 def main() -> None:
