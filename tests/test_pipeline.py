@@ -134,12 +134,40 @@ def test_a_recent_shot_is_reused_without_an_engine() -> None:
     again = pipeline(storage, max_age=60).take(shot(line=7), no_engine)
     assert again.status == "ok" and again.attempts == 0 and again.line == 7
     assert (again.key, again.link, again.bytes) == (first.key, first.link, first.bytes)
+    # The look of the image comes with it, from the object's metadata.
+    assert (again.phash, again.thumbnail_link, again.version_key) == (
+        first.phash, first.thumbnail_link, first.version_key
+    )
     old = pipeline(storage, max_age=60)
     assert old.reused(shot()) is not None
     storage.stored[first.key or ""] = storage.stored[first.key or ""].__class__(
         datetime(2000, 1, 1, tzinfo=UTC), 1, {}
     )
     assert old.reused(shot()) is None
+
+
+def test_an_ok_row_has_the_image_s_hash_and_a_webp_thumbnail_stored_beside_it() -> None:
+    storage = MemoryStorage()
+    row = pipeline(storage).take(shot(width=320, height=200), CountingEngine)
+    assert row.phash is not None and len(row.phash) == 16
+    thumbnail = (row.key or "").removesuffix(".png") + ".thumb.webp"
+    assert row.thumbnail_link == storage.link(thumbnail)
+    assert storage.content_type(thumbnail) == "image/webp"
+
+
+def test_shooting_again_keeps_the_earlier_image_as_a_version() -> None:
+    from screenshots.batch.history import history
+
+    storage = MemoryStorage()
+    first = pipeline(storage).take(shot(width=320, height=200), CountingEngine)
+    second = pipeline(storage).take(shot(width=320, height=200, format="png"), CountingEngine)
+    assert first.key == second.key and first.version_key != second.version_key
+    versions = history(storage, URL, CaptureOptions(width=320, height=200))
+    assert [v.key for v in versions] == [first.version_key, second.version_key]
+    assert versions[0].taken_at < versions[1].taken_at
+    # The deterministic key holds the latest: the same bytes as the last version.
+    assert storage.read(first.key or "") == storage.read(second.version_key or "")
+    assert history(storage, "http://other.test/", CaptureOptions()) == []
 
 
 # -- ThreadEngines ------------------------------------------------------------------------------
