@@ -61,12 +61,14 @@ def test_everything_is_shown_first(page: Page) -> None:
     assert page.locator("#summary").inner_text() == "6 URLs: 3 ok, 3 failed"
     assert len(visible_urls(page)) == 6
     assert page.locator("#shown").inner_text() == "6"
-    # every thumbnail of an ok row loads from the relative path of its image
+    # every card of an ok row shows its thumbnail (240 pixels wide), from a relative path
     loaded = page.evaluate(
-        "Array.from(document.querySelectorAll('.card.ok img')).map(i => i.complete && "
-        "i.naturalWidth)"
+        "Array.from(document.querySelectorAll('.card.ok img')).map(i => [i.complete && "
+        "i.naturalWidth, i.getAttribute('src')])"
     )
-    assert sorted(loaded) == [320, 640, 1000]
+    assert [width for width, _ in loaded] == [240, 240, 240]
+    assert all(src.startswith("./screenshots/") and src.endswith(".thumb.webp")
+               for _, src in loaded)
 
 
 @pytest.mark.integration
@@ -215,5 +217,89 @@ def test_only_http_urls_become_links(browser: Browser, hostile_report) -> None:
             page.keyboard.press("Escape")
             assert not page.locator("#viewer").is_visible()
         assert page.title() == "Screenshots" and dialogs == []
+    finally:
+        context.close()
+
+
+@pytest.fixture(scope="module")
+def triage_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """450 rows written by hand: 300 parked pages (one look), 100 default pages (another),
+    50 distinct pages; a comparison with an earlier run marked some changed (with a diff
+    image), some new, one gone."""
+    import io as _io
+
+    from PIL import Image
+
+    from screenshots.core.result import Result
+
+    out = tmp_path_factory.mktemp("triage")
+    diff = out / "diff.png"
+    buffer = _io.BytesIO()
+    Image.new("RGB", (64, 40), "red").save(buffer, "PNG")
+    diff.write_bytes(buffer.getvalue())
+    rows = []
+    for line in range(1, 451):
+        if line <= 300:
+            phash = f"{0xF0F0F0F0F0F0F0F0 ^ (1 << (line % 3)):016x}"  # 1 bit apart
+        elif line <= 400:
+            phash = "0f0f0f0f0f0f0f0f"
+        else:
+            phash = f"{line * 0x9E3779B97F4A7C15 % (1 << 64):016x}"  # far apart
+        change = "changed" if line % 50 == 0 else "new" if line > 440 else "unchanged"
+        rows.append(Result(
+            line=line, url=f"http://host{line}.example/", status="ok", width=64, height=40,
+            bytes=1000 + line, duration_ms=line, phash=phash, change=change,
+            changed_pct=12.5 if change == "changed" else 0.0 if change == "unchanged" else None,
+            diff_link=diff.as_uri() if change == "changed" else None,
+        ))
+    rows.append(Result(line=500, url="http://old.example/", status="error",
+                       error="gone: not in this run's input", change="gone"))
+    manifest = out / "results.jsonl"
+    manifest.write_text("".join(json.dumps(r.to_dict()) + "\n" for r in rows))
+    return write_report(out, manifest)
+
+
+@pytest.mark.integration
+def test_look_alike_groups_changes_and_pages(browser: Browser, triage_report: Path) -> None:
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    page = context.new_page()
+    try:
+        page.goto(triage_report.as_uri())
+        assert page.locator("#shown").inner_text() == "451"
+        assert page.locator(".card").count() == 200  # one page of cards at a time
+        assert page.locator("#page").inner_text() == "page 1 of 3"
+        assert "9 changed" in page.locator("#changes").inner_text()
+        page.click("#next")
+        page.click("#next")
+        assert page.locator("#page").inner_text() == "page 3 of 3"
+        assert page.locator(".card").count() == 51
+        assert page.locator("#next").is_disabled()
+
+        # One card per look-alike group: 300 parked, 100 default, 50 unique, and the gone row.
+        page.check("#grouped")
+        assert page.locator("#shown").inner_text() == "53"
+        page.select_option("#sort", "group-desc")
+        groups = page.locator(".card .group").all_inner_texts()
+        assert groups == ["300 look-alikes", "100 look-alikes"]
+        # Hiding the biggest groups leaves the distinct pages and the gone row.
+        page.fill("#hide-over", "10")
+        assert page.locator("#shown").inner_text() == "51"
+        assert page.locator(".card .group").count() == 0
+        page.fill("#hide-over", "")
+        page.uncheck("#grouped")
+
+        page.select_option("#change", "changed")
+        assert page.locator("#shown").inner_text() == "9"
+        assert page.locator(".card.change-changed").count() == 9
+        page.locator(".card .thumb").first.click()
+        assert page.locator("#viewer-diff").is_visible()
+        page.wait_for_function("document.getElementById('viewer-diff').naturalWidth > 0")
+        assert page.evaluate("document.getElementById('viewer-diff').naturalWidth") == 64
+        assert "12.5" in page.locator("#viewer-meta").inner_text()
+        page.keyboard.press("Escape")
+        page.select_option("#change", "gone")
+        assert visible_urls(page) == ["http://old.example/"]
+        page.select_option("#change", "new")
+        assert page.locator("#shown").inner_text() == "9"  # lines 441-449
     finally:
         context.close()

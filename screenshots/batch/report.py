@@ -1,24 +1,39 @@
 """``report.html``: a gallery of a run that a person can open from disk.
 
 One self-contained page (no network, no framework): a card per row with its thumbnail, URL,
-status and the main facts; a status filter, a search box over URLs and titles, sorting by input
-line, capture time or image size; a click on a card opens a dialog with the full image and
-every column of the row (page metadata and timings included). Thumbnails load lazily from the
-screenshots' links (relative paths for local storage, so the output directory can be moved).
-Large runs show the first :data:`MAX_ROWS` rows, errors first.
+status and the main facts; a status filter, a filter on the comparison with an earlier run
+(new, gone, unchanged, changed: :mod:`screenshots.batch.compare`), a search box over URLs and
+titles, sorting by input line, capture time, image size, change or look-alike group size; a
+click on a card opens a dialog with the full image, the diff image if any, and every column of
+the row (page metadata and timings included). Thumbnails load lazily from the thumbnails' links
+(relative paths for local storage, so the output directory can be moved).
+
+Look-alike groups (:mod:`screenshots.visual.groups`, hashes at most :data:`GROUP_DISTANCE`
+bits apart) are computed when the report is written: each row carries its group's
+representative and size, and the page can show one card per group with its size, and hide
+the biggest groups (the way a person triages 10,000 hosts: parked domains and default pages
+first out of the way).
+
+Every row is in the page (no cut at 5,000 any more): they are written as one JSON block,
+streamed row by row so writing a 1M-row report holds one row at a time (plus a hash per row
+for the groups), and the script renders one page of :data:`PAGE_SIZE` cards at a time over
+them, so opening the file costs one ``JSON.parse``, not a million elements.
 
 The page is rendered from Jinja2 templates in ``templates/`` (``report.html.j2`` inlines
 ``report.css`` and ``report.js``) with autoescaping on, so every value of a row is text; the
-rows reach the script as one JSON block. A row's URL becomes a link only if it is an http(s)
-URL the service would capture (an error row keeps its raw input line, which may be anything:
+rows reach the script as one JSON block (escaped like Jinja's ``tojson``: no ``<``, ``>``,
+``&`` or ``'`` in it). A row's URL becomes a link only if it is an http(s) URL the service
+would capture (an error row keeps its raw input line, which may be anything:
 ``javascript:alert(1)`` is shown, never linked).
 """
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import unquote, urlsplit
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -27,16 +42,21 @@ from screenshots.batch.manifest import read_results
 from screenshots.core.errors import InvalidURL
 from screenshots.core.result import Result
 from screenshots.core.urls import normalize_url
+from screenshots.visual.groups import DEFAULT_DISTANCE, Groups, group_rows
 
 REPORT_NAME = "report.html"
-#: Rows shown in the report at most; the manifest always has them all.
-MAX_ROWS = 5000
+#: Cards the page shows at a time.
+PAGE_SIZE = 200
+#: Bits two perceptual hashes may differ by in one look-alike group of the report.
+GROUP_DISTANCE = DEFAULT_DISTANCE
 
 #: Columns shown in the dialog, in order, with their labels.
 DETAILS = (
     ("url", "URL"),
     ("status", "Status"),
     ("error", "Error"),
+    ("change", "Change"),
+    ("changed_pct", "Changed pixels (%)"),
     ("http_status", "HTTP status"),
     ("final_url", "Final URL"),
     ("title", "Title"),
@@ -52,6 +72,8 @@ DETAILS = (
     ("timings", "Timings (ms)"),
     ("finished_at", "Finished"),
     ("line", "Input line"),
+    ("phash", "Perceptual hash"),
+    ("group_size", "Look-alikes"),
     ("key", "Storage key"),
 )
 
@@ -64,6 +86,10 @@ _TEMPLATES = Environment(
 )
 #: Schemes an image link may have (links come from the storage, never from the input).
 _IMAGE_SCHEMES = frozenset({"http", "https", "file"})
+#: Where the rows go in the rendered page (replaced by the streamed rows).
+_ROWS_MARK = "\"@@rows@@\""
+#: What Jinja's ``tojson`` escapes, so no value can close the script element.
+_JSON_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "'": "\\u0027"})
 
 
 def link_target(url: str) -> str | None:
@@ -79,20 +105,25 @@ def link_target(url: str) -> str | None:
         return None
 
 
-def _image_src(result: Result, out_dir: Path) -> str | None:
-    if not result.ok or not result.link:
+def _src(link: str | None, out_dir: Path) -> str | None:
+    """An image link as the page loads it: relative for a file of the output directory."""
+    if not link:
         return None
-    if result.link.startswith("file://"):
-        path = Path(unquote(urlsplit(result.link).path))
+    if link.startswith("file://"):
+        path = Path(unquote(urlsplit(link).path))
         try:
             relative = Path(os.path.relpath(path, out_dir)).as_posix()
         except ValueError:
-            return result.link
+            return link
         # "./" keeps a first path segment with a colon from reading as a scheme
         return relative if relative.startswith("../") else f"./{relative}"
-    if urlsplit(result.link).scheme.lower() not in _IMAGE_SCHEMES:
+    if urlsplit(link).scheme.lower() not in _IMAGE_SCHEMES:
         return None
-    return result.link
+    return link
+
+
+def _image_src(result: Result, out_dir: Path) -> str | None:
+    return _src(result.link, out_dir) if result.ok else None
 
 
 def _timings(result: Result) -> str | None:
@@ -122,78 +153,112 @@ def _details(result: Result) -> dict[str, object]:
     return {name: row.get(name) for name, _label in DETAILS}
 
 
-def _card(result: Result, out_dir: Path) -> dict[str, Any]:
-    """What the template shows of a row in its card (all of it text)."""
-    facts = []
+def page_row(result: Result, out_dir: Path, group: int = -1, group_size: int = 0) -> dict[str, Any]:
+    """One row as the page holds it: the dialog's columns, plus what its card shows and how
+    it sorts (``href``: the URL as a link, only for http(s); ``src``, ``thumb``, ``diff``:
+    image addresses; ``group``: the row number of its look-alike group's representative)."""
+    row = _details(result)
+    row["group_size"] = group_size or None
+    row.update(
+        href=link_target(result.url),
+        src=_image_src(result, out_dir),
+        thumb=_src(result.thumbnail_link, out_dir) if result.ok else None,
+        diff=_src(result.diff_link, out_dir),
+        duration=result.duration_ms,
+        bytes=result.bytes,
+        group=group,
+    )
     if result.ok:
         size = f"{result.width}×{result.height}, {(result.bytes or 0) / 1024:.0f} KB"
         status = f" · HTTP {result.http_status}" if result.http_status else ""
-        facts.append(f"{size}{status} · {result.duration_ms} ms")
-    search = " ".join(filter(None, (result.url, result.final_url, result.title))).lower()
-    return {
-        "url": result.url,
-        "href": link_target(result.url),
-        "status": result.status,
-        "line": result.line,
-        "duration": "" if result.duration_ms is None else result.duration_ms,
-        "bytes": "" if result.bytes is None else result.bytes,
-        "search": search,
-        "src": _image_src(result, out_dir) or "",
-        "facts": facts,
-        "title": result.title if result.ok else None,
-        "error": None if result.ok else (result.error or "error"),
-    }
+        row["facts"] = f"{size}{status} · {result.duration_ms} ms"
+    elif not result.error:
+        row["error"] = "error"
+    # Empty columns are left out (a million rows carry only what they have); not the URL.
+    kept = {k: v for k, v in row.items() if v is not None and v != "" and v != []}
+    kept["url"] = result.url
+    return kept
 
 
-def pick_rows(jsonl_path: Path, limit: int = MAX_ROWS) -> tuple[list[Result], int, int]:
-    """Up to ``limit`` rows (errors first, then ``ok`` ones), the total and the ``ok`` count.
+def _json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).translate(_JSON_ESCAPES)
 
-    Two streaming passes over the manifest, so memory is bounded by ``limit``.
-    """
-    errors: list[Result] = []
-    total = ok = 0
-    for result in read_results(jsonl_path):
-        total += 1
-        if result.ok:
-            ok += 1
-        elif len(errors) < limit:
-            errors.append(result)
-    oks: list[Result] = []
-    room = limit - len(errors)
-    if room > 0:
-        for result in read_results(jsonl_path):
-            if result.ok:
-                oks.append(result)
-                if len(oks) >= room:
-                    break
-    rows = sorted(errors, key=lambda r: r.line) + sorted(oks, key=lambda r: r.line)
-    return rows, total, ok
+
+def render_page(
+    total: int, ok: int, title: str = "Screenshots", *, changes: dict[str, int] | None = None
+) -> tuple[str, str]:
+    """The page around its rows: the text before them and after them."""
+    data = {"labels": [list(pair) for pair in DETAILS], "pageSize": PAGE_SIZE, "rows": "@@rows@@"}
+    page = _TEMPLATES.get_template("report.html.j2").render(
+        title=title,
+        total=total,
+        ok=ok,
+        changes=changes or {},
+        distance=GROUP_DISTANCE,
+        data=data,
+    )
+    before, after = page.split(_ROWS_MARK, 1)
+    return before, after
+
+
+def _write_rows(out: IO[str], rows: Iterable[dict[str, Any]]) -> None:
+    out.write("[")
+    for n, row in enumerate(rows):
+        out.write(("," if n else "") + _json(row) + "\n")
+    out.write("]")
 
 
 def render_report(
     rows: list[Result], total: int, ok: int, out_dir: Path, title: str = "Screenshots"
 ) -> str:
-    """The report page showing ``rows`` out of ``total`` results."""
-    note = f" — showing {len(rows)}; see results.jsonl for all" if total > len(rows) else ""
-    data = {
-        "labels": [list(pair) for pair in DETAILS],
-        "rows": [_details(r) for r in rows],
-    }
-    return _TEMPLATES.get_template("report.html.j2").render(
-        title=title,
-        total=total,
-        ok=ok,
-        note=note,
-        cards=[_card(r, out_dir) for r in rows],
-        data=data,
-    )
+    """The report page of ``rows`` (``total`` results, ``ok`` of them ok), as one string."""
+    import io
+
+    found = group_rows([r.phash if r.ok else None for r in rows], GROUP_DISTANCE)
+    before, after = render_page(total, ok, title, changes=_changes(rows))
+    out = io.StringIO()
+    out.write(before)
+    _write_rows(out, _page_rows(rows, out_dir, found))
+    out.write(after)
+    return out.getvalue()
+
+
+def _page_rows(rows: Iterable[Result], out_dir: Path, found: Groups) -> Iterator[dict[str, Any]]:
+    for n, result in enumerate(rows):
+        yield page_row(result, out_dir, int(found.representative[n]), int(found.size[n]))
+
+
+def _changes(rows: Iterable[Result]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for row in rows:
+        if row.change:
+            counts[row.change] = counts.get(row.change, 0) + 1
+    return counts
 
 
 def write_report(out_dir: Path, jsonl_path: Path) -> Path:
-    """Write ``report.html`` next to the manifest and return its path."""
+    """Write ``report.html`` next to the manifest and return its path.
+
+    Two streaming passes over the manifest: the first counts and keeps each row's hash (for
+    the groups), the second writes the rows.
+    """
     path = out_dir / REPORT_NAME
     tmp = path.with_suffix(".html.tmp")
-    rows, total, ok = pick_rows(jsonl_path)
-    tmp.write_text(render_report(rows, total, ok, out_dir), encoding="utf-8")
+    hashes: list[str | None] = []
+    total = ok = 0
+    changes: dict[str, int] = {}
+    for result in read_results(jsonl_path):
+        total += 1
+        ok += result.ok
+        hashes.append(result.phash if result.ok else None)
+        if result.change:
+            changes[result.change] = changes.get(result.change, 0) + 1
+    found = group_rows(hashes, GROUP_DISTANCE)
+    del hashes
+    before, after = render_page(total, ok, changes=changes)
+    with tmp.open("w", encoding="utf-8") as out:
+        out.write(before)
+        _write_rows(out, _page_rows(read_results(jsonl_path), out_dir, found))
+        out.write(after)
     os.replace(tmp, path)
     return path
