@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from screenshots.core.options.checks import BadValue
+
 #: One rectangle: left, top, width, height.
 Rect = tuple[int, int, int, int]
 
@@ -19,7 +21,7 @@ _RECT = re.compile(r"^\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*$")
 MAX_REGIONS = 50
 
 
-class BadRegion(ValueError):
+class BadRegion(BadValue):
     """An ``ignore`` entry that is not a rectangle."""
 
 
@@ -48,10 +50,13 @@ def check_regions(value: object) -> tuple[str, ...]:
     elif isinstance(value, list | tuple):
         items = value
     else:
-        raise BadRegion("a list of x,y,w,h rectangles")
-    rects = [parse_rect(str(item)) for item in items]
+        raise BadRegion("ignore must be a list of x,y,w,h rectangles")
+    try:
+        rects = [parse_rect(str(item)) for item in items]
+    except BadRegion as exc:
+        raise BadRegion(f"ignore: {exc}") from None
     if len(rects) > MAX_REGIONS:
-        raise BadRegion(f"at most {MAX_REGIONS} regions")
+        raise BadRegion(f"ignore: at most {MAX_REGIONS} regions")
     return tuple(",".join(str(n) for n in rect) for rect in rects)
 
 
