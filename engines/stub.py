@@ -38,7 +38,10 @@ class StubEngine(Engine):
     name = "stub"
     #: What a blank page can honour: its size and encoding. Everything that needs a page
     #: (selectors, waits, scripts, headers...) is refused with an error row by the pipeline.
-    supports = frozenset({"width", "height", "full_page", "scale", "clip", "format", "quality"})
+    #: It has no cache at all, so ``isolation: strict`` holds.
+    supports = frozenset(
+        {"width", "height", "full_page", "scale", "clip", "format", "quality", "isolation"}
+    )
 
     def __init__(self, latency: float | None = None, settings: Settings | None = None) -> None:
         """``latency``: seconds each capture sleeps; default ``SCREENSHOT_STUB_LATENCY_MS``."""

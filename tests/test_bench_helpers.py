@@ -239,7 +239,7 @@ def test_report_markdown_and_files(tmp_path):
         "c": {"runs": [_run("s", 300.0, ok=4000)]},
         "floors": {
             "a_over_b_rate": {"value": 5.5 / 6.0, "met": True},
-            "a_over_b_cpu": 1.0,
+            "a_over_b_cpu": {"value": 1.0, "met": True},
             "stub_rate": {"value": 300.0, "met": True},
         },
     }
@@ -254,32 +254,31 @@ def test_report_markdown_and_files(tmp_path):
     assert md_path.read_text() == text
 
 
-def _ab_results(a_rate=5.0, kept_rate=6.0, b_rate=6.0, isolated_rate=5.2):
+def _ab_results(a_rate=5.0, strict_rate=4.5, b_rate=6.0, isolated_rate=5.2):
     shipped = dict(_run("c2", a_rate), own_per_item=0.25)
-    kept = _run("c2 kept", kept_rate, settings={"engine": "selenium", "workers": 1,
-                                                "pool": "prefork", "concurrency": 2,
-                                                "batch_size": 1, "keep_http_cache": True})
+    strict = _run("c2 strict", strict_rate, settings={"engine": "selenium", "workers": 1,
+                                                       "pool": "prefork", "concurrency": 2,
+                                                       "batch_size": 1, "isolation": "strict"})
     b_run = dict(_run("pw", b_rate, settings={"engine": "playwright", "tabs": 3}),
                  own_per_item=0.2)
     isolated = dict(_run("pw off", isolated_rate,
                          settings={"engine": "playwright", "tabs": 3, "http_cache": False}),
                     cpu_per_item=0.4, own_per_item=0.5)
-    return {"a": {"runs": [shipped, kept]}, "b": {"run": b_run, "isolated_run": isolated}}
+    return {"a": {"runs": [shipped, strict]}, "b": {"run": b_run, "isolated_run": isolated}}
 
 
-def test_floors_judge_a_over_b_and_add_the_isolated_reference_apart():
+def test_floors_judge_a_over_b_and_a_strict_over_the_isolated_reference():
     found = bench_main.floors(_ab_results())
-    # The floor: (a) as shipped (not the cache-kept run, though faster) over (b).
+    # (a) as shipped (standard isolation, not the strict run) over (b).
     assert found["a_over_b_rate"] == {"value": pytest.approx(5.0 / 6.0), "met": False}
-    assert found["a_over_b_cpu"] == pytest.approx(1.0)
+    assert found["a_over_b_cpu"] == {"value": pytest.approx(1.0), "met": True}
     assert found["a_over_b_own_cpu"] == pytest.approx(0.25 / 0.2)
-    assert found["a_cache_kept_over_b_rate"] == pytest.approx(1.0)
-    # Informational: (a) as shipped over (b'), the reference with its HTTP cache off.
-    isolated = found["a_over_b_isolated_rate"]
-    assert isolated == {"value": pytest.approx(5.0 / 5.2), "met": True, "judged": False}
-    assert found["a_over_b_isolated_cpu"] == pytest.approx(0.3 / 0.4)
-    assert found["a_over_b_isolated_own_cpu"] == pytest.approx(0.25 / 0.5)
-    # Older results without (b'): nothing about it.
+    # (a strict) over (b'), the reference with its HTTP cache off: like with like.
+    strict = found["a_strict_over_b_isolated_rate"]
+    assert strict == {"value": pytest.approx(4.5 / 5.2), "met": False}
+    assert found["a_strict_over_b_isolated_cpu"] == pytest.approx(0.3 / 0.4)
+    assert found["a_over_b_isolated_rate"] == pytest.approx(5.0 / 5.2)  # informational
+    # Results without (b'): nothing about it.
     older = _ab_results()
     del older["b"]["isolated_run"]
     assert not any("isolated" in name for name in bench_main.floors(older))
@@ -287,19 +286,19 @@ def test_floors_judge_a_over_b_and_add_the_isolated_reference_apart():
     assert bench_main.floors({"b": _ab_results()["b"]}) == {}
 
 
-def test_check_floors_misses_only_the_judged_floors():
-    # (a)/(b) met, (a)/(b') not reached: --check-floors has nothing to say.
-    found = bench_main.floors(_ab_results(a_rate=5.5, isolated_rate=7.0))
-    assert found["a_over_b_rate"]["met"] is True
-    assert found["a_over_b_isolated_rate"]["met"] is False
+def test_check_floors_misses_the_judged_floors():
+    found = bench_main.floors(_ab_results(a_rate=5.5, strict_rate=4.8))
     assert bench_main.missed_floors(found) == []
-    # (a)/(b) not met, (a)/(b') reached: only the floor is missed.
-    found = bench_main.floors(_ab_results(a_rate=5.0, isolated_rate=5.0))
-    assert found["a_over_b_isolated_rate"]["met"] is True
-    assert bench_main.missed_floors(found) == ["a_over_b_rate"]
+    found = bench_main.floors(_ab_results(a_rate=5.0, strict_rate=4.0))
+    assert bench_main.missed_floors(found) == ["a_over_b_rate", "a_strict_over_b_isolated_rate"]
+    found["a_over_b_cpu"]["met"] = False  # more than 1.15 x (b)'s CPU per shot
     found["stub_rate"] = {"value": 100.0, "met": False}
-    assert bench_main.missed_floors(found) == ["a_over_b_rate", "stub_rate"]
+    assert bench_main.missed_floors(found) == [
+        "a_over_b_rate", "a_over_b_cpu", "a_strict_over_b_isolated_rate", "stub_rate"
+    ]
     assert bench_main.missed_floors({}) == []
+    cpu = bench_main.floors(_ab_results())["a_over_b_cpu"]
+    assert cpu["met"] is (cpu["value"] <= report.CEILING_CPU_RATIO)
 
 
 def test_parse_args_isolated_reference_defaults_on():
@@ -321,11 +320,11 @@ def test_report_markdown_shows_the_isolated_reference_and_its_ratio():
     assert ("| (b′) bare browser, Playwright, HTTP cache off (like (a)) | "
             "1 Chromium, 3 tabs, HTTP cache off | 100 | 100 | 19.2 | 5.20 | 0.400 |") in text
     assert "| (b) bare browser, Playwright | 1 Chromium, 3 tabs | 100 |" in text
-    assert "**0.83** (floor 0.9: NOT met)" in text and "the floor as the issue defines" in text
-    assert "- (a)/(b′) screenshot rate: **0.96** (informational" in text
-    assert "(a)/(b′) CPU per screenshot: 0.75 (own processes: 0.50)" in text
-    assert "empty HTTP cache, as issue #4's isolation requires" in text
-    assert "- (a, cache kept)/(b) screenshot rate" in text and "**1.00**" in text
+    assert "**0.83** (floor 0.9: NOT met)" in text and "(a) as shipped" in text
+    assert "CPU per screenshot: **1.00** (ceiling 1.15: met" in text
+    assert "- (a strict)/(b′) screenshot rate: **0.87** (floor 0.9: NOT met)" in text
+    assert "- (a)/(b′) screenshot rate: 0.96 (informational" in text
+    assert "| 1 worker, prefork -c 2, batch 1, isolation strict |" in text
     assert "| (b′) Playwright, HTTP cache off |" in text  # its CPU breakdown column
     # The noisy-run warning counts (b′) too.
     assert "Other jobs used the machine during 1 of 4 runs" in text

@@ -336,6 +336,8 @@ def test_orphans_of_a_killed_owner_are_reaped() -> None:
     finally:
         owner.send_signal(signal.SIGKILL)
         owner.wait()
+        if owner.stdout is not None:
+            owner.stdout.close()
     # ChromeDriver dies with its parent (PR_SET_PDEATHSIG); Chromium is left to the reaper.
     assert chromium.reap_orphans() >= 1
     assert chromium.our_browser_processes(owner_pid=owner.pid) == []
@@ -345,10 +347,10 @@ def test_orphans_of_a_killed_owner_are_reaped() -> None:
 
 
 @pytest.mark.integration
-def test_keep_http_cache_keeps_it_and_nothing_else(site: Site) -> None:
-    """``SCREENSHOT_KEEP_HTTP_CACHE``: the style sheet comes from the cache the second time,
-    while cookies and storage are still wiped."""
-    settings = dataclasses.replace(_settings(), keep_http_cache=True)
+def test_standard_isolation_keeps_the_http_cache_and_nothing_else(site: Site) -> None:
+    """``isolation: standard`` (the default): the style sheet comes from the cache the second
+    time, while cookies and storage are still wiped."""
+    settings = dataclasses.replace(_settings(), isolation="standard")
     kept = SeleniumEngine(settings)
     try:
         settled = CaptureOptions(wait_for_js="document.title != 'pending'")

@@ -61,7 +61,6 @@ class Browser:
             popen_kw={"preexec_fn": preexec} if preexec else {},
         )
         self.chromium_path = settings.chromium_path
-        self.keep_http_cache = settings.keep_http_cache
         self.driver: webdriver.Chrome | None = None
         self.driver_process: psutil.Process | None = None
         self.browser_process: psutil.Process | None = None
@@ -104,11 +103,10 @@ class Browser:
         # Downloads are also refused by the profile's preferences (PROFILE_PREFS), which the
         # incognito context inherits (DevTools cannot name that context here).
         driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "deny"})
-        if not self.keep_http_cache:
-            # No HTTP cache at all: it would be wiped between captures anyway, and so every
-            # page load passes the egress proxy, which counts them (a redirect loop of a
-            # cached page). Off also for the V8 code cache, which lives in it.
-            driver.execute_cdp_cmd("Network.setCacheDisabled", {"cacheDisabled": True})
+        # The HTTP cache is set per capture (engines.isolation, through the tab's prepare):
+        # kept between anonymous captures, off for private ones and with
+        # SCREENSHOT_ISOLATION=strict (today's behaviour: then every page load passes the
+        # egress proxy, and the V8 code cache, which lives in the HTTP cache, is off too).
         # print() and alert()/confirm()/prompt() would stall or block the page.
         driver.execute_cdp_cmd(
             "Page.addScriptToEvaluateOnNewDocument", {"source": chromium.PAGE_GUARD_SCRIPT}

@@ -19,7 +19,7 @@ from selenium.common.exceptions import (
     WebDriverException,
 )
 
-from engines import page
+from engines import isolation, page
 from engines.base import Capture
 from engines.chromium_engine import (
     WATCHDOG_GRACE,
@@ -148,7 +148,7 @@ class SeleniumEngine(ChromiumEngine[Browser]):
                 tab.forget_previous_page()
             except (TimeoutException, *TRANSPORT_ERRORS) as exc:
                 raise StaleBrowser(f"the previous page could not be left ({short(exc)})") from exc
-        tab.prepare(url, options)
+        tab.prepare(url, options, isolation.private(url, options, self.settings))
         network = tab.start_network_log()
         clock = Clock()
         self._egress.begin()

@@ -17,6 +17,7 @@ from selenium import webdriver
 from selenium.webdriver.remote.command import Command
 
 from engines import page
+from engines.isolation import CacheState
 from engines.selenium.network import NetworkLog
 from engines.tab import Tab
 from screenshots.core.errors import PermanentError
@@ -67,6 +68,7 @@ class SeleniumTab(Tab):
         self._hooked = False
         self._default_user_agent = ""
         self._applied: dict[str, Any] = {}
+        self.cache = CacheState()  # the HTTP cache of the tab's (only) browser context
 
     # -- Tab -------------------------------------------------------------------------------
 
@@ -126,9 +128,8 @@ class SeleniumTab(Tab):
         handler could write again into freshly wiped storage. Then cookies, local and session
         storage, IndexedDB, Cache Storage, service workers (``Storage.clearDataForOrigin`` with
         ``*``, every type), granted permissions, the tab's history and ``window.name`` are
-        cleared: the next capture sees what a fresh browser would (the HTTP cache is off
-        altogether, see :class:`~engines.selenium.driver.Browser`, unless
-        ``SCREENSHOT_KEEP_HTTP_CACHE``). A page that will not go away raises
+        cleared: the next capture sees what a fresh browser would, but for the HTTP cache, which
+        :meth:`prepare` sets by :mod:`engines.isolation`. A page that will not go away raises
         :class:`StaleBrowser`: the capture goes on in a new browser.
         """
         self.cdp("Runtime.evaluate", {"expression": "location.replace('about:blank')"})
@@ -147,13 +148,15 @@ class SeleniumTab(Tab):
         self.cdp("Browser.resetPermissions")
         self.cdp("Page.resetNavigationHistory")
 
-    def prepare(self, url: str, options: CaptureOptions) -> None:
-        """Set the tab up for this capture: every emulation to this shot's value, its cookies.
+    def prepare(self, url: str, options: CaptureOptions, private: bool) -> None:
+        """Set the tab up for this capture: every emulation to this shot's value, its cookies,
+        the HTTP cache (``private``: neither read nor kept, see :mod:`engines.isolation`).
 
         The tab is reused, so whatever an earlier capture set is reset here (and what pages
         left behind was wiped by :meth:`forget_previous_page`).
         """
         cdp = self.cdp
+        self.cache.apply(private, cdp)
         if not self._hooked:
             cdp("Page.addScriptToEvaluateOnNewDocument", {"source": page.CONSOLE_HOOK})
             self._default_user_agent = cdp("Browser.getVersion")["userAgent"]

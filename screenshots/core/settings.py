@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from screenshots.core.errors import ConfigurationError
@@ -97,11 +98,13 @@ class Settings:
     chromedriver_path: str = DEFAULT_CHROMEDRIVER
     #: ``SCREENSHOT_RECYCLE_AFTER``: captures per browser before it is replaced.
     recycle_after: int = DEFAULT_RECYCLE_AFTER
-    #: ``SCREENSHOT_KEEP_HTTP_CACHE``: keep the Selenium browser's HTTP cache between captures
-    #: (off by default: every capture starts with an empty cache). Faster on sites whose pages
-    #: share style sheets and scripts; Chromium partitions the cache by top-level site, so only
-    #: a later capture of the *same* site sees what an earlier one cached.
-    keep_http_cache: bool = False
+    #: ``SCREENSHOT_ISOLATION``: ``standard`` (default) lets an anonymous capture use the HTTP
+    #: cache earlier captures of the same site filled (Chromium partitions the cache by
+    #: top-level site; a capture with cookies, headers or a ``user:pass@`` URL never reads or
+    #: writes it); ``strict`` gives every capture of the fleet an empty cache, whatever its
+    #: ``isolation`` option says (see SECURITY.md). ``SCREENSHOT_KEEP_HTTP_CACHE``, which it
+    #: supersedes, is read as an alias: ``true`` is ``standard``, ``false`` is ``strict``.
+    isolation: Literal["standard", "strict"] = "standard"
     #: ``SCREENSHOT_MAX_ATTEMPTS``: attempts per URL for transient failures.
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     #: ``SCREENSHOT_TASK_TIME_LIMIT``: hard limit on one Celery task, in seconds.
@@ -174,7 +177,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         chromium_path=text("SCREENSHOT_CHROMIUM") or DEFAULT_CHROMIUM,
         chromedriver_path=text("SCREENSHOT_CHROMEDRIVER") or DEFAULT_CHROMEDRIVER,
         recycle_after=integer("SCREENSHOT_RECYCLE_AFTER", DEFAULT_RECYCLE_AFTER),
-        keep_http_cache=reader.boolean("SCREENSHOT_KEEP_HTTP_CACHE", False),
+        isolation=_isolation(text("SCREENSHOT_ISOLATION"), text("SCREENSHOT_KEEP_HTTP_CACHE")),
         max_attempts=integer("SCREENSHOT_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS),
         task_time_limit=integer("SCREENSHOT_TASK_TIME_LIMIT", DEFAULT_TASK_TIME_LIMIT, low=10),
         poison_deliveries=integer("SCREENSHOT_POISON_DELIVERIES", DEFAULT_POISON_DELIVERIES),
@@ -185,6 +188,26 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         egress_enabled=_egress_enabled(text("SCREENSHOT_EGRESS_POLICY")),
         egress_allow=_egress_allow(text("SCREENSHOT_EGRESS_ALLOW")),
     )
+
+
+def _isolation(value: str | None, keep_cache: str | None) -> Literal["standard", "strict"]:
+    """``SCREENSHOT_ISOLATION``, or its superseded alias ``SCREENSHOT_KEEP_HTTP_CACHE``."""
+    if keep_cache is not None:
+        kept = EnvReader({"SCREENSHOT_KEEP_HTTP_CACHE": keep_cache}).boolean(
+            "SCREENSHOT_KEEP_HTTP_CACHE", True
+        )
+        alias: Literal["standard", "strict"] = "standard" if kept else "strict"
+        if value is not None and value.lower() != alias:
+            raise ConfigurationError(
+                f"SCREENSHOT_KEEP_HTTP_CACHE={keep_cache} contradicts SCREENSHOT_ISOLATION="
+                f"{value}: drop SCREENSHOT_KEEP_HTTP_CACHE, which SCREENSHOT_ISOLATION replaces"
+            )
+        return alias
+    if value is None or value.lower() == "standard":
+        return "standard"
+    if value.lower() == "strict":
+        return "strict"
+    raise ConfigurationError(f"SCREENSHOT_ISOLATION must be standard or strict, not {value!r}")
 
 
 def _egress_enabled(value: str | None) -> bool:

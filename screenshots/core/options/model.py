@@ -49,6 +49,7 @@ from screenshots.core.options.limits import (
     RESOURCE_TYPES,
 )
 from screenshots.core.options.spec import Option, OptionSpec, invalid_option, read_specs
+from screenshots.visual import regions
 
 
 def _text(value: Any, info: ValidationInfo) -> Any:
@@ -241,6 +242,18 @@ class CaptureOptions(BaseModel):
             form=f"list: {', '.join(RESOURCE_TYPES)}, ads, hosts, URL patterns",
         ),
     ] = ()
+    isolation: Annotated[
+        Literal["standard", "strict"],
+        Field(
+            description="standard: an anonymous capture may use the HTTP cache earlier "
+            "captures of the same site filled (one with cookies, headers or a user:pass@ "
+            "URL never does); strict: nothing, the cache included, reaches the next capture"
+        ),
+        # Not in the key: where the page's files come from (the site's own cache rules decide
+        # what a cached copy may be) does not change what was asked for, so a strict shot and
+        # a standard one of the same page share one stored image, and no key changes.
+        Option(key="never", form="standard or strict", sent_at_default=False),
+    ] = "standard"
     fail_on_status: Annotated[
         tuple[tuple[int, int], ...],
         BeforeValidator(checks.ranges),
@@ -267,6 +280,30 @@ class CaptureOptions(BaseModel):
         ),
         Option(key="never", pipeline=True),
     ] = DEFAULT_TIMEOUT
+
+    # -- run comparison (issue #12): not in the key, they do not change the image ------------
+    ignore: Annotated[
+        tuple[str, ...],
+        BeforeValidator(regions.check_regions),
+        WithJsonSchema(_TEXT_LIST),
+        Field(
+            description="regions a comparison with an earlier run (--compare) leaves out: "
+            "x,y,w,h rectangles in CSS pixels (a clock, an ad, a carousel)"
+        ),
+        Option(
+            key="never", pipeline=True, read=loose.list_reader(";"), metavar="X,Y,W,H",
+            repeat=True, form="list of x,y,w,h rectangles", sent_at_default=False,
+        ),
+    ] = ()
+    changed_above: Annotated[
+        float,
+        Field(
+            ge=0, le=100, allow_inf_nan=False,
+            description="percent of changed pixels above which a compared URL is changed "
+            "(and listed in changes.jsonl)",
+        ),
+        Option(key="never", pipeline=True, sent_at_default=False),
+    ] = 0.1
 
     def __init__(self, **values: Any) -> None:
         try:
@@ -320,9 +357,12 @@ class CaptureOptions(BaseModel):
         return fields
 
     def to_dict(self) -> dict[str, Any]:
-        """Every option as plain JSON values; :meth:`from_dict` reads it back unchanged."""
+        """Every option as plain JSON values (but those added later, at their default);
+        :meth:`from_dict` reads it back unchanged."""
         values: dict[str, Any] = {}
         for name, value in self.__dict__.items():
+            if name in _UNSENT_AT_DEFAULT and value == _DEFAULTS[name]:
+                continue
             if name in ("headers", "cookies"):
                 value = dict(value)
             elif name == "fail_on_status":
@@ -372,5 +412,7 @@ _DEFAULT = CaptureOptions()
 _ALWAYS_IN_KEY = tuple(name for name, spec in SPECS.items() if spec.in_key == "always")
 #: Options that do not change the image, so are not in the storage key.
 NOT_IN_KEY = frozenset(name for name, spec in SPECS.items() if spec.in_key == "never")
+#: Options left out of :meth:`CaptureOptions.to_dict` at their default (see ``Option``).
+_UNSENT_AT_DEFAULT = frozenset(n for n, spec in SPECS.items() if not spec.option.sent_at_default)
 #: Options every engine honours: the pipeline applies them, not the browser.
 PIPELINE_OPTIONS = frozenset(name for name, spec in SPECS.items() if spec.option.pipeline)

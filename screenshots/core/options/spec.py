@@ -51,6 +51,11 @@ class Option:
     form: str | None = None
     #: What happens when the option is not given (its default is ``None``), for the README.
     unset: str = "—"
+    #: In :meth:`~screenshots.core.options.model.CaptureOptions.to_dict` (task messages) even
+    #: at its default. Options added after the message form was pinned say ``False``: a worker
+    #: of an earlier version, which refuses unknown options, still reads the messages of shots
+    #: that leave them at their default.
+    sent_at_default: bool = True
 
 
 @dataclass(frozen=True)

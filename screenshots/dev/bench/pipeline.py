@@ -98,18 +98,18 @@ class BrowserWorker:
         timeout: float,
         tag: str = "",
         engine: str = "selenium",
-        keep_http_cache: bool = False,
+        isolation: str = "standard",
     ) -> None:
         self.concurrency = concurrency
         self.engine = engine
-        if keep_http_cache:
-            tag = "-".join(filter(None, [tag, "cache kept"]))
+        if isolation != "standard":
+            tag = "-".join(filter(None, [tag, isolation]))
         self.name = f"{engine}-c{concurrency}" + (f"-{tag.replace(' ', '-')}" if tag else "")
         self.env = dict(
             env,
             SCREENSHOT_QUEUE=f"bench-{self.name}",
             SCREENSHOT_KEY_PREFIX=f"bench-{self.name}/",
-            SCREENSHOT_KEEP_HTTP_CACHE="true" if keep_http_cache else "false",
+            SCREENSHOT_ISOLATION=isolation,
         )
         self.out_root = out_root
         self.timeout = timeout
@@ -117,7 +117,7 @@ class BrowserWorker:
         self.label = f"{engine} prefork -c {concurrency}" + (f" ({tag})" if tag else "")
         self.settings: dict[str, object] = {
             "engine": engine, "pool": "prefork", "concurrency": concurrency,
-            "batch_size": 1, "workers": 1, "keep_http_cache": keep_http_cache,
+            "batch_size": 1, "workers": 1, "isolation": isolation,
         }
         self._runs = 0
 
