@@ -16,8 +16,9 @@ first out of the way).
 
 Every row is in the page (no cut at 5,000 any more): they are written as one JSON block,
 streamed row by row so writing a 1M-row report holds one row at a time (plus a hash per row
-for the groups), and the script renders one page of :data:`PAGE_SIZE` cards at a time over
-them, so opening the file costs one ``JSON.parse``, not a million elements.
+for the groups), in blocks of :data:`BLOCK_ROWS`; the script renders one page of
+:data:`PAGE_SIZE` cards at a time over them, so opening the file costs a ``JSON.parse`` per
+block, not a million elements.
 
 The page is rendered from Jinja2 templates in ``templates/`` (``report.html.j2`` inlines
 ``report.css`` and ``report.js``) with autoescaping on, so every value of a row is text; the
@@ -47,6 +48,8 @@ from screenshots.visual.groups import DEFAULT_DISTANCE, Groups, group_rows
 REPORT_NAME = "report.html"
 #: Cards the page shows at a time.
 PAGE_SIZE = 200
+#: Rows per JSON block of the page.
+BLOCK_ROWS = 50_000
 #: Bits two perceptual hashes may differ by in one look-alike group of the report.
 GROUP_DISTANCE = DEFAULT_DISTANCE
 
@@ -201,11 +204,22 @@ def render_page(
     return before, after
 
 
-def _write_rows(out: IO[str], rows: Iterable[dict[str, Any]]) -> None:
+def _write_rows(out: IO[str], rows: Iterable[dict[str, Any]], after: str) -> None:
+    """The rows into the page: the first :data:`BLOCK_ROWS` in the data block, the others in
+    more blocks of as many at the end of the body (one JSON text of a 1M-row run would pass
+    the longest string a browser's JavaScript holds, about 512M characters)."""
+    end = after.rindex("</body>")
     out.write("[")
+    blocks = 0
     for n, row in enumerate(rows):
-        out.write(("," if n else "") + _json(row) + "\n")
-    out.write("]")
+        if n and n % BLOCK_ROWS == 0:
+            out.write("]" + after[:end] if blocks == 0 else "]</script>\n")
+            out.write('<script type="application/json" class="report-rows">[')
+            blocks += 1
+        elif n % BLOCK_ROWS:
+            out.write(",")
+        out.write(_json(row) + "\n")
+    out.write("]" + after if blocks == 0 else "]</script>\n" + after[end:])
 
 
 def render_report(
@@ -218,8 +232,7 @@ def render_report(
     before, after = render_page(total, ok, title, changes=_changes(rows))
     out = io.StringIO()
     out.write(before)
-    _write_rows(out, _page_rows(rows, out_dir, found))
-    out.write(after)
+    _write_rows(out, _page_rows(rows, out_dir, found), after)
     return out.getvalue()
 
 
@@ -258,7 +271,6 @@ def write_report(out_dir: Path, jsonl_path: Path) -> Path:
     before, after = render_page(total, ok, changes=changes)
     with tmp.open("w", encoding="utf-8") as out:
         out.write(before)
-        _write_rows(out, _page_rows(read_results(jsonl_path), out_dir, found))
-        out.write(after)
+        _write_rows(out, _page_rows(read_results(jsonl_path), out_dir, found), after)
     os.replace(tmp, path)
     return path

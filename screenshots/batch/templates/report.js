@@ -5,7 +5,14 @@
 "use strict";
 var REPORT=null, ORDER=null, MATCHING=[], PAGE=0;
 function report(){
-  if(REPORT===null){REPORT=JSON.parse(document.getElementById('report-data').textContent);}
+  if(REPORT===null){
+    REPORT=JSON.parse(document.getElementById('report-data').textContent);
+    // A large run's further rows, in blocks of their own (see report.py).
+    document.querySelectorAll('script.report-rows').forEach(function(block){
+      var more=JSON.parse(block.textContent);
+      for(var i=0;i<more.length;i++){REPORT.rows.push(more[i]);}
+    });
+  }
   return REPORT;
 }
 function value(row,key){var v=row[key]; return v===undefined||v===null?-1:Number(v);}
