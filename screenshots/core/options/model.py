@@ -50,7 +50,6 @@ from screenshots.core.options.limits import (
 )
 from screenshots.core.options.spec import Option, OptionSpec, invalid_option, read_specs
 from screenshots.visual import regions
-from screenshots.visual import regions
 
 
 def _text(value: Any, info: ValidationInfo) -> Any:
@@ -304,30 +303,6 @@ class CaptureOptions(BaseModel):
             "(and listed in changes.jsonl)",
         ),
         Option(key="never", pipeline=True, sent_at_default=False),
-    ] = 0.1
-
-    # -- run comparison (issue #12): not in the key, they do not change the image ------------
-    ignore: Annotated[
-        tuple[str, ...],
-        BeforeValidator(regions.check_regions),
-        WithJsonSchema(_TEXT_LIST),
-        Field(
-            description="regions a comparison with an earlier run (--compare) leaves out: "
-            "x,y,w,h rectangles in CSS pixels (a clock, an ad, a carousel)"
-        ),
-        Option(
-            key="never", pipeline=True, read=loose.list_reader(";"), metavar="X,Y,W,H",
-            repeat=True, form="list of x,y,w,h rectangles",
-        ),
-    ] = ()
-    changed_above: Annotated[
-        float,
-        Field(
-            ge=0, le=100, allow_inf_nan=False,
-            description="percent of changed pixels above which a compared URL is changed "
-            "(and listed in changes.jsonl)",
-        ),
-        Option(key="never", pipeline=True),
     ] = 0.1
 
     def __init__(self, **values: Any) -> None:
