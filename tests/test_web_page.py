@@ -201,3 +201,54 @@ def test_rows_the_api_returns_are_links_only_when_http(browser: Browser, api_url
         assert links == ["http://gone.example/", "https://spaced.example/path"]
     finally:
         page.close()
+
+
+def test_look_alike_rows_fold_into_one_card_per_group(browser: Browser, api_url: str) -> None:
+    """Rows whose perceptual hashes are a few bits apart are one group: one card, its size."""
+    parked = 0xF0F0F0F0F0F0F0F0
+    hashes = [parked, parked ^ 1, parked ^ 2, parked ^ 3, parked ^ 0x11,  # 5 alike
+              0x0F0F0F0F0F0F0F0F, 0x0F0F0F0F0F0F0F0E, 0x0F0F0F0F0F0F0F0C,  # 3 alike
+              0x123456789ABCDEF0]  # 1 on its own
+    rows: list[dict[str, object]] = [
+        {"line": n, "url": f"http://host{n}.example/", "status": "ok", "width": 64,
+         "height": 40, "bytes": 100, "http_status": 200, "phash": f"{h:016x}"}
+        for n, h in enumerate(hashes, start=1)
+    ]
+    rows.append({"line": 10, "url": "http://down.example/", "status": "error", "error": "x"})
+    summary = {"id": "looks", "state": "done", "total": len(rows), "done": len(rows),
+               "ok": len(rows) - 1, "error": 1}
+
+    def answer(route: Route) -> None:
+        if route.request.method == "POST":
+            route.fulfill(status=202, json={**summary, "state": "running", "done": 0})
+        elif route.request.url.endswith("/results.jsonl"):
+            route.fulfill(body="".join(json.dumps(r) + "\n" for r in rows))
+        elif "/images/" in route.request.url:
+            route.fulfill(status=404, json={"detail": "no image here"})
+        else:
+            route.fulfill(json=summary)
+
+    page = browser.new_page()
+    try:
+        page.route("**/v1/jobs**", answer)
+        page.goto(api_url + "/")
+        page.fill("#key", KEY)
+        page.fill("#urls", "http://a.example/")
+        page.click("#submit")
+        visible = page.locator("#gallery .card:visible")
+        expect(visible).to_have_count(10, timeout=30_000)
+        page.check("#grouped")
+        expect(visible).to_have_count(4)  # two groups, the lone page, the error
+        sizes = page.locator("#gallery .card:visible .group:visible").all_inner_texts()
+        assert sizes == ["5 look-alikes", "3 look-alikes"]
+        urls = page.locator("#gallery .card:visible .url").all_inner_texts()
+        assert urls == ["http://host1.example/", "http://host6.example/",
+                        "http://host9.example/", "http://down.example/"]
+        page.fill("#hide-over", "2")  # the biggest groups out of the way
+        expect(visible).to_have_count(2)
+        page.uncheck("#grouped")
+        expect(visible).to_have_count(2)
+        page.fill("#hide-over", "")
+        expect(visible).to_have_count(10)
+    finally:
+        page.close()

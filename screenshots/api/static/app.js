@@ -176,7 +176,10 @@ function addCard(jobId, row) {
   meta.textContent = row.status === "ok"
     ? `${row.width}×${row.height} · ${Math.round((row.bytes || 0) / 1024)} KiB · HTTP ${row.http_status ?? "?"}`
     : row.error || "error";
-  caption.append(link, meta);
+  const group = document.createElement("span");
+  group.className = "group";
+  group.hidden = true;
+  caption.append(link, meta, group);
   card.append(frame, caption);
   $("#gallery").append(card);
 }
@@ -211,16 +214,54 @@ function pumpThumbs() {
   }
 }
 
+// Look-alike groups over the job's rows: a row joins the first representative whose
+// perceptual hash (the row's phash) is at most GROUP_DISTANCE bits away, else it represents a
+// new group. Comparing with every representative is fine for a job (the batch report groups
+// a million rows with multi-index hashing: screenshots/visual/groups.py).
+const GROUP_DISTANCE = 4;
+function bitsApart(a, b) {
+  let x = BigInt(`0x${a}`) ^ BigInt(`0x${b}`);
+  let bits = 0;
+  for (; x; x &= x - 1n) bits += 1;
+  return bits;
+}
+function lookAlikeGroups() {
+  const leaders = [];
+  const groupOf = new Map();
+  const sorted = [...state.rows.values()].sort((a, b) => a.line - b.line);
+  for (const row of sorted) {
+    if (row.status !== "ok" || !/^[0-9a-f]{16}$/.test(row.phash || "")) continue;
+    let leader = leaders.find((l) => bitsApart(l.phash, row.phash) <= GROUP_DISTANCE);
+    if (!leader) {
+      leader = { line: row.line, phash: row.phash, size: 0 };
+      leaders.push(leader);
+    }
+    leader.size += 1;
+    groupOf.set(row.line, leader);
+  }
+  return groupOf;
+}
 function applyFilter() {
   const status = $("#filter").value;
   const query = $("#search").value.trim().toLowerCase();
+  const grouped = $("#grouped").checked;
+  const over = Number($("#hide-over").value) || 0;
+  const groupOf = lookAlikeGroups();
   for (const card of document.querySelectorAll("#gallery .card")) {
-    const shown = (status === "all" || card.dataset.status === status) && (!query || card.dataset.url.includes(query));
+    const group = groupOf.get(Number(card.dataset.line));
+    const size = group ? group.size : 1;
+    const shown = (status === "all" || card.dataset.status === status) && (!query || card.dataset.url.includes(query))
+      && !(grouped && group && group.line !== Number(card.dataset.line)) && !(over && size > over);
     card.hidden = !shown;
+    const badge = card.querySelector(".group");
+    badge.textContent = size > 1 ? `${size} look-alikes` : "";
+    badge.hidden = size < 2;
   }
 }
 $("#filter").addEventListener("change", applyFilter);
 $("#search").addEventListener("input", applyFilter);
+$("#grouped").addEventListener("change", applyFilter);
+$("#hide-over").addEventListener("input", applyFilter);
 
 $("#download").addEventListener("click", async (event) => {
   event.preventDefault();
