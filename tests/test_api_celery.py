@@ -42,14 +42,14 @@ def cluster_env(rabbitmq, redis_db, s3_bucket) -> dict[str, str]:
 def exporter(cluster_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
     """``screenshots-worker-metrics`` on a free port; yields its metrics URL."""
     port = free_port()
-    log = (tmp_path / "exporter.log").open("wb")
-    process = subprocess.Popen(
-        [script("screenshots-worker-metrics")],
-        cwd=REPO,
-        env={**cluster_env, "WORKER_METRICS_PORT": str(port)},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    with (tmp_path / "exporter.log").open("wb") as log:  # the exporter has its own copy
+        process = subprocess.Popen(
+            [script("screenshots-worker-metrics")],
+            cwd=REPO,
+            env={**cluster_env, "WORKER_METRICS_PORT": str(port)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}/metrics"
     deadline = time.monotonic() + 30
     while True:

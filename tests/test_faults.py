@@ -56,11 +56,11 @@ class Run:
     def __init__(self, env: dict[str, str], urls: Path, out: Path, *args: str) -> None:
         self.out = out
         self.log = out.parent / f"{out.name}-dispatcher.log"
-        self.handle = self.log.open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "dispatcher.py", str(urls), "--out", str(out), "--quiet", *args],
-            cwd=REPO, env=env, stdout=self.handle, stderr=subprocess.STDOUT,
-        )
+        with self.log.open("wb") as handle:  # the dispatcher writes to its own copy
+            self.process = subprocess.Popen(
+                [sys.executable, "dispatcher.py", str(urls), "--out", str(out), "--quiet", *args],
+                cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT,
+            )
         _RUNS.append(self)
 
     def rows(self) -> list[dict]:
@@ -90,7 +90,6 @@ class Run:
             pytest.fail(f"dispatcher did not finish within {timeout}s:\n{self.output()}")
 
     def output(self) -> str:
-        self.handle.flush()
         return self.log.read_text(errors="replace")[-4000:]
 
 
@@ -439,18 +438,17 @@ def test_procfile_worker_stopped_by_honcho_loses_nothing(cluster, tmp_path):
                FLOWER_BASIC_AUTH="test:secret")
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     urls = [f"http://honcho-{n}.example/" for n in range(60)]
-    log = (tmp_path / "honcho.log").open("wb")
-    honcho = subprocess.Popen(
-        [str(Path(sys.executable).with_name("honcho")), "start", "worker"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
+    with (tmp_path / "honcho.log").open("wb") as log:
+        honcho = subprocess.Popen(
+            [str(Path(sys.executable).with_name("honcho")), "start", "worker"],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
     try:
         run = Run(env, write_urls(tmp_path / "urls.txt", urls), tmp_path / "out",
                   "--engine", "stub")
         run.wait_for_rows(10)
         honcho.send_signal(signal.SIGTERM)  # what Ctrl-C or a deploy does
         honcho.wait(30)
-        log.close()
         stopped = (tmp_path / "honcho.log").read_text()
         assert "Worker exited prematurely" not in stopped, "the stop was not warm"
         # Started exactly as the Procfile says, the worker logs no traceback (it once logged

@@ -403,3 +403,4 @@ def test_s3_links_signed_without_botocore_download_the_object(
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(forged, timeout=10)
     assert refused.value.code == 403
+    refused.value.close()  # the error is also the answer: close its connection

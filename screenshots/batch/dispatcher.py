@@ -222,12 +222,12 @@ def run(argv: Sequence[str] | None = None) -> int:
         if args.compare is not None and not (args.compare / JSONL_NAME).is_file():
             raise UsageError(f"cannot compare with {args.compare}: it has no {JSONL_NAME}")
         total = count_lines(args.urls)
-        runner = make_runner(args, settings, engine, options)  # bad arguments fail here first
         manifest = Manifest(args.out)
+        manifest.open()  # creates OUT, where a distributed runner keeps its job file
         try:
-            manifest.open()
+            runner = make_runner(args, settings, engine, options)
         except BaseException:
-            runner.close()
+            manifest.close()  # a bad argument leaves no file open
             raise
     except (UsageError, ConfigurationError) as exc:
         print(f"error: {exc}", file=sys.stderr)

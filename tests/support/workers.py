@@ -61,20 +61,20 @@ def start_worker(
     env: dict[str, str], log_dir: Path, name: str, concurrency: int = 2, pool: str = "prefork"
 ) -> Worker:
     log_path = log_dir / f"{name}.log"
-    handle = log_path.open("wb")
-    process = subprocess.Popen(
-        [
-            script("celery"), "-A", "tasks", "worker",
-            "--loglevel=INFO", f"--concurrency={concurrency}", f"--pool={pool}",
-            f"--hostname={name}@%h", "--without-gossip", "--without-mingle",
-        ],
-        # Not the checkout: a worker started the documented way must find the project anyway.
-        cwd=log_dir,
-        env=env,
-        stdout=handle,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    with log_path.open("wb") as handle:  # the worker writes to its own copy
+        process = subprocess.Popen(
+            [
+                script("celery"), "-A", "tasks", "worker",
+                "--loglevel=INFO", f"--concurrency={concurrency}", f"--pool={pool}",
+                f"--hostname={name}@%h", "--without-gossip", "--without-mingle",
+            ],
+            # Not the checkout: a worker started the documented way must find the project.
+            cwd=log_dir,
+            env=env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     worker = Worker(name, process, log_path)
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
