@@ -171,30 +171,42 @@ RAW_ROWS = [
 ]
 
 
-def test_rows_the_api_returns_are_links_only_when_http(browser: Browser, api_url: str) -> None:
-    """The page renders whatever rows the API returns: only http(s) URLs become links."""
-    rows = [
-        {"line": n, "url": url, "status": "error", "error": "not captured"}
-        for n, url in enumerate(RAW_ROWS, start=1)
-    ]
-    summary = {"id": "raw", "state": "done", "total": len(rows), "done": len(rows),
-               "ok": 0, "error": len(rows)}
+Row = dict[str, object]
+
+
+def submit_answered_by(page: Page, api_url: str, job_id: str, rows: list[Row]) -> None:
+    """Submit a job in the page, the API's answers replaced by a finished job of ``rows``
+    (and no image: 404)."""
+    errors = sum(1 for row in rows if row["status"] == "error")
+    summary = {"id": job_id, "state": "done", "total": len(rows), "done": len(rows),
+               "ok": len(rows) - errors, "error": errors}
 
     def answer(route: Route) -> None:
         if route.request.method == "POST":
             route.fulfill(status=202, json={**summary, "state": "running", "done": 0})
         elif route.request.url.endswith("/results.jsonl"):
             route.fulfill(body="".join(json.dumps(r) + "\n" for r in rows))
+        elif "/images/" in route.request.url:
+            route.fulfill(status=404, json={"detail": "no image here"})
         else:
             route.fulfill(json=summary)
 
+    page.route("**/v1/jobs**", answer)
+    page.goto(api_url + "/")
+    page.fill("#key", KEY)
+    page.fill("#urls", "http://a.example/")
+    page.click("#submit")
+
+
+def test_rows_the_api_returns_are_links_only_when_http(browser: Browser, api_url: str) -> None:
+    """The page renders whatever rows the API returns: only http(s) URLs become links."""
+    rows = [
+        {"line": n, "url": url, "status": "error", "error": "not captured"}
+        for n, url in enumerate(RAW_ROWS, start=1)
+    ]
     page = browser.new_page()
     try:
-        page.route("**/v1/jobs**", answer)
-        page.goto(api_url + "/")
-        page.fill("#key", KEY)
-        page.fill("#urls", "http://a.example/")
-        page.click("#submit")
+        submit_answered_by(page, api_url, "raw", rows)
         expect(page.locator("#gallery .card")).to_have_count(len(rows), timeout=30_000)
         links, urls = links_and_urls(page)
         assert urls == RAW_ROWS
@@ -215,26 +227,9 @@ def test_look_alike_rows_fold_into_one_card_per_group(browser: Browser, api_url:
         for n, h in enumerate(hashes, start=1)
     ]
     rows.append({"line": 10, "url": "http://down.example/", "status": "error", "error": "x"})
-    summary = {"id": "looks", "state": "done", "total": len(rows), "done": len(rows),
-               "ok": len(rows) - 1, "error": 1}
-
-    def answer(route: Route) -> None:
-        if route.request.method == "POST":
-            route.fulfill(status=202, json={**summary, "state": "running", "done": 0})
-        elif route.request.url.endswith("/results.jsonl"):
-            route.fulfill(body="".join(json.dumps(r) + "\n" for r in rows))
-        elif "/images/" in route.request.url:
-            route.fulfill(status=404, json={"detail": "no image here"})
-        else:
-            route.fulfill(json=summary)
-
     page = browser.new_page()
     try:
-        page.route("**/v1/jobs**", answer)
-        page.goto(api_url + "/")
-        page.fill("#key", KEY)
-        page.fill("#urls", "http://a.example/")
-        page.click("#submit")
+        submit_answered_by(page, api_url, "looks", rows)
         visible = page.locator("#gallery .card:visible")
         expect(visible).to_have_count(10, timeout=30_000)
         page.check("#grouped")
