@@ -13,8 +13,9 @@ tested without one.
   (in-page waits, selector checks, the image);
 - :mod:`engines.chromium`: the Chromium process (flags, profiles, killing, orphans);
 - :mod:`engines.page`: the scripts and blocking rules both Chromium engines run in the page;
+- :mod:`engines.isolation`: which captures share the HTTP cache (issue #15);
 - :mod:`engines.selenium`: Chromium through ChromeDriver (the default), split by job;
-- :mod:`engines.playwright`: the same Chromium through Playwright, a fresh context per capture;
+- :mod:`engines.playwright`: the same Chromium through Playwright, a context reused and wiped;
 - :mod:`engines.stub`: no browser at all, a plain image of the asked size.
 
 To add an engine: write ``engines/<name>.py`` (or a package) with a subclass of

@@ -63,15 +63,9 @@ def fetched(site: Site, engine: Engine, url: str, **options: Any) -> int:
     return site.cached_requests - before
 
 
-def shares_cache(engine: Engine) -> None:
-    if engine.name == "playwright":
-        pytest.skip("the Playwright engine gives every capture a new context (empty cache)")
-
-
 @pytest.mark.parametrize("name", BROWSERS)
 def test_anonymous_captures_share_the_cache(site: Site, engines: Engines, name: str) -> None:
     engine = engines(name)
-    shares_cache(engine)
     assert fetched(site, engine, site.url("/state.html")) == 1
     assert fetched(site, engine, site.url("/state.html?again")) == 0
 
@@ -82,7 +76,6 @@ def test_a_private_capture_does_not_read_the_cache(
     site: Site, engines: Engines, name: str, private: str
 ) -> None:
     engine = engines(name)
-    shares_cache(engine)
     assert fetched(site, engine, site.url("/state.html")) == 1
     assert fetched(site, engine, site.url("/state.html"), **PRIVATE[private]) == 1
 
@@ -95,7 +88,6 @@ def test_a_private_capture_leaves_nothing_in_the_cache(
     engine = engines(name)
     assert fetched(site, engine, site.url("/state.html"), **PRIVATE[private]) == 1
     assert fetched(site, engine, site.url("/state.html")) == 1  # nothing was kept
-    shares_cache(engine)
     assert fetched(site, engine, site.url("/state.html")) == 0  # anonymous ones share again
 
 

@@ -1,4 +1,4 @@
-"""Chromium driven by Playwright (sync API): one browser per engine, a fresh context per capture.
+"""Chromium driven by Playwright (sync API): one browser per engine, a context reused and wiped.
 
 The system Chromium (``Settings.chromium_path``) is launched with the flags of
 :func:`engines.chromium.chromium_flags`, in a profile directory of
@@ -6,10 +6,13 @@ The system Chromium (``Settings.chromium_path``) is launched with the flags of
 Chromium's command line and :func:`engines.chromium.reap_orphans` finds a browser whose owner
 died). Playwright never downloads a browser here.
 
-Every capture gets a new browser context (cookies, storage, cache, permissions: nothing leaks
-from one URL to the next), created with the shot's viewport, scale, user agent, locale, time
-zone, colour scheme and headers. The browser is replaced after ``recycle_after`` captures and
-after any failure that leaves it suspect.
+Anonymous captures share one browser context, wiped between captures (cookies, storage,
+service workers, permissions: a new context per URL cost ~400 ms of browser CPU), so they share
+its HTTP cache (:mod:`engines.isolation`); a capture with credentials or ``isolation: strict``
+gets a context of its own. Contexts are made with the shot's viewport, scale, user agent,
+locale, time zone, colour scheme and headers (a capture with other settings than the shared
+context's gets a new shared context). The browser is replaced after ``recycle_after`` captures
+and after any failure that leaves it suspect.
 
 Playwright's sync objects belong to the thread that created them, and its sync API refuses to
 run inside an asyncio loop. So each engine owns one thread that does all its Playwright calls;

@@ -1,12 +1,13 @@
-"""Playwright, its Chromium and the profile directory; a fresh browser context per capture.
+"""Playwright, its Chromium and the profile directory; the browser contexts of the captures.
 
 The system Chromium (``Settings.chromium_path``) is launched with the flags of
 :func:`engines.chromium.chromium_flags`, in a profile directory of
 :func:`engines.chromium.new_profile_dir` (as a persistent context, so the profile path is on
 Chromium's command line and :func:`engines.chromium.reap_orphans` finds a browser whose owner
-died). Playwright never downloads a browser here. Every capture gets a new context
-(:meth:`Browser.new_context`): cookies, storage, cache, permissions, nothing leaks from one URL
-to the next.
+died). Playwright never downloads a browser here. Anonymous captures share one context, made
+with their settings and wiped by the engine between captures (cookies, storage, service
+workers, permissions), so they share its HTTP cache; a private capture (credentials,
+``isolation: strict``) gets a context of its own (:meth:`Browser.context_for`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ class Browser:
         self.profile = chromium.new_profile_dir()
         self.playwright: Playwright | None = None
         self.context: BrowserContext | None = None
+        #: The context anonymous captures share (see :meth:`context_for`), and its settings.
+        self.shared: BrowserContext | None = None
+        self.shared_key = ""
         self.driver_pid: int | None = None
         self.captures = 0
         flags = chromium.chromium_flags(self.profile, width, height, proxy_server)
@@ -67,29 +71,29 @@ class Browser:
             context.browser.is_connected()
         )
 
-    def new_context(self, options: CaptureOptions) -> BrowserContext:
-        """A context with the shot's viewport, scale, user agent, locale, time zone, colour
-        scheme and headers."""
+    def context_for(self, options: CaptureOptions, private: bool) -> tuple[BrowserContext, bool]:
+        """The context of a capture, and whether it is the capture's own (to close after it).
+
+        An anonymous capture reuses the browser's shared context when it was made with the
+        same settings (a new context costs ~400 ms of browser CPU, issue #15), so such captures
+        share its HTTP cache (:mod:`engines.isolation`); the caller wipes what the previous
+        page left in it. A private capture (credentials, ``isolation: strict``) gets a context
+        of its own: a cache nobody else reads, gone with it.
+        """
+        kwargs = context_options(options)
+        if private:
+            return self.new_context(kwargs), True
+        key = json.dumps(kwargs, sort_keys=True)
+        if self.shared is None or self.shared_key != key:
+            if self.shared is not None:
+                with contextlib.suppress(Exception):
+                    self.shared.close()
+            self.shared, self.shared_key = self.new_context(kwargs), key
+        return self.shared, False
+
+    def new_context(self, kwargs: dict[str, Any]) -> BrowserContext:
+        """A context made with ``kwargs`` (:func:`context_options`)."""
         assert self.context is not None and self.context.browser is not None
-        kwargs: dict[str, Any] = {
-            "viewport": {"width": options.width, "height": options.height},
-            "device_scale_factor": options.scale,
-            "accept_downloads": False,
-            "bypass_csp": page.needs_csp_bypass(options),
-            "reduced_motion": "reduce" if options.reduced_motion else "no-preference",
-        }
-        if options.dark_mode:
-            kwargs["color_scheme"] = "dark"
-        if options.user_agent:
-            kwargs["user_agent"] = options.user_agent
-        if options.headers:
-            kwargs["extra_http_headers"] = dict(options.headers)
-        if options.timezone:
-            kwargs["timezone_id"] = options.timezone
-        if options.locale:
-            kwargs["locale"] = options.locale
-        if options.block:
-            kwargs["service_workers"] = "block"  # else requests could dodge the route
         context = self.context.browser.new_context(**kwargs)
         context.add_init_script(script=chromium.PAGE_GUARD_SCRIPT)  # print(), alert()...
         return context
@@ -108,8 +112,10 @@ class Browser:
         """Close the browser (politely first if asked), stop Playwright, delete the profile."""
         if polite and self.context is not None:
             with contextlib.suppress(Exception):
+                if self.shared is not None:
+                    self.shared.close()
                 self.context.close()
-        self.context = None
+        self.context = self.shared = None
         self.kill()
         if self.playwright is not None:
             with contextlib.suppress(Exception):
@@ -141,3 +147,28 @@ def _driver_pid(playwright: Playwright) -> int | None:
         return int(transport._proc.pid)
     except (AttributeError, TypeError, ValueError):
         return None
+
+
+def context_options(options: CaptureOptions) -> dict[str, Any]:
+    """Playwright's context options for the shot's viewport, scale, user agent, locale, time
+    zone, colour scheme and headers."""
+    kwargs: dict[str, Any] = {
+        "viewport": {"width": options.width, "height": options.height},
+        "device_scale_factor": options.scale,
+        "accept_downloads": False,
+        "bypass_csp": page.needs_csp_bypass(options),
+        "reduced_motion": "reduce" if options.reduced_motion else "no-preference",
+    }
+    if options.dark_mode:
+        kwargs["color_scheme"] = "dark"
+    if options.user_agent:
+        kwargs["user_agent"] = options.user_agent
+    if options.headers:
+        kwargs["extra_http_headers"] = dict(options.headers)
+    if options.timezone:
+        kwargs["timezone_id"] = options.timezone
+    if options.locale:
+        kwargs["locale"] = options.locale
+    if options.block:
+        kwargs["service_workers"] = "block"  # else requests could dodge the route
+    return kwargs

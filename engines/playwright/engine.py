@@ -4,9 +4,11 @@
 :class:`~engines.playwright.thread.EngineThread` and waits; the caller's wait is the hard
 deadline: ``WATCHDOG_GRACE`` seconds past ``options.timeout`` the browser's processes are
 killed, which ends whatever Playwright call was stuck. In the engine's thread, a capture opens
-a fresh context, records what its page does (:class:`~engines.playwright.record.PageRecord`),
-navigates, checks the main document, then runs the steps shared with the other Chromium engine
-(:func:`engines.tab.wait_in_page`, :func:`engines.tab.screenshot`). The browser's life is
+a page in the browser's shared context, wiped first (a private capture: in a context of its
+own, see :meth:`~engines.playwright.browser.Browser.context_for`), records what its page does
+(:class:`~engines.playwright.record.PageRecord`), navigates, checks the main document, then
+runs the steps shared with the other Chromium engine (:func:`engines.tab.wait_in_page`,
+:func:`engines.tab.screenshot`). The browser's life is
 :class:`~engines.chromium_engine.ChromiumEngine`'s.
 """
 
@@ -19,11 +21,11 @@ import time
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
-from playwright.sync_api import BrowserContext, Page
 from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from engines import chromium, page
+from engines import chromium, isolation, page
 from engines.base import Capture
 from engines.chromium_engine import (
     WATCHDOG_GRACE,
@@ -153,26 +155,37 @@ class PlaywrightEngine(ChromiumEngine[Browser]):
         self, browser: Browser, url: str, options: CaptureOptions, deadline: float
     ) -> Capture:
         self._time_left(deadline, options)
-        context = browser.new_context(options)
+        private = isolation.private(url, options, self.settings)
+        context, own = browser.context_for(options, private)
+        tab: Page | None = None
         try:
             context.set_default_timeout(max(1.0, (deadline - time.monotonic()) * 1000))
+            if not own:  # the shared context: the last capture's page is closed, wipe the rest
+                context.clear_cookies()
+                context.clear_permissions()
             if options.cookies:
                 context.add_cookies(
                     [{"name": name, "value": value, "url": url} for name, value in options.cookies]
                 )
             record = self._record = PageRecord(page.BlockRules.of(options))
-            if record.rules:
-                context.route("**/*", record.route)
             tab = context.new_page()
+            shared = PlaywrightTab(context, tab)
+            if not own:  # storage, IndexedDB, Cache Storage, service workers of every origin
+                shared.cdp("Storage.clearDataForOrigin", {"origin": "*", "storageTypes": "all"})
+            if record.rules:
+                tab.route("**/*", record.route)
             record.follow(tab)
-            return self._capture_in(context, tab, record, url, options, deadline)
+            return self._capture_in(shared, tab, record, url, options, deadline)
         finally:
             with contextlib.suppress(PlaywrightError):
-                context.close()
+                if own:
+                    context.close()
+                elif tab is not None:
+                    tab.close()
 
     def _capture_in(
         self,
-        context: BrowserContext,
+        shared: PlaywrightTab,
         tab: Page,
         record: PageRecord,
         url: str,
@@ -185,7 +198,6 @@ class PlaywrightEngine(ChromiumEngine[Browser]):
             self._navigate(tab, record, url, options, deadline)
             clock.navigated = time.monotonic()
             self._check_shown(tab, record, url)
-            shared = PlaywrightTab(context, tab)
             wait_in_page(shared, options, deadline)
             clock.waited = time.monotonic()
             self._check_shown(tab, record, url)
