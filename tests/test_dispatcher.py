@@ -58,7 +58,10 @@ def test_stub_run_writes_images_manifest_csv_and_report(tmp_path, capsys):
     assert "ERR_NAME_NOT_RESOLVED" in by_line[7]["error"]
     assert len((out / "results.csv").read_text().splitlines()) == 6
     report = (out / "report.html").read_text()
-    assert report.count('class="card ') == 5 and "5 URLs: 2 ok, 3 failed" in report
+    block = report.split('<script id="report-data" type="application/json">', 1)[1]
+    data = json.loads(block.split("</script>", 1)[0])
+    assert sorted(row["line"] for row in data["rows"]) == [1, 4, 5, 6, 7]
+    assert "5 URLs: 2 ok, 3 failed" in report
     err = capsys.readouterr().err
     assert "5 URLs: 2 ok, 3 failed" in err
 

@@ -33,6 +33,7 @@ from pathlib import Path
 from screenshots.batch.manifest import JSONL_NAME, Manifest, read_rows
 from screenshots.batch.report import write_report
 from screenshots.core.errors import ConfigurationError, StorageUnavailable
+from screenshots.core.keys import diff_key, thumbnail_key
 from screenshots.core.result import ERROR, OK
 from screenshots.core.settings import Settings, load_settings
 from screenshots.storage import Storage, create_storage
@@ -96,7 +97,15 @@ class Resigner:
                 "error": f"the image is no longer in storage ({uri}): run the dispatcher "
                 "again on this output directory to shoot it again",
             }, False
-        return {**row, "link": storage.link(key)}, True
+        fresh: Row = {**row, "link": storage.link(key)}
+        # The thumbnail and the diff image beside it: their links expire the same way.
+        if row.get("thumbnail_link"):
+            fresh["thumbnail_link"] = storage.link(thumbnail_key(key))
+        version = row.get("version_key")
+        if row.get("diff_link"):
+            image = version if isinstance(version, str) else key
+            fresh["diff_link"] = storage.link(diff_key(image))
+        return fresh, True
 
 
 def resign_run(out_dir: Path, settings: Settings) -> Outcome:
