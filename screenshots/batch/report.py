@@ -30,6 +30,7 @@ would capture (an error row keeps its raw input line, which may be anything:
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Iterable, Iterator
@@ -39,9 +40,9 @@ from urllib.parse import unquote, urlsplit
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from screenshots.batch.manifest import read_results
+from screenshots.batch.manifest import read_results, read_rows
 from screenshots.core.errors import InvalidURL
-from screenshots.core.result import Result
+from screenshots.core.result import OK, Result
 from screenshots.core.urls import normalize_url
 from screenshots.visual.groups import DEFAULT_DISTANCE, Groups, group_rows
 
@@ -92,7 +93,7 @@ _IMAGE_SCHEMES = frozenset({"http", "https", "file"})
 #: Where the rows go in the rendered page (replaced by the streamed rows).
 _ROWS_MARK = "\"@@rows@@\""
 #: What Jinja's ``tojson`` escapes, so no value can close the script element.
-_JSON_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "'": "\\u0027"})
+_JSON_ESCAPES = (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("'", "\\u0027"))
 
 
 def link_target(url: str) -> str | None:
@@ -112,6 +113,9 @@ def _src(link: str | None, out_dir: Path) -> str | None:
     """An image link as the page loads it: relative for a file of the output directory."""
     if not link:
         return None
+    inside = _file_prefix(out_dir)
+    if link.startswith(inside) and "/../" not in link:  # the common case, without parsing
+        return "./" + link[len(inside):]
     if link.startswith("file://"):
         path = Path(unquote(urlsplit(link).path))
         try:
@@ -123,6 +127,20 @@ def _src(link: str | None, out_dir: Path) -> str | None:
     if urlsplit(link).scheme.lower() not in _IMAGE_SCHEMES:
         return None
     return link
+
+
+@functools.lru_cache(maxsize=8)
+def _file_prefix(out_dir: Path) -> str:
+    """The ``file://`` URI prefix of the files of ``out_dir`` (as local storage writes them)."""
+    return out_dir.expanduser().resolve().as_uri().rstrip("/") + "/"
+
+
+def _href(result: Result) -> str | None:
+    """:func:`link_target` of the row's URL; an ``ok`` row's URL is already the normalised
+    http(s) URL that was captured, so only its scheme is checked."""
+    if result.ok and result.url.startswith(("http://", "https://")):
+        return result.url
+    return link_target(result.url)
 
 
 def _image_src(result: Result, out_dir: Path) -> str | None:
@@ -163,7 +181,7 @@ def page_row(result: Result, out_dir: Path, group: int = -1, group_size: int = 0
     row = _details(result)
     row["group_size"] = group_size or None
     row.update(
-        href=link_target(result.url),
+        href=_href(result),
         src=_image_src(result, out_dir),
         thumb=_src(result.thumbnail_link, out_dir) if result.ok else None,
         diff=_src(result.diff_link, out_dir),
@@ -184,7 +202,10 @@ def page_row(result: Result, out_dir: Path, group: int = -1, group_size: int = 0
 
 
 def _json(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).translate(_JSON_ESCAPES)
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    for char, escaped in _JSON_ESCAPES:
+        text = text.replace(char, escaped)
+    return text
 
 
 def render_page(
@@ -260,12 +281,15 @@ def write_report(out_dir: Path, jsonl_path: Path) -> Path:
     hashes: list[str | None] = []
     total = ok = 0
     changes: dict[str, int] = {}
-    for result in read_results(jsonl_path):
+    for row in read_rows(jsonl_path):  # plain rows: three columns are read
         total += 1
-        ok += result.ok
-        hashes.append(result.phash if result.ok else None)
-        if result.change:
-            changes[result.change] = changes.get(result.change, 0) + 1
+        is_ok = row.get("status") == OK
+        ok += is_ok
+        phash = row.get("phash")
+        hashes.append(phash if is_ok and isinstance(phash, str) else None)
+        change = row.get("change")
+        if isinstance(change, str):
+            changes[change] = changes.get(change, 0) + 1
     found = group_rows(hashes, GROUP_DISTANCE)
     del hashes
     before, after = render_page(total, ok, changes=changes)
