@@ -158,3 +158,40 @@ def test_screenshots_of_one_template_group_together() -> None:
     assert found.representative.tolist()[:6] == [0] * 6
     assert found.representative.tolist()[6:] == [6, 6, 8]
     assert found.size.tolist() == [6] * 6 + [2, 2, 1]
+
+
+def test_compare_rows_without_a_browser() -> None:
+    """Run against run over memory storage: the very same stored image is unchanged without
+    reading it, an image deleted since is new again, a URL only in the earlier run is gone."""
+    from screenshots.batch.compare import Comparer, Rules, _Earlier, compare_rows
+    from screenshots.core.result import Result
+    from screenshots.storage.memory import MemoryStorage
+
+    storage = MemoryStorage()
+    storage.put("v/a.png", page("A"), "image/png")
+    storage.put("v/b1.png", page("B"), "image/png")
+    storage.put("v/b2.png", page("B changed", color="#b91c1c"), "image/png")
+    earlier = {
+        "http://a.example/": _Earlier(1, "v/a.png", None),
+        "http://b.example/": _Earlier(2, "v/b1.png", None),
+        "http://c.example/": _Earlier(3, "v/deleted.png", None),
+        "http://d.example/": _Earlier(4, "v/d.png", None),
+    }
+    rows = [
+        Result(line=1, url="http://a.example/", status="ok", version_key="v/a.png"),
+        Result(line=2, url="http://b.example/", status="ok", version_key="v/b2.png"),
+        Result(line=3, url="http://c.example/", status="ok", version_key="v/a.png"),
+        Result(line=5, url="http://e.example/", status="ok", version_key="v/a.png"),
+    ]
+    comparer = Comparer(storage, storage, lambda row: Rules())
+    found = {r.url: r for r in compare_rows(iter(rows), earlier, comparer, workers=2)}
+    assert (found["http://a.example/"].change, found["http://a.example/"].changed_pct) == (
+        "unchanged", 0.0
+    )
+    b = found["http://b.example/"]
+    assert b.change == "changed" and b.changed_pct is not None and b.changed_pct > 0.1
+    assert b.diff_link == "memory://v/b2.diff.png" and storage.exists("v/b2.diff.png")
+    assert found["http://c.example/"].change == "new"  # nothing left to compare with
+    assert found["http://e.example/"].change == "new"
+    gone = found["http://d.example/"]
+    assert (gone.change, gone.status, gone.line) == ("gone", "error", 4)
