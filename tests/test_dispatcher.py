@@ -17,10 +17,11 @@ from PIL import Image
 from engines.chromium import our_browser_processes
 from screenshots.batch import dispatcher
 from screenshots.batch.progress import Progress
+from support.site import Site
 
 
 @pytest.fixture(autouse=True)
-def embedded_env(monkeypatch):
+def embedded_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "SCREENSHOT_BUCKET"):
         monkeypatch.delenv(name, raising=False)
 
@@ -34,7 +35,9 @@ def image_at(link: str) -> Image.Image:
     return Image.open(io.BytesIO(Path(unquote(urlsplit(link).path)).read_bytes()))
 
 
-def test_stub_run_writes_images_manifest_csv_and_report(tmp_path, capsys):
+def test_stub_run_writes_images_manifest_csv_and_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     urls = tmp_path / "urls.txt"
     urls.write_text(
         "http://a.example/\n# comment\n\nhttps://b.example/page\nnot-a-url\n"
@@ -66,7 +69,9 @@ def test_stub_run_writes_images_manifest_csv_and_report(tmp_path, capsys):
     assert "5 URLs: 2 ok, 3 failed" in err
 
 
-def test_rerun_only_retries_what_failed(tmp_path, capsys):
+def test_rerun_only_retries_what_failed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     urls = tmp_path / "urls.txt"
     urls.write_text("http://a.example/\nhttp://b.invalid/\n")
     out = tmp_path / "out"
@@ -89,7 +94,9 @@ def test_rerun_only_retries_what_failed(tmp_path, capsys):
         (["URLS", "--concurrency", "0"], "--concurrency must be at least 1"),
     ],
 )
-def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys, args, words):
+def test_bad_arguments_exit_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], words: str
+) -> None:
     urls = tmp_path / "urls.txt"
     urls.write_text("http://a.example/\n")
     argv = [str(urls) if a == "URLS" else a for a in args] + ["--out", str(tmp_path / "o")]
@@ -98,7 +105,9 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys, args, words):
     assert len(err) == 1 and err[0].startswith("error: ") and words in err[0]
 
 
-def test_bad_settings_exit_2(tmp_path, capsys, monkeypatch):
+def test_bad_settings_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SCREENSHOT_LINK_EXPIRY", "soon")
     urls = tmp_path / "urls.txt"
     urls.write_text("http://a.example/\n")
@@ -106,7 +115,7 @@ def test_bad_settings_exit_2(tmp_path, capsys, monkeypatch):
     assert "SCREENSHOT_LINK_EXPIRY must be a whole number" in capsys.readouterr().err
 
 
-def test_progress_line_shows_done_total_rate_eta_failures():
+def test_progress_line_shows_done_total_rate_eta_failures() -> None:
     now = [0.0]
     progress = Progress(total=40, enabled=False, clock=lambda: now[0])
     now[0] = 10.0
@@ -117,7 +126,7 @@ def test_progress_line_shows_done_total_rate_eta_failures():
 
 
 @pytest.mark.integration
-def test_selenium_embedded_run_over_the_test_site(tmp_path, site):
+def test_selenium_embedded_run_over_the_test_site(tmp_path: Path, site: Site) -> None:
     urls = tmp_path / "urls.txt"
     pages = [site.url(f"/page/{n}") for n in range(1, 7)] + [site.url("/status/404")]
     refused_url = f"http://127.0.0.1:{closed_port()}/"
@@ -141,7 +150,7 @@ def closed_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_every_capture_option_is_a_flag_read_like_a_file_cell(tmp_path):
+def test_every_capture_option_is_a_flag_read_like_a_file_cell(tmp_path: Path) -> None:
     from screenshots.core.options import CaptureOptions, option_names
 
     (tmp_path / "page.css").write_text("body { color: red }")
@@ -185,7 +194,9 @@ def test_every_capture_option_is_a_flag_read_like_a_file_cell(tmp_path):
         (["--width", "0"], "width must be between 1 and 8192, not 0"),
     ],
 )
-def test_a_bad_capture_flag_is_one_line_naming_the_option(tmp_path, capsys, flags, words):
+def test_a_bad_capture_flag_is_one_line_naming_the_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], words: str
+) -> None:
     urls = tmp_path / "urls.txt"
     urls.write_text("http://a.example/\n")
     assert dispatcher.run([str(urls), "--out", str(tmp_path / "o"), *flags]) == 2
