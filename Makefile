@@ -58,6 +58,7 @@ bench: install
 	$(PY) -m screenshots.dev.bench.delivery
 	$(PY) -m screenshots.dev.bench.apiload --json bench-output/api-load.json
 	$(PY) -m screenshots.dev.bench.engines
+	$(PY) -m screenshots.dev.bench.visual --json bench-output/visual.json
 
 clean:
 	rm -rf demo-output bench-output .pytest_cache .mypy_cache .ruff_cache
