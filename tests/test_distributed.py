@@ -109,7 +109,7 @@ def test_stub_batches_and_a_rerun_that_shoots_nothing_again(cluster_env, tmp_pat
         assert len(rows) == 300 and {r["status"] for r in rows} == {"ok"}
         stamps = {r["line"]: r["finished_at"] for r in rows}
         listed = server.client().list_objects_v2(Bucket=bucket, MaxKeys=1000)
-        assert listed["KeyCount"] == 300
+        assert listed["KeyCount"] == 900  # each image, its version (history) and thumbnail
         backend = redis.Redis.from_url(env["CELERY_RESULT_BACKEND"])
         assert backend.keys("screenshots:job:*") == []  # rows and sentinel, all collected
 
