@@ -92,12 +92,23 @@ def capture(
             countdown = min(STORAGE_RETRY_COUNTDOWN * 2**self.request.retries,
                             STORAGE_RETRY_COUNTDOWN_MAX)
             log.warning("storage unavailable; retrying %d shots in %ss", len(pending), countdown)
-            raise self.retry(
-                args=(pending,),
-                kwargs={"engine": engine, "max_age": max_age, "done": finished,
-                        "job": job},
-                countdown=countdown,
-            )
+            try:
+                raise self.retry(
+                    args=(pending,),
+                    kwargs={"engine": engine, "max_age": max_age, "done": finished,
+                            "job": job},
+                    countdown=countdown,
+                )
+            except Reject as exc:
+                if exc.requeue:
+                    raise
+                # Celery turns a retry it cannot publish (the broker is unreachable too: a
+                # network partition) into a reject *without* requeue, which dead-letters the
+                # batch and ends its URLs as error rows. The outage is transient: give the
+                # message back to the queue instead. Rows this attempt finished are in the
+                # job's row store, so the redelivery does not shoot them again.
+                log.warning("could not publish the storage retry (%s); requeueing", exc.reason)
+                raise Reject(f"retry not published: {exc.reason!r}", requeue=True) from None
         message = f"storage unavailable (gave up after {STORAGE_MAX_RETRIES} retries)"
         finished += [
             error_result(int(m.get("line", 0)), str(m.get("url", "")), message).to_dict()
