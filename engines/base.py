@@ -47,6 +47,9 @@ class Capture:
     navigation_ms: int | None = None
     wait_ms: int | None = None
     capture_ms: int | None = None
+    #: The ``ignore`` option's selectors as measured in the page: ``"x,y,w,h"`` rectangles in
+    #: CSS pixels of the image (:func:`engines.tab.ignored_regions`).
+    ignored_regions: tuple[str, ...] = ()
 
 
 class Engine:

@@ -105,6 +105,21 @@ ELEMENT_RECT = """((selector) => {
   const r = el.getBoundingClientRect();
   return [r.left + scrollX, r.top + scrollY, r.width, r.height];
 })(%s)"""
+#: The rectangles (page CSS pixels: x, y, width, height) of the elements each selector of a list
+#: matches, at most ``limit`` per selector, elements with no size left out; a selector the
+#: browser cannot parse gives ``{"bad": selector}`` instead of a list.
+REGIONS = """((selectors, limit) => selectors.map((selector) => {
+  let found;
+  try { found = document.querySelectorAll(selector); } catch (e) { return {bad: selector}; }
+  const rects = [];
+  for (const el of found) {
+    if (rects.length >= limit) break;
+    const r = el.getBoundingClientRect();
+    if (r.width < 1 || r.height < 1) continue;
+    rects.push([r.left + scrollX, r.top + scrollY, r.width, r.height]);
+  }
+  return rects;
+}))(%s, %d)"""
 #: Whether an element matching a selector is there and visible.
 VISIBLE = """((selector) => {
   const el = document.querySelector(selector);
@@ -140,6 +155,10 @@ def scroll_script(budget_ms: int) -> str:
 
 def element_rect_script(selector: str) -> str:
     return ELEMENT_RECT % js_string(selector)
+
+
+def regions_script(selectors: tuple[str, ...], limit: int) -> str:
+    return REGIONS % (json.dumps(list(selectors)), limit)
 
 
 def visible_script(selector: str) -> str:

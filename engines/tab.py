@@ -12,6 +12,7 @@ the same image. Each engine says how it talks to its page by implementing :class
 from __future__ import annotations
 
 import base64
+import math
 import time
 from abc import ABC, abstractmethod
 from typing import Any
@@ -20,6 +21,7 @@ from engines import page
 from engines.chromium_engine import NoTimeLeft, left_ms
 from screenshots.core.errors import PermanentError
 from screenshots.core.options import CaptureOptions
+from screenshots.visual import regions
 
 #: Seconds between two looks at a ``wait_for`` or ``wait_for_js`` condition (when polled).
 POLL_INTERVAL = 0.1
@@ -128,3 +130,42 @@ def screenshot(tab: Tab, options: CaptureOptions) -> bytes:
     params = page.screenshot_params(options, content_height, element)
     result = tab.capture_screenshot(params)
     return base64.b64decode(result["data"])
+
+
+def ignored_regions(tab: Tab, options: CaptureOptions) -> tuple[str, ...]:
+    """The ``ignore`` option's selectors measured in the page as it is about to be captured:
+    ``"x,y,w,h"`` rectangles in CSS pixels of the image (its top left is 0,0), rounded outwards
+    and cut to what lies right of and below the image's origin. Call it just before
+    :func:`screenshot`. A selector the browser cannot parse is a
+    :class:`~screenshots.core.errors.PermanentError`.
+    """
+    wanted = regions.selectors(options.ignore)
+    if not wanted:
+        return ()
+    found = tab.evaluate(page.regions_script(wanted, regions.MAX_MATCHES))
+    origin_x, origin_y = _image_origin(tab, options)
+    rects: list[str] = []
+    for selector, matches in zip(wanted, found or [], strict=False):
+        if isinstance(matches, dict):
+            raise PermanentError(f"ignore: {selector!r} is not a valid CSS selector")
+        for x, y, width, height in matches:
+            left = max(0, math.floor(float(x) - origin_x))
+            top = max(0, math.floor(float(y) - origin_y))
+            right = math.ceil(float(x) + float(width) - origin_x)
+            bottom = math.ceil(float(y) + float(height) - origin_y)
+            if right > left and bottom > top:
+                rects.append(f"{left},{top},{right - left},{bottom - top}")
+    return tuple(rects)
+
+
+def _image_origin(tab: Tab, options: CaptureOptions) -> tuple[float, float]:
+    """Where the image's top left corner is, in page CSS pixels (see :func:`screenshot`)."""
+    if options.clip is not None:
+        return float(options.clip[0]), float(options.clip[1])
+    if options.selector is not None:
+        x, y, _, _ = element_rect(tab, options.selector)
+        return x, y
+    if options.full_page:
+        return 0.0, 0.0
+    scroll = tab.evaluate("[scrollX, scrollY]")
+    return float(scroll[0]), float(scroll[1])

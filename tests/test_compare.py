@@ -74,6 +74,11 @@ class ChangingSite:
             "/layout": ("<div style='height:100px;background:#f00'></div>" if two else "") + blue,
             "/clock": "<div style='width:200px;height:50px;font:20px monospace'>"
             f"{self.next_time()}</div>" + blue,
+            # A clock ignored by selector that also moves between the runs.
+            "/clock-moving": "<div id='clock' style='position:absolute;top:0;left:"
+            f"{600 if two else 0}px;width:200px;height:50px;font:20px monospace'>"
+            f"{self.next_time()}</div>",
+            "/bad-selector": blue,
             "/old": blue,
             "/new": blue,
         }.get(path)
@@ -107,7 +112,8 @@ def embedded_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def write_urls(path: Path, site: ChangingSite, paths: list[str]) -> Path:
     options: dict[str, dict[str, object]] = {
-        "/clock": {"ignore": ["0,0,200,50"]}, "/image-tolerant": {"changed_above": 5}
+        "/clock": {"ignore": ["0,0,200,50"]}, "/image-tolerant": {"changed_above": 5},
+        "/clock-moving": {"ignore": ["#clock", ".absent"]}, "/bad-selector": {"ignore": ["div["]},
     }
     rows = [{"url": site.url(p), **options.get(p, {})} for p in paths]
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
@@ -134,13 +140,13 @@ def red_box(link: str) -> tuple[int, int, int, int]:
 def test_a_second_run_says_what_changed_by_how_much_and_where(
     tmp_path: Path, changing_site: ChangingSite
 ) -> None:
-    common = ["/same", "/text", "/image", "/image-tolerant", "/layout", "/clock"]
+    common = ["/same", "/text", "/image", "/image-tolerant", "/layout", "/clock", "/clock-moving"]
     first, second = tmp_path / "run1", tmp_path / "run2"
     changing_site.run = 1
     urls1 = write_urls(tmp_path / "urls1.jsonl", changing_site, [*common, "/old"])
     assert dispatcher.run([str(urls1), "--out", str(first), "--concurrency", "2", "--quiet"]) == 0
     changing_site.run = 2
-    urls2 = write_urls(tmp_path / "urls2.jsonl", changing_site, [*common, "/new"])
+    urls2 = write_urls(tmp_path / "urls2.jsonl", changing_site, [*common, "/new", "/bad-selector"])
     argv = [str(urls2), "--out", str(second), "--concurrency", "2", "--quiet",
             "--compare", str(first)]
     assert dispatcher.run(argv) == 0
@@ -149,6 +155,13 @@ def test_a_second_run_says_what_changed_by_how_much_and_where(
     states = {path: (row["change"], row["changed_pct"]) for path, row in rows.items()}
     assert states["/same"] == ("unchanged", 0.0)
     assert states["/clock"] == ("unchanged", 0.0)  # its clock is in the ignored region
+    # Its clock is ignored by selector: measured where it was in run 1 and where it is now.
+    assert states["/clock-moving"] == ("unchanged", 0.0)
+    assert rows["/clock-moving"]["ignored_regions"] == ["600,0,200,50"]
+    assert rows_of(first)["/clock-moving"]["ignored_regions"] == ["0,0,200,50"]
+    assert rows["/same"]["ignored_regions"] == []
+    bad = rows["/bad-selector"]
+    assert bad["status"] == "error" and "'div[' is not a valid CSS selector" in bad["error"]
     assert states["/image"] == ("changed", 1.953)  # 200×100 of 1280×800 pixels
     assert states["/image-tolerant"] == ("unchanged", 1.953)  # under its changed_above: 5
     assert states["/layout"] == ("changed", 25.0)  # rows 0-99 blue→red, 200-299 white→blue
@@ -156,7 +169,7 @@ def test_a_second_run_says_what_changed_by_how_much_and_where(
     assert states["/new"] == ("new", None)
     gone = rows["/old"]
     assert gone["change"] == "gone" and gone["status"] == "error"
-    assert len(rows) == 8
+    assert len(rows) == 10
 
     assert red_box(rows["/image"]["diff_link"]) == (0, 0, 200, 100)
     assert red_box(rows["/layout"]["diff_link"]) == (0, 0, 1280, 300)
@@ -176,7 +189,7 @@ def test_a_second_run_says_what_changed_by_how_much_and_where(
     assert compare.run([str(first), str(second), "--quiet", "--urls", str(urls2)]) == 0
     again = rows_of(second)
     assert {p: (r["change"], r["changed_pct"]) for p, r in again.items()} == states
-    assert len(again) == 8  # the gone row is made again, not doubled
+    assert len(again) == 10  # the gone row is made again, not doubled
     # ...and without it, its flags apply to every URL: the clock changed, the image too.
     flags = ["--ignore", "0,300,10,10", "--changed-above", "0"]
     assert compare.run([str(first), str(second), "--quiet", *flags]) == 0

@@ -16,7 +16,7 @@ from screenshots.visual import groups
 from screenshots.visual.diff import diff_images
 from screenshots.visual.hashing import distance, open_image
 from screenshots.visual.look import look_of
-from screenshots.visual.regions import scaled
+from screenshots.visual.regions import scaled, selectors
 
 
 def page(title: str, *, color: str = "#1d4ed8", width: int = 1280, height: int = 800) -> bytes:
@@ -88,8 +88,16 @@ def test_ignore_is_rectangles_in_css_pixels_scaled_to_the_image() -> None:
     assert options.ignore == ("0,0,200,50", "10,20,30,40")
     assert scaled(options.ignore, options.scale) == [(0, 0, 400, 100), (20, 40, 60, 80)]
     assert CaptureOptions().ignore == () and CaptureOptions().changed_above == 0.1
-    with pytest.raises(InvalidOption, match="ignore: '.clock' is not an x,y,w,h rectangle"):
-        CaptureOptions.from_dict({"ignore": [".clock"]})
+    # Anything else is a CSS selector, measured in the page at capture time, not scaled here.
+    mixed = CaptureOptions.from_dict({"ignore": [" .clock ", "10,20,30,40", "#ad > iframe"]})
+    assert mixed.ignore == (".clock", "10,20,30,40", "#ad > iframe")
+    assert selectors(mixed.ignore) == (".clock", "#ad > iframe")
+    assert scaled(mixed.ignore, 1) == [(10, 20, 30, 40)]
+    for bad, why in [("1,2,-3,4", "not an x,y,w,h rectangle"), ("0,0,0,5", "must be positive"),
+                     ("  ", "empty entry"), ("a\x00b", "control characters"),
+                     ("p" * 301, "longer than 300")]:
+        with pytest.raises(InvalidOption, match=why):
+            CaptureOptions.from_dict({"ignore": [bad]})
     with pytest.raises(InvalidOption, match="changed_above"):
         CaptureOptions.from_dict({"changed_above": "101"})
 

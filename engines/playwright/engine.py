@@ -19,6 +19,7 @@ import logging
 import threading
 import time
 from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import replace
 from typing import Any
 
 from playwright.sync_api import Error as PlaywrightError
@@ -43,7 +44,7 @@ from engines.playwright.browser import Browser
 from engines.playwright.record import PageRecord
 from engines.playwright.tab import PlaywrightTab
 from engines.playwright.thread import EngineThread
-from engines.tab import screenshot, wait_in_page
+from engines.tab import ignored_regions, screenshot, wait_in_page
 from screenshots.core.errors import (
     CaptureTimeout,
     EngineUnavailable,
@@ -201,6 +202,7 @@ class PlaywrightEngine(ChromiumEngine[Browser]):
             wait_in_page(shared, options, deadline)
             clock.waited = time.monotonic()
             self._check_shown(tab, record, url)
+            regions = ignored_regions(shared, options)
             image = _screenshot(shared, options)
         except (PlaywrightError, CaptureTimeout) as exc:
             loop = record.watch_for_loop(tab, deadline, LOOP_WATCH)
@@ -214,7 +216,8 @@ class PlaywrightEngine(ChromiumEngine[Browser]):
         clock.captured = time.monotonic()
         console = (record.console_count, record.console)
         shown = (tab.url, tab.title())
-        return self._result(image, record.document(), shown, record, console, clock)
+        found = self._result(image, record.document(), shown, record, console, clock)
+        return replace(found, ignored_regions=regions) if regions else found
 
     def _navigate(
         self, tab: Page, record: PageRecord, url: str, options: CaptureOptions, deadline: float

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 
 from selenium.common.exceptions import (
     SessionNotCreatedException,
@@ -39,7 +40,7 @@ from engines.selenium.driver import TRANSPORT_ERRORS, Browser, connection
 from engines.selenium.loading import LOOP_CHECK_TIMEOUT, load_budget, wait_until
 from engines.selenium.network import main_document
 from engines.selenium.tab import SeleniumTab, StaleBrowser
-from engines.tab import screenshot, wait_in_page
+from engines.tab import ignored_regions, screenshot, wait_in_page
 from screenshots.core.errors import (
     CaptureTimeout,
     EngineUnavailable,
@@ -169,12 +170,14 @@ class SeleniumEngine(ChromiumEngine[Browser]):
             tab.read_network()
             document, shown = self._document(tab, url)
         clock.waited = time.monotonic()
+        regions = ignored_regions(tab, options)
         image = screenshot(tab, options)
         clock.captured = time.monotonic()
         page_url, title, console = shown
         tab.read_network()
         final_url = page_url or (document.url if document else url)
-        return self._result(image, document, (final_url, title), network, console, clock)
+        found = self._result(image, document, (final_url, title), network, console, clock)
+        return replace(found, ignored_regions=regions) if regions else found
 
     def _document(
         self, tab: SeleniumTab, url: str

@@ -71,6 +71,8 @@ class _Earlier:
     line: int
     key: str | None
     link: str | None
+    #: The ``ignore`` selectors' rectangles measured when the earlier image was taken.
+    ignored_regions: tuple[str, ...] = ()
 
 
 def image_key(row: Result) -> str | None:
@@ -83,7 +85,7 @@ def earlier_rows(path: Path) -> dict[str, _Earlier]:
     rows: dict[str, _Earlier] = {}
     for row in read_results(path):
         if row.ok and row.url not in rows:
-            rows[row.url] = _Earlier(row.line, image_key(row), row.link)
+            rows[row.url] = _Earlier(row.line, image_key(row), row.link, row.ignored_regions)
     return rows
 
 
@@ -120,7 +122,10 @@ class Comparer:
             old_image, new_image = open_image(old_bytes), open_image(new_bytes)
         except (UnidentifiedImageError, OSError, ValueError):
             return replace(row, change=CHANGED, changed_pct=100.0, diff_link=None)
-        regions = scaled(rules.ignore, rules.scale)
+        # The option's rectangles, and its selectors as measured in both runs' pages: an
+        # element that moved is left out where it was and where it is.
+        measured = (*row.ignored_regions, *before.ignored_regions)
+        regions = scaled((*rules.ignore, *measured), rules.scale)
         found = pixel_diff.diff_images(old_image, new_image, regions)
         link = None
         if found.changed_pct > 0:

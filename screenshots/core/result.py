@@ -94,6 +94,9 @@ class Result:
     #: The key of this shot's own version of the image, kept when the same URL and options
     #: are shot again (``key`` always holds the latest): see :mod:`screenshots.batch.history`.
     version_key: str | None = None
+    #: The ``ignore`` option's CSS selectors as measured at capture time: ``x,y,w,h`` rectangles
+    #: in CSS pixels of the image, which a comparison leaves out (with the other run's).
+    ignored_regions: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -108,11 +111,12 @@ class Result:
     def from_dict(cls, values: dict[str, Any]) -> Result:
         known = {f.name for f in dataclasses.fields(cls)}
         fields = {k: v for k, v in values.items() if k in known}
-        messages = fields.get("console_messages")
-        if isinstance(messages, list):
-            fields["console_messages"] = tuple(str(m) for m in messages)
-        elif messages is not None and not isinstance(messages, tuple):
-            fields["console_messages"] = ()
+        for name in ("console_messages", "ignored_regions"):
+            items = fields.get(name)
+            if isinstance(items, list):
+                fields[name] = tuple(str(m) for m in items)
+            elif items is not None and not isinstance(items, tuple):
+                fields[name] = ()
         return cls(**fields)
 
 

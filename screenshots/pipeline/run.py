@@ -137,6 +137,7 @@ def _page_fields(capture: Capture, queued_ms: int | None) -> dict[str, Any]:
         "navigation_ms": capture.navigation_ms,
         "wait_ms": capture.wait_ms,
         "capture_ms": capture.capture_ms,
+        "ignored_regions": capture.ignored_regions,
     }
 
 

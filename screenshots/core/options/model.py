@@ -288,11 +288,13 @@ class CaptureOptions(BaseModel):
         WithJsonSchema(_TEXT_LIST),
         Field(
             description="regions a comparison with an earlier run (--compare) leaves out: "
-            "x,y,w,h rectangles in CSS pixels (a clock, an ad, a carousel)"
+            "x,y,w,h rectangles in CSS pixels of the image, or CSS selectors whose elements "
+            "are measured at capture time (a clock, an ad, a carousel)"
         ),
         Option(
-            key="never", pipeline=True, read=loose.list_reader(";"), metavar="X,Y,W,H",
-            repeat=True, form="list of x,y,w,h rectangles", sent_at_default=False,
+            key="never", pipeline=True, read=loose.list_reader(";"), metavar="X,Y,W,H|SELECTOR",
+            repeat=True, form="list of x,y,w,h rectangles or CSS selectors",
+            sent_at_default=False,
         ),
     ] = ()
     changed_above: Annotated[
