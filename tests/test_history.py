@@ -3,15 +3,21 @@ both images, listed oldest first, and the deterministic key holds the latest."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from engines.stub import StubEngine
 from screenshots.batch.history import history
+from screenshots.core.keys import thumbnail_key
 from screenshots.core.options import CaptureOptions
 from screenshots.core.shot import Shot
 from screenshots.pipeline.screenshot import Pipeline
+from screenshots.storage import lifecycle
 from screenshots.storage.base import Storage
 from screenshots.storage.local import LocalStorage
 from screenshots.storage.s3 import S3Storage
@@ -56,3 +62,44 @@ def test_s3_keeps_every_version(s3_bucket: tuple[S3Server, str]) -> None:
     storage = S3Storage(bucket, client=server.client(), link_expiry=600)
     shoot_twice(storage)
     check_history(storage)
+
+
+@pytest.mark.integration
+def test_versions_are_tagged_and_the_lifecycle_rule_expires_only_them(
+    s3_bucket: tuple[S3Server, str],
+) -> None:
+    """The versions carry the tag the lifecycle rule selects; the latest image and its
+    thumbnail do not, so the rule never removes what the deterministic key names."""
+    server, bucket = s3_bucket
+    client = server.client()
+    storage = S3Storage(bucket, client=client, link_expiry=600)
+    engine = StubEngine(latency=0.0)
+    row = Pipeline(storage).take(Shot(1, URL, CaptureOptions(width=320)), lambda: engine)
+    assert row.ok and row.key and row.version_key
+
+    def tags(key: str) -> dict[str, str]:
+        found = client.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]
+        return {tag["Key"]: tag["Value"] for tag in found}
+
+    assert tags(row.version_key) == lifecycle.VERSION_TAGS
+    assert tags(row.key) == {}
+    assert tags(thumbnail_key(row.key)) == {}
+
+    # The command a user runs: prints the rule, then puts it on the bucket.
+    env = {**os.environ, **server.env(bucket), "SCREENSHOT_VERSION_DAYS": "30"}
+    command = [sys.executable, "-m", "screenshots.storage.lifecycle"]
+    printed = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    rule = json.loads(printed.stdout)["Rules"][0]
+    assert rule["Expiration"] == {"Days": 30}
+    assert rule["Filter"] == {
+        "And": {"Prefix": "screenshots/", "Tags": [{"Key": "screenshots-kind", "Value": "version"}]}
+    }
+    applied = subprocess.run([*command, "--apply"], env=env, capture_output=True, text=True)
+    assert applied.returncode == 0, applied.stderr
+    assert client.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"] == [rule]
+
+    # Bad settings: one line, no traceback.
+    bad = {**env, "SCREENSHOT_BUCKET": "no-such-bucket-here"}
+    refused = subprocess.run([*command, "--apply"], env=bad, capture_output=True, text=True)
+    assert refused.returncode == 2 and refused.stderr.startswith("error: ")
+    assert "Traceback" not in refused.stderr

@@ -29,6 +29,9 @@ DEFAULT_CHROMEDRIVER = "/usr/bin/chromedriver"
 DEFAULT_RECYCLE_AFTER = 200
 #: Seconds a presigned link stays valid: 7 days, the longest SigV4 allows.
 DEFAULT_LINK_EXPIRY = 7 * 24 * 3600
+#: Days earlier versions of a shot are kept by the lifecycle rule (a quarter: weekly runs keep
+#: their last 13 images of each URL).
+DEFAULT_VERSION_DAYS = 90
 #: Hard limit, in seconds, on one Celery task; far below RabbitMQ's 30-minute consumer timeout.
 DEFAULT_TASK_TIME_LIMIT = 600
 #: Seconds an S3 request may wait for an answer before it counts as failed (and is retried).
@@ -88,6 +91,9 @@ class Settings:
     public_base_url: str | None = None
     #: ``SCREENSHOT_LINK_EXPIRY``: seconds a presigned link stays valid.
     link_expiry: int = DEFAULT_LINK_EXPIRY
+    #: ``SCREENSHOT_VERSION_DAYS``: days the bucket's lifecycle rule keeps a shot's earlier
+    #: versions (:mod:`screenshots.storage.lifecycle`); 0 keeps them for ever.
+    version_days: int = DEFAULT_VERSION_DAYS
     #: ``SCREENSHOT_S3_READ_TIMEOUT``: seconds an S3 request may wait for an answer.
     s3_read_timeout: int = DEFAULT_S3_READ_TIMEOUT
     #: ``SCREENSHOT_ENGINE``: engine used by workers when a task does not name one.
@@ -172,6 +178,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         key_prefix=prefix,
         public_base_url=public.rstrip("/") + "/" if public else None,
         link_expiry=integer("SCREENSHOT_LINK_EXPIRY", DEFAULT_LINK_EXPIRY),
+        version_days=integer("SCREENSHOT_VERSION_DAYS", DEFAULT_VERSION_DAYS, low=0),
         s3_read_timeout=integer("SCREENSHOT_S3_READ_TIMEOUT", DEFAULT_S3_READ_TIMEOUT),
         engine=text("SCREENSHOT_ENGINE") or "selenium",
         chromium_path=text("SCREENSHOT_CHROMIUM") or DEFAULT_CHROMIUM,

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from screenshots.core.keys import thumbnail_key, version_key
 from screenshots.pipeline.run import Run, Stored
 from screenshots.storage.base import Storage
+from screenshots.storage.lifecycle import VERSION_TAGS
 from screenshots.visual import thumbnails
 from screenshots.visual.look import look_of
 
@@ -59,7 +60,7 @@ def store_capture(run: Run, storage: Storage) -> Stored:
 
     def upload() -> Stored:
         started = run.clock()
-        storage.put(version, capture.image, content_type, metadata)
+        storage.put(version, capture.image, content_type, metadata, tags=VERSION_TAGS)
         uri = storage.put(run.key, capture.image, content_type, metadata)
         link = storage.link(run.key)
         thumbnail_link = None

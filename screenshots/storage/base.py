@@ -36,11 +36,14 @@ class Storage:
         data: bytes,
         content_type: str,
         metadata: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> str:  # pragma: no cover
         """Store ``data`` under ``key`` and return its URI (``s3://bucket/key``, ``file://...``).
 
         ``metadata`` (short ASCII strings: image size, HTTP status...) is kept with the object
         and returned by :meth:`stat`, so a cached screenshot can be described without reading it.
+        ``tags`` are S3 object tags, which lifecycle rules can select
+        (:mod:`screenshots.storage.lifecycle`); back ends without lifecycle rules ignore them.
 
         Raises :class:`~screenshots.core.errors.StorageUnavailable` when the back end cannot be
         reached (worth

@@ -58,6 +58,7 @@ class LocalStorage(Storage):
         data: bytes,
         content_type: str,
         metadata: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> str:
         target = self.path(key)
         if metadata:

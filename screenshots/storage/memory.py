@@ -23,6 +23,8 @@ class MemoryStorage(Storage):
         self.put_calls = 0
         #: key -> what :meth:`stat` answers
         self.stored: dict[str, StoredObject] = {}
+        #: Object tags by key (as S3 would keep them for lifecycle rules).
+        self.tags: dict[str, dict[str, str]] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -34,6 +36,7 @@ class MemoryStorage(Storage):
         data: bytes,
         content_type: str,
         metadata: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> str:
         with self._lock:
             self.put_calls += 1
@@ -41,6 +44,7 @@ class MemoryStorage(Storage):
                 self.fail_times -= 1
                 raise StorageUnavailable(f"memory storage failing on purpose for {key!r}")
             self.objects[key] = (bytes(data), content_type)
+            self.tags[key] = dict(tags or {})
             self.stored[key] = StoredObject(datetime.now(UTC), len(data), dict(metadata or {}))
         return self.uri(key)
 

@@ -20,7 +20,7 @@ import os
 import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from botocore.config import Config
 from botocore.exceptions import (
@@ -168,18 +168,39 @@ class S3Storage(Storage):
         data: bytes,
         content_type: str,
         metadata: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> str:
         try:
-            self.client.put_object(
-                Bucket=self.bucket,
-                Key=key,
-                Body=data,
-                ContentType=content_type,
-                Metadata=dict(metadata or {}),
-            )
+            if tags:
+                self.client.put_object(
+                    Bucket=self.bucket,
+                    Key=key,
+                    Body=data,
+                    ContentType=content_type,
+                    Metadata=dict(metadata or {}),
+                    Tagging=urlencode(dict(tags)),
+                )
+            else:
+                self.client.put_object(
+                    Bucket=self.bucket,
+                    Key=key,
+                    Body=data,
+                    ContentType=content_type,
+                    Metadata=dict(metadata or {}),
+                )
         except (BotoCoreError, ClientError) as exc:
             raise self._translate(exc) from exc
         return self.uri(key)
+
+    def put_lifecycle(self, configuration: Mapping[str, Any]) -> None:
+        """Set the bucket's lifecycle configuration (:mod:`screenshots.storage.lifecycle`)."""
+        try:
+            self.client.put_bucket_lifecycle_configuration(
+                Bucket=self.bucket,
+                LifecycleConfiguration=configuration,  # type: ignore[arg-type]
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise self._translate(exc, head_bucket=True) from exc
 
     def exists(self, key: str) -> bool:
         try:
