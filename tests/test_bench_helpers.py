@@ -504,6 +504,10 @@ def test_engines_ratio_is_playwright_over_selenium_where_both_ran():
     assert item["round_rate_ratios"] == [pytest.approx(1.25), pytest.approx(1.8)]
     assert item["tree_cpu_ratio"] == pytest.approx((7.0 / 19) / 0.5)
     assert engine_bench.comparisons([]) == []
+    assert engine_bench.floor_misses(ratios) == []
+    slow = [dict(item, rate_ratio=0.85) for item in ratios]
+    assert engine_bench.floor_misses(slow) == ["1"]
+    assert "**NOT met at concurrency 1**" in engine_bench.floor_lines(slow)[0]
 
 
 def test_engines_markdown_table_flags_and_files(tmp_path):
@@ -523,6 +527,7 @@ def test_engines_markdown_table_flags_and_files(tmp_path):
     assert "during 1 of 3 rows" in text
     assert "**⚠ 1 URLs did not end with an `ok` row** (e.g. `http://h/x: timeout`)" in text
     assert "| 1 | 2.00 | 2.92 | **1.46** | 1.25, 1.80 | 0.74 |" in text
+    assert "floor 0.9: **met**" in text
     json_path, md_path = engine_bench.write(results, tmp_path / "out")
     assert json_path.name == "engines.json" and md_path.name == "engines.md"
     assert json.loads(json_path.read_text())["ratios"][0]["concurrency"] == 1
