@@ -20,6 +20,7 @@ each capture creates (its tab, its network record), not here.
 
 from __future__ import annotations
 
+import copy
 import io
 import logging
 import os
@@ -171,24 +172,42 @@ class ChromiumEngine(Engine, Generic[BrowserT]):
         if browser is not None:
             browser.quit(polite)
 
+    def _egress_view(self) -> EgressGuard:
+        """The proxy as one capture sees it: its own start mark (:meth:`EgressGuard.begin`), so
+        that captures in flight at the same time on one engine do not reset each other's. The
+        proxy's count of refused requests is browser-wide: with several captures in flight, a
+        capture's ``blocked_requests`` may include another's refusals in the same moments."""
+        return copy.copy(self._egress)
+
     # -- the main document -----------------------------------------------------------------
 
     def _failed_navigation(
-        self, text: str, url: str, document: Document | None = None
+        self,
+        text: str,
+        url: str,
+        document: Document | None = None,
+        egress: EgressGuard | None = None,
     ) -> ScreenshotError | None:
         """The error for a navigation that failed with ``text``, if it names a network error
-        (the proxy's refusal first); ``None`` if it does not."""
+        (the proxy's refusal first); ``None`` if it does not. ``egress`` is the capture's view
+        of the proxy (:meth:`_egress_view`), the engine's by default."""
         code = net_error(text)
         if code is None:
             return None
-        refused = self._egress.navigation_error(url, error=code)
+        refused = (egress or self._egress).navigation_error(url, error=code)
         return refused or navigation_error(code, url, document)
 
-    def _check_document(self, url: str, document: Document | None, error_page: bool) -> None:
+    def _check_document(
+        self,
+        url: str,
+        document: Document | None,
+        error_page: bool,
+        egress: EgressGuard | None = None,
+    ) -> None:
         """Raise if the main document failed, the proxy refused it or Chromium shows its error
         page (``error_page``) instead of it."""
         error = document.error if document else None
-        refused = self._egress.navigation_error(
+        refused = (egress or self._egress).navigation_error(
             document.url if document else url,
             document.status if document else None,
             error or ("net::ERR_FAILED" if error_page else None),
@@ -208,6 +227,7 @@ class ChromiumEngine(Engine, Generic[BrowserT]):
         traffic: Traffic,
         console: tuple[int, Sequence[str]],
         clock: Clock,
+        egress: EgressGuard | None = None,
     ) -> Capture:
         """The capture: the image, the main document, the page's ``(URL, title)``, what the
         network record and the console counted, and the timings."""
@@ -221,7 +241,7 @@ class ChromiumEngine(Engine, Generic[BrowserT]):
             final_url=page[0],
             title=page[1],
             content_type=document.mime_type if document else None,
-            blocked_requests=traffic.blocked + self._egress.blocked(),
+            blocked_requests=traffic.blocked + (egress or self._egress).blocked(),
             requests=traffic.requests,
             failed_requests=traffic.failed,
             console_errors=errors,

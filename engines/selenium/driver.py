@@ -1,10 +1,14 @@
 """One ChromeDriver, its Chromium and its profile directory: starting, checking, killing them.
 
-The browser is started with the flags of :func:`engines.chromium.chromium_flags`, off the
-record, with the performance log on (the network events :mod:`engines.selenium.network`
-reads), downloads and pop-ups refused and dialogs dismissed. Its one tab is a
-:class:`~engines.selenium.tab.SeleniumTab`. :meth:`Browser.kill` may be called from any thread
-(the watchdog's): it kills ChromeDriver, Chromium and its crash handler, found by profile.
+The browser is started by ChromeDriver with the flags of
+:func:`engines.chromium.chromium_flags`, off the record, downloads and pop-ups refused. The
+captures do not go through ChromeDriver: the browser's DevTools endpoint (ChromeDriver's
+``debuggerAddress``) is reached directly, over a browser-wide websocket
+(:meth:`Browser.browser_command`) and one websocket per tab
+(:class:`~engines.selenium.cdptab.CdpTab`, :meth:`Browser.new_tab`), each tab in a browser
+context of its own. ChromeDriver's own first tab is closed once the first of ours is open.
+:meth:`Browser.kill` may be called from any thread (the watchdog's): it kills ChromeDriver,
+Chromium and its crash handler, found by profile.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import http.client
 import logging
 import subprocess
 import threading
+from typing import Any
 
 import psutil
 import urllib3
@@ -24,7 +29,8 @@ from selenium.webdriver.remote.remote_connection import RemoteConnection
 from selenium.webdriver.remote.webdriver import WebDriver as RemoteWebDriver
 
 from engines import chromium
-from engines.selenium.tab import SeleniumTab
+from engines.selenium import cdp
+from engines.selenium.cdptab import CdpTab
 from screenshots.core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -38,6 +44,8 @@ TRANSPORT_ERRORS = (
     http.client.HTTPException,
     OSError,
     ValueError,  # a truncated JSON answer from a dying driver
+    cdp.Closed,  # a DevTools websocket closed: its tab or the browser is gone
+    cdp.CdpError,  # a DevTools command refused (by a dying browser)
 )
 #: Not set by anyone: keeps ``SE_CHROMEDRIVER`` from overriding ``Settings.chromedriver_path``.
 _NO_DRIVER_ENV = "SCREENSHOTS_SELENIUM_DRIVER_PATH_UNUSED"
@@ -64,11 +72,14 @@ class Browser:
         self.driver: webdriver.Chrome | None = None
         self.driver_process: psutil.Process | None = None
         self.browser_process: psutil.Process | None = None
-        self.tab: SeleniumTab | None = None  # the one tab, once started
+        self.connection: cdp.Connection | None = None  # the browser-wide DevTools websocket
+        self.address = ""  # host:port of the DevTools endpoint
+        self.default_user_agent = ""
         self.captures = 0
+        self._first_target: str | None = None  # ChromeDriver's tab, closed once ours is open
         self._lock = threading.Lock()
 
-    def start(self) -> SeleniumTab:
+    def start(self) -> None:
         options = webdriver.ChromeOptions()
         options.binary_location = self.chromium_path
         # Navigation returns at DOMContentLoaded; the engine waits for load itself when asked
@@ -82,10 +93,6 @@ class Browser:
         # wiping it between captures (SeleniumTab.forget_previous_page) is several times
         # cheaper.
         options.add_argument("--incognito")
-        options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-        options.add_experimental_option(
-            "perfLoggingPrefs", {"enableNetwork": True, "enablePage": True}
-        )
         options.add_experimental_option(
             "prefs",
             {
@@ -93,27 +100,71 @@ class Browser:
                 **chromium.PROFILE_PREFS,  # no downloads, PDFs not shown
             },
         )
-        # Dialogs (alert, confirm, beforeunload) are dismissed instead of failing commands;
-        # pop-ups stay blocked (ChromeDriver would allow them) so no tabs pile up.
+        # Pop-ups stay blocked (ChromeDriver would allow them) so no tabs pile up; dialogs are
+        # dismissed by the tabs (CdpTab).
         options.unhandled_prompt_behavior = "dismiss"
         options.add_experimental_option("excludeSwitches", ["disable-popup-blocking"])
-        driver = self.driver = webdriver.Chrome(service=self.service, options=options)
+        self.driver = webdriver.Chrome(service=self.service, options=options)
         self.driver_process = psutil.Process(self.service.process.pid)
         self.browser_process = self._find_browser()
-        # Downloads are also refused by the profile's preferences (PROFILE_PREFS), which the
-        # incognito context inherits (DevTools cannot name that context here).
-        driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "deny"})
+        address = self.debugger_address()
+        if address is None:
+            raise WebDriverException("ChromeDriver did not give the DevTools address")
+        self.address = address
+        self.connection = cdp.Connection(cdp.browser_url(address), name="browser")
+        self.default_user_agent = str(self.browser_command("Browser.getVersion")["userAgent"])
+        targets = self.browser_command("Target.getTargets")["targetInfos"]
+        pages = [t["targetId"] for t in targets if t.get("type") == "page"]
+        self._first_target = pages[0] if pages else None
         # The HTTP cache is set per capture (engines.isolation, through the tab's prepare):
         # kept between anonymous captures, off for private ones and with
-        # SCREENSHOT_ISOLATION=strict (today's behaviour: then every page load passes the
-        # egress proxy, and the V8 code cache, which lives in the HTTP cache, is off too).
-        # print() and alert()/confirm()/prompt() would stall or block the page.
-        driver.execute_cdp_cmd(
-            "Page.addScriptToEvaluateOnNewDocument", {"source": chromium.PAGE_GUARD_SCRIPT}
-        )
-        tree = driver.execute_cdp_cmd("Page.getFrameTree", {})
-        self.tab = SeleniumTab(driver, tree["frameTree"]["frame"]["id"])
-        return self.tab
+        # SCREENSHOT_ISOLATION=strict (then every page load passes the egress proxy, and the V8
+        # code cache, which lives in the HTTP cache, is off too).
+
+    def browser_command(
+        self, method: str, params: dict[str, Any] | None = None, timeout: float = 5.0
+    ) -> dict[str, Any]:
+        """A browser-wide DevTools command (any thread)."""
+        if self.connection is None:
+            raise cdp.Closed(f"{method}: the browser is not started")
+        return self.connection.send(method, params, timeout)
+
+    def new_tab(self) -> CdpTab:
+        """A new tab in a new browser context (same egress proxy, downloads refused)."""
+        context: dict[str, Any] = {"disposeOnDetach": False}
+        if self.proxy_server is not None:
+            context["proxyServer"] = self.proxy_server
+            context["proxyBypassList"] = "<-loopback>"
+        context_id = str(self.browser_command("Target.createBrowserContext", context)[
+            "browserContextId"
+        ])
+        try:
+            self.browser_command(
+                "Browser.setDownloadBehavior",
+                {"behavior": "deny", "browserContextId": context_id},
+            )
+            target = self.browser_command(
+                "Target.createTarget", {"url": "about:blank", "browserContextId": context_id}
+            )
+            tab = CdpTab(self, context_id, str(target["targetId"]))
+        except BaseException:
+            with contextlib.suppress(*TRANSPORT_ERRORS, cdp.CommandTimeout):
+                self.browser_command(
+                    "Target.disposeBrowserContext", {"browserContextId": context_id}
+                )
+            raise
+        first, self._first_target = self._first_target, None
+        if first is not None:  # ChromeDriver's own tab is not used
+            with contextlib.suppress(*TRANSPORT_ERRORS, cdp.CommandTimeout):
+                self.browser_command("Target.closeTarget", {"targetId": first})
+        return tab
+
+    def close_tab(self, tab: CdpTab) -> None:
+        """Close a tab and dispose of its context, which closes whatever it still has open."""
+        with contextlib.suppress(*TRANSPORT_ERRORS, cdp.CommandTimeout):
+            self.browser_command(
+                "Target.disposeBrowserContext", {"browserContextId": tab.context_id}
+            )
 
     def _find_browser(self) -> psutil.Process | None:
         assert self.driver_process is not None
@@ -154,6 +205,8 @@ class Browser:
     def quit(self, polite: bool) -> None:
         """Stop everything and delete the profile; ``polite`` asks ChromeDriver first."""
         driver, self.driver = self.driver, None
+        if self.connection is not None:
+            self.connection.close()
         if driver is not None:
             if polite and self.alive_process():
                 connection(driver).client_config.timeout = QUIT_TIMEOUT

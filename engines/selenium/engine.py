@@ -1,24 +1,30 @@
-"""The Selenium engine: one capture through ChromeDriver, and what to do when it fails.
+"""The Selenium engine: captures in tabs of one ChromeDriver browser, and what to do when they fail.
 
-A capture reuses the browser's tab (:class:`~engines.selenium.tab.SeleniumTab`): it leaves and
-wipes the previous page, sets the shot's emulations, navigates, waits
-(:mod:`engines.selenium.loading`, then :func:`engines.tab.wait_in_page`), checks the main
-document from the network record (:mod:`engines.selenium.network`) and takes the image
-(:func:`engines.tab.screenshot`). The browser's life (start, recycling, stopping) is
-:class:`~engines.chromium_engine.ChromiumEngine`'s.
+ChromeDriver starts and owns the browser (:mod:`engines.selenium.driver`); the engine drives up
+to ``tabs`` captures at once (``SCREENSHOT_TABS``), each in a tab of its own
+(:class:`~engines.selenium.cdptab.CdpTab`, its own DevTools websocket and browser context),
+so :meth:`SeleniumEngine.capture` may be called from that many threads at the same time (more
+wait for a free tab). A capture takes an idle tab (or opens one), leaves and wipes the previous
+page, sets the shot's emulations, navigates, waits (:mod:`engines.selenium.loading`, then
+:func:`engines.tab.wait_in_page`), checks the main document from the network record
+(:mod:`engines.selenium.network`) and takes the image (:func:`engines.tab.screenshot`).
+
+Failures stay with their capture: past its deadline, or when its page hangs, crashes or will
+not go away, only its tab is closed (and a new one opened for the next capture); when the
+browser itself dies, every capture in flight fails as transient and the next one starts a new
+browser, once (under the engine's lock). Recycling after ``recycle_after`` captures waits for
+the captures in flight.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
-from selenium.common.exceptions import (
-    SessionNotCreatedException,
-    TimeoutException,
-    WebDriverException,
-)
+from selenium.common.exceptions import SessionNotCreatedException
 
 from engines import isolation, page
 from engines.base import Capture
@@ -36,40 +42,74 @@ from engines.chromium_engine import (
     start_timeout,
 )
 from engines.page import Document
-from engines.selenium.driver import TRANSPORT_ERRORS, Browser, connection
-from engines.selenium.loading import LOOP_CHECK_TIMEOUT, load_budget, wait_until
+from engines.selenium import cdp
+from engines.selenium.cdptab import CdpTab, StaleTab, TabCrashed
+from engines.selenium.driver import TRANSPORT_ERRORS, Browser
+from engines.selenium.loading import load_margin, wait_until
 from engines.selenium.network import main_document
-from engines.selenium.tab import SeleniumTab, StaleBrowser
 from engines.tab import ignored_regions, screenshot, wait_in_page
 from screenshots.core.errors import (
+    BrowserCrashed,
     CaptureTimeout,
-    EngineUnavailable,
     NavigationError,
     PermanentError,
     RedirectLoop,
 )
 from screenshots.core.options import CaptureOptions
+from screenshots.core.settings import Settings
+from screenshots.egress.guard import EgressGuard
 
 logger = logging.getLogger(__name__)
 
 #: The error when a page crashes its tab (a memory bomb past ``chromium.JS_HEAP_MB``): a
 #: permanent error, as the page would do it again.
 PAGE_CRASHED = "the page crashed the browser tab (out of memory, or a browser bug)"
+#: Seconds a failed navigation waits for its document's network events (status, MIME type).
+FAILED_DOCUMENT_WAIT = 0.5
+#: Errors of a capture whose tab (or browser) stopped answering.
+TAB_ERRORS = (*TRANSPORT_ERRORS, cdp.CommandTimeout)
+
+
+class _InFlight:
+    """One capture's place in the engine: its browser and tab, for the watchdog."""
+
+    def __init__(self) -> None:
+        self.browser: Browser | None = None
+        self.tab: CdpTab | None = None
 
 
 class SeleniumEngine(ChromiumEngine[Browser]):
-    """Chromium through ChromeDriver, one browser per engine, reused across captures.
+    """Chromium started by ChromeDriver, one browser per engine, ``tabs`` captures at once.
 
-    ``settings`` gives the binaries' paths (default:
-    :func:`screenshots.core.settings.load_settings`);
-    ``recycle_after`` is the number of captures a browser serves before it is replaced
-    (default ``settings.recycle_after``). A browser is also replaced after a timeout, a crash or
-    any unexpected driver error. Not thread-safe: one engine per thread.
+    ``settings`` gives the binaries' paths and ``SCREENSHOT_TABS`` (default:
+    :func:`screenshots.core.settings.load_settings`); ``recycle_after`` is the number of
+    captures a browser serves before it is replaced (default ``settings.recycle_after``);
+    ``tabs`` overrides ``settings.tabs``. Thread-safe: :meth:`capture` may be called from
+    several threads at once.
     """
 
     name = "selenium"
-    # Every option. ``block`` matches resource types by file name ending (ChromeDriver gives
-    # no per-request hook), so the types it cannot tell by URL are refused (:meth:`unsupported`).
+    # Every option. ``block`` matches resource types by file name ending (the tab's
+    # Network.setBlockedURLs), so the types it cannot tell by URL are refused (:meth:`unsupported`).
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        recycle_after: int | None = None,
+        tabs: int | None = None,
+    ) -> None:
+        super().__init__(settings, recycle_after)
+        self.tabs = self.settings.tabs if tabs is None else tabs
+        if self.tabs < 1:
+            raise ValueError("tabs must be at least 1")
+        self._slots = threading.BoundedSemaphore(self.tabs)
+        self._lock = threading.Condition()
+        self._idle: list[CdpTab] = []
+        self._in_flight = 0
+        self._retiring = False
+        # ChromeDriver dies with the thread that started it (PR_SET_PDEATHSIG): browsers are
+        # started from this long-lived thread, not from whichever capturing thread came first.
+        self._owner: ThreadPoolExecutor | None = None
 
     def unsupported(self, options: CaptureOptions) -> list[str]:
         blind = sorted(page.URL_BLIND_TYPES.intersection(options.block))
@@ -87,88 +127,103 @@ class SeleniumEngine(ChromiumEngine[Browser]):
     # -- capture ---------------------------------------------------------------------------
 
     def capture(self, url: str, options: CaptureOptions) -> Capture:
-        self._retire_if_needed()
-        timeout = start_timeout(options)
         deadline = time.monotonic() + options.timeout
-        with Watchdog(options.timeout + WATCHDOG_GRACE, self._kill_current) as watchdog:
-            try:
-                browser = self._ensure_browser(options, watchdog)
-                timeout = load_timeout(options)
-                browser.captures += 1
+        with self._slots:
+            flight = _InFlight()
+            with Watchdog(options.timeout + WATCHDOG_GRACE, lambda: self._expire(flight)) as dog:
                 try:
-                    return self._capture(browser, url, options, deadline)
-                except StaleBrowser as exc:  # the last page's fault, not this URL's
-                    logger.warning("replacing the browser: %s", exc)
-                    self._discard()
-                    browser = self._ensure_browser(options, watchdog)
-                    browser.captures += 1
-                    return self._capture(browser, url, options, deadline)
-            except RedirectLoop:  # the page is still navigating: start the next one afresh
-                self._discard()
-                raise
-            except PermanentError:  # the page's fault (an error page, no such element...)
-                raise
-            except NoTimeLeft as exc:  # the browser is fine: keep it
-                raise CaptureTimeout(exc.message) from None
-            except (CaptureTimeout, TimeoutException) as exc:
-                loop = self._redirect_loop()
-                self._discard()
-                raise loop or timeout from exc
-            except EngineUnavailable:
-                self._discard()
-                raise
-            except TRANSPORT_ERRORS as exc:
-                timed_out = watchdog.fired or time.monotonic() >= deadline
-                loop = self._redirect_loop() if timed_out else None
-                self._discard()
-                if timed_out:
-                    raise loop or timeout from exc
-                if "tab crashed" in short(exc):  # the page killed its renderer: it would again
-                    raise NavigationError(PAGE_CRASHED, code="tab crashed") from exc
-                raise browser_crashed(exc) from exc
-            except BaseException:
-                self._discard()  # interrupted mid-command: the browser's state is unknown
-                raise
+                    browser = self._enter(options, dog)
+                except BaseException:
+                    with self._lock:
+                        self._in_flight -= 1
+                        self._lock.notify_all()
+                    raise
+                flight.browser = browser
+                try:
+                    return self._capture_in_tab(browser, flight, url, options, deadline, dog)
+                finally:
+                    with self._lock:
+                        self._in_flight -= 1
+                        self._lock.notify_all()
 
-    def _capture(
-        self, browser: Browser, url: str, options: CaptureOptions, deadline: float
+    def _capture_in_tab(
+        self,
+        browser: Browser,
+        flight: _InFlight,
+        url: str,
+        options: CaptureOptions,
+        deadline: float,
+        watchdog: Watchdog,
     ) -> Capture:
-        tab = browser.tab
-        assert tab is not None
-        remaining = self._time_left(deadline, options)
-        connection(tab.driver).client_config.timeout = remaining + WATCHDOG_GRACE
-        tab.network = None  # until this capture's navigation starts
-        tab.set_viewport(options)
-        # ChromeDriver makes most commands wait for a pending navigation, up to this timeout: it
-        # ends a little before the deadline, leaving time to tell a redirect loop. Set once for
-        # leaving the last page and loading this one (unchanged from capture to capture, it
-        # costs no round trip; the watchdog covers the few ms the leave takes from it).
-        tab.set_page_load_timeout(load_budget(deadline))
-        if browser.captures > 1:
+        tab: CdpTab | None = None
+        keep = False
+        try:
+            tab = flight.tab = self._take_tab(browser)
+            try:
+                found = self._capture(tab, url, options, deadline)
+            except StaleTab as exc:  # the last page's fault, not this URL's
+                logger.warning("replacing a tab: %s", exc)
+                self._drop_tab(tab)
+                tab = flight.tab = self._take_tab(browser)
+                found = self._capture(tab, url, options, deadline)
+            keep = True
+            return found
+        except RedirectLoop:  # the page is still navigating: the next capture gets a new tab
+            raise
+        except TabCrashed as exc:  # the page killed its renderer: it would again
+            raise NavigationError(PAGE_CRASHED, code="tab crashed") from exc
+        except PermanentError:  # the page's fault (an error page, no such element...)
+            keep = True
+            raise
+        except NoTimeLeft as exc:  # the tab is fine: keep it
+            keep = True
+            raise CaptureTimeout(exc.message) from None
+        except CaptureTimeout as exc:
+            raise self._redirect_loop(tab) or load_timeout(options) from exc
+        except BrowserCrashed:  # the egress proxy is gone: so is this browser
+            self._discard_browser(browser)
+            raise
+        except TAB_ERRORS as exc:
+            if watchdog.fired or time.monotonic() >= deadline - load_margin(options):
+                raise self._redirect_loop(tab) or load_timeout(options) from exc
+            if not browser.alive():
+                self._discard_browser(browser)
+                raise browser_crashed(exc) from exc
+            raise BrowserCrashed(f"the browser tab stopped answering ({short(exc)})") from exc
+        finally:
+            if tab is not None:
+                if keep:
+                    self._give_back(tab)
+                else:
+                    self._drop_tab(tab)
+
+    def _capture(self, tab: CdpTab, url: str, options: CaptureOptions, deadline: float) -> Capture:
+        if tab.captures:
             try:
                 tab.forget_previous_page()
-            except (TimeoutException, *TRANSPORT_ERRORS) as exc:
-                raise StaleBrowser(f"the previous page could not be left ({short(exc)})") from exc
+            except (PermanentError, *TAB_ERRORS) as exc:
+                if tab.crashed or not tab.browser.alive():
+                    raise
+                raise StaleTab(f"the previous page could not be left ({short(exc)})") from exc
+        tab.captures += 1
+        tab.network = None  # until this capture's navigation starts
+        tab.deadline = deadline
+        self._time_left(deadline, options)
+        egress = self._egress_view()
+        tab.set_viewport(options)
         tab.prepare(url, options, isolation.private(url, options, self.settings))
         network = tab.start_network_log()
         clock = Clock()
-        self._egress.begin()
-        try:
-            tab.driver.get(url)
-        except TimeoutException:
-            raise
-        except WebDriverException as exc:
-            failed = self._failed_navigation(exc.msg or "", url)
-            if failed is None:
-                raise
-            raise failed from None
-        tab.read_network()
+        egress.begin()
+        failed = tab.navigate(url, deadline - load_margin(options))
+        if failed is not None:
+            raise self._navigation_failed(tab, url, failed, egress)
         wait_until(tab, network, options, deadline)
         clock.navigated = time.monotonic()
-        document, shown = self._document(tab, url)
+        document, shown = self._document(tab, url, egress)
         if wait_in_page(tab, options, deadline):  # the page may have moved on: look again
             tab.read_network()
-            document, shown = self._document(tab, url)
+            document, shown = self._document(tab, url, egress)
         clock.waited = time.monotonic()
         regions = ignored_regions(tab, options)
         image = screenshot(tab, options)
@@ -176,11 +231,33 @@ class SeleniumEngine(ChromiumEngine[Browser]):
         page_url, title, console = shown
         tab.read_network()
         final_url = page_url or (document.url if document else url)
-        found = self._result(image, document, (final_url, title), network, console, clock)
+        found = self._result(image, document, (final_url, title), network, console, clock, egress)
         return replace(found, ignored_regions=regions) if regions else found
 
+    def _navigation_failed(
+        self, tab: CdpTab, url: str, error: str, egress: EgressGuard
+    ) -> Exception:
+        """The error of a navigation the browser failed at once (``error``: its net error);
+        what the network said of the document (a status, a download's type) goes with it."""
+        network = tab.network
+        assert network is not None
+        until = time.monotonic() + FAILED_DOCUMENT_WAIT
+        while not any(d.error for d in network.documents.values()) and time.monotonic() < until:
+            tab.pause_for_events(0.02)
+        tab.read_network()
+        document = main_document(list(network.documents.values()), False)
+        if document is None:
+            document = Document(url=url, error=error)
+        elif document.error is None:
+            document.error = error
+        try:
+            self._check_document(url, document, False, egress)
+        except (NavigationError, BrowserCrashed) as exc:
+            return exc
+        return NavigationError(f"the browser could not show {url} ({error})", code=error)
+
     def _document(
-        self, tab: SeleniumTab, url: str
+        self, tab: CdpTab, url: str, egress: EgressGuard
     ) -> tuple[Document | None, tuple[str, str | None, tuple[int, list[str]]]]:
         """The document on screen, and the page's URL, title and console errors (count, first
         messages); raises if it is Chromium's error page."""
@@ -189,52 +266,149 @@ class SeleniumEngine(ChromiumEngine[Browser]):
         shown = tab.read_document()
         error_page = shown[0].startswith("chrome-error://")
         document = main_document(documents, error_page)
-        self._check_document(url, document, error_page)
+        self._check_document(url, document, error_page, egress)
         return document, shown
 
-    def _redirect_loop(self) -> RedirectLoop | None:
+    @staticmethod
+    def _redirect_loop(tab: CdpTab | None) -> RedirectLoop | None:
         """After a timeout: a :class:`~screenshots.core.errors.RedirectLoop` if the page kept
-        navigating."""
-        browser = self._browser
-        tab = browser.tab if browser is not None else None
-        if browser is None or tab is None or tab.network is None:
+        navigating (the events already received tell; they arrive whatever the page does)."""
+        if tab is None or tab.network is None:
             return None
-        if browser.driver is not None and browser.alive():
-            try:  # the log is ChromeDriver's: it answers even while the page navigates
-                connection(browser.driver).client_config.timeout = LOOP_CHECK_TIMEOUT
-                tab.read_network()
-            except TRANSPORT_ERRORS:
-                pass  # judge by what was read before
+        tab.read_network()
         return redirect_loop(tab.network.navigations)
+
+    # -- tabs ------------------------------------------------------------------------------
+
+    def _take_tab(self, browser: Browser) -> CdpTab:
+        with self._lock:
+            while self._idle:
+                tab = self._idle.pop()
+                if tab.browser is browser and not tab.connection.closed:
+                    return tab
+                tab.connection.close()
+        return browser.new_tab()
+
+    def _give_back(self, tab: CdpTab) -> None:
+        tab.deadline = None
+        with self._lock:
+            if tab.browser is self._browser and not tab.connection.closed:
+                self._idle.append(tab)
+                return
+        self._drop_tab(tab)
+
+    def _drop_tab(self, tab: CdpTab) -> None:
+        """Close a tab that failed (its page hung, crashed or would not go away)."""
+        tab.close()
+
+    def _expire(self, flight: _InFlight) -> None:
+        """The watchdog, past a capture's deadline: close its tab, or kill its browser if it is
+        still starting or does not answer."""
+        tab, browser = flight.tab, flight.browser
+        if tab is None:
+            current = browser or self._browser
+            if current is not None:
+                current.kill()
+            return
+        tab.connection.close()
+        try:
+            tab.browser.browser_command(
+                "Target.disposeBrowserContext", {"browserContextId": tab.context_id}
+            )
+        except (*TAB_ERRORS, cdp.CdpError):
+            logger.warning("the browser did not close a hung tab: killing it")
+            tab.browser.kill()
 
     # -- browser life ----------------------------------------------------------------------
 
-    def _ensure_browser(self, options: CaptureOptions, watchdog: Watchdog) -> Browser:
-        if self._browser is not None:
-            return self._browser
+    def _enter(self, options: CaptureOptions, watchdog: Watchdog) -> Browser:
+        """Count this capture in, on a browser that is up (started, retired or replaced as
+        needed, by one capture while the others wait)."""
+        with self._lock:
+            while True:
+                if self._retiring:
+                    self._lock.wait()
+                    continue
+                browser = self._browser
+                if browser is not None and not browser.alive():
+                    logger.warning("the browser died: starting a new one")
+                    self._forget(browser)
+                    browser.quit(False)
+                    continue
+                if browser is not None and browser.captures >= self.recycle_after:
+                    logger.debug("recycling the browser after %d captures", browser.captures)
+                    self._retiring = True
+                    try:
+                        while self._in_flight:
+                            self._lock.wait()
+                        self._stop(polite=True)
+                    finally:
+                        self._retiring = False
+                        self._lock.notify_all()
+                    continue
+                break
+            self._in_flight += 1
+            if self._browser is None:
+                self._start(options, watchdog)
+            browser = self._browser
+            assert browser is not None
+            browser.captures += 1
+            return browser
+
+    def _start(self, options: CaptureOptions, watchdog: Watchdog) -> None:
         self._before_start()
         browser = self._browser = Browser(
             self.settings, options.width, options.height, self._egress.proxy_server()
         )
         started = time.monotonic()
         try:
-            browser.start()
+            if self._owner is None:
+                self._owner = ThreadPoolExecutor(1, thread_name_prefix="browser-owner")
+            self._owner.submit(browser.start).result()
         except SessionNotCreatedException as exc:
+            self._discard()
             if watchdog.fired:
-                raise
+                raise start_timeout(options) from exc
             raise could_not_start(exc) from exc
+        except BaseException as exc:
+            self._discard()
+            if watchdog.fired:
+                raise start_timeout(options) from exc
+            if isinstance(exc, TAB_ERRORS):
+                raise could_not_start(exc) from exc
+            raise
         # Pages must never reach ChromeDriver or the DevTools endpoint, even if loopback is
         # allowed by SCREENSHOT_EGRESS_ALLOW.
         self._egress.protect(browser.service.port, browser.debugger_address())
         logger.debug("started Chromium pid %s in %.2f s", browser.pid, time.monotonic() - started)
-        return browser
 
-    def _kill_current(self) -> None:
-        browser = self._browser
+    def _discard_browser(self, browser: Browser) -> None:
+        """Kill ``browser`` if it is still the engine's (the captures in flight on it fail)."""
+        with self._lock:
+            if self._browser is not browser:
+                return
+            self._forget(browser)
+        browser.quit(False)
+
+    def _forget(self, browser: Browser) -> None:
+        """Drop ``browser`` and its idle tabs (under the lock)."""
+        self._browser = None
+        for tab in self._idle:
+            tab.connection.close()
+        self._idle = []
+
+    def _stop(self, polite: bool) -> None:
+        with self._lock:
+            browser = self._browser
+            if browser is not None:
+                self._forget(browser)
         if browser is not None:
-            browser.kill()
+            browser.quit(polite)
 
     def close(self) -> None:
         """Quit the browser (politely, then by force) and delete its profile. Idempotent."""
         self._stop(polite=True)
         self._egress.close()
+        owner, self._owner = self._owner, None
+        if owner is not None:
+            owner.shutdown(wait=False)

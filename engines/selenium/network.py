@@ -1,16 +1,15 @@
-"""The network of one capture, as ChromeDriver's performance log tells it.
+"""The network of one capture, as the tab's DevTools events tell it.
 
 What the main document answered (status, URL after redirects, MIME type, network error) comes
-from the DevTools ``Network`` events of the main frame's document request, read from
-ChromeDriver's performance log; so do the request counts and what is still in flight (for
-``networkidle``). The page's own state (``document.URL``) catches Chromium's error page. Both
-are needed: a download or an HTTP 204 leaves the *previous* page on screen with no error page
-at all, and only the network events tell.
+from the DevTools ``Network`` events of the main frame's document request, which the tab's
+websocket delivers (:mod:`engines.selenium.cdptab`); so do the request counts and what is still
+in flight (for ``networkidle``). The page's own state (``document.URL``) catches Chromium's
+error page. Both are needed: a download or an HTTP 204 leaves the *previous* page on screen
+with no error page at all, and only the network events tell.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -18,24 +17,17 @@ from engines.page import Document
 
 
 class NetworkLog:
-    """Every request of one capture, from the DevTools events of the performance log.
+    """Every request of one capture, from the tab's DevTools events.
 
     Counts requests, failures (no answer, or HTTP >= 400) and blocked requests, and knows what
     is still in flight (for ``networkidle``). The browser's own favicon request is not the
     page's: it is left out (Playwright's pages do not make it). For the main frame
     (``frame_id``) it keeps the documents asked for, in order (``documents``: a redirect is
     part of its document, which moves on to the new URL), counts them (``navigations``) and
-    knows whether the last one has ``loaded`` (its ``load`` event fired, or it failed and left
-    the previous page up). Each event is read once, as it is fed.
+    knows whether the last one is ``ready`` (its ``DOMContentLoaded`` fired) and has ``loaded``
+    (its ``load`` event fired, or it failed and left the previous page up). Each event is read
+    once, as it is fed.
     """
-
-    _EVENTS = (
-        "Network.requestWillBeSent",
-        "Network.responseReceived",
-        "Network.loadingFinished",
-        "Network.loadingFailed",
-        "Page.loadEventFired",
-    )
 
     def __init__(self, frame_id: str = "") -> None:
         self.frame_id = frame_id
@@ -45,45 +37,46 @@ class NetworkLog:
         self.blocked = 0
         self.navigations = 0
         self.loaded = False
+        self.ready = False
         self.in_flight: set[str] = set()
         self.last_activity = time.monotonic()
         self._ignored: set[str] = set()
 
-    def feed(self, entries: list[dict[str, Any]]) -> None:
-        for entry in entries:
-            message = entry.get("message", "")
-            if not any(name in message for name in self._EVENTS):
-                continue
-            event = json.loads(message).get("message", {})
-            method, params = event.get("method"), event.get("params", {})
-            if method == "Page.loadEventFired":
-                self.loaded = True
-                continue
-            request_id = params.get("requestId")
-            self.last_activity = time.monotonic()
-            if request_id in self._ignored:
-                continue
-            self._follow_document(method, params, request_id)
-            if method == "Network.requestWillBeSent":
-                request = params.get("request") or {}
-                if params.get("type") == "Other" and str(request.get("url", "")).endswith(
-                    "/favicon.ico"
-                ):
-                    self._ignored.add(request_id)
-                    continue
-                self.requests += 1
-                self.in_flight.add(request_id)
-            elif method == "Network.responseReceived":
-                if (params.get("response") or {}).get("status", 0) >= 400:
-                    self.failed += 1
-            elif method == "Network.loadingFinished":
-                self.in_flight.discard(request_id)
-            elif method == "Network.loadingFailed":
-                self.in_flight.discard(request_id)
-                if params.get("blockedReason"):
-                    self.blocked += 1
-                else:
-                    self.failed += 1
+    def feed_event(self, method: str, params: dict[str, Any]) -> None:
+        """Take one DevTools event into account (others than the ones counted are ignored)."""
+        if method == "Page.loadEventFired":
+            self.loaded = self.ready = True
+            return
+        if method == "Page.domContentEventFired":
+            self.ready = True
+            return
+        if not method.startswith("Network."):
+            return
+        request_id = str(params.get("requestId"))
+        self.last_activity = time.monotonic()
+        if request_id in self._ignored:
+            return
+        self._follow_document(method, params, request_id)
+        if method == "Network.requestWillBeSent":
+            request = params.get("request") or {}
+            if params.get("type") == "Other" and str(request.get("url", "")).endswith(
+                "/favicon.ico"
+            ):
+                self._ignored.add(request_id)
+                return
+            self.requests += 1
+            self.in_flight.add(request_id)
+        elif method == "Network.responseReceived":
+            if (params.get("response") or {}).get("status", 0) >= 400:
+                self.failed += 1
+        elif method == "Network.loadingFinished":
+            self.in_flight.discard(request_id)
+        elif method == "Network.loadingFailed":
+            self.in_flight.discard(request_id)
+            if params.get("blockedReason"):
+                self.blocked += 1
+            else:
+                self.failed += 1
 
     def _follow_document(self, method: str | None, params: dict[str, Any], request_id: Any) -> None:
         if method == "Network.requestWillBeSent":
@@ -94,7 +87,7 @@ class NetworkLog:
             ):
                 if request_id not in self.documents:  # else a redirect: the same document
                     self.navigations += 1
-                    self.loaded = False
+                    self.loaded = self.ready = False
                 url = (params.get("request") or {}).get("url", "")
                 self.documents[request_id] = Document(url=str(url))
             return
@@ -108,7 +101,7 @@ class NetworkLog:
             document.mime_type = response.get("mimeType")
         elif method == "Network.loadingFailed":
             document.error = params.get("errorText") or "net::ERR_FAILED"
-            self.loaded = True  # nothing new to load: the previous page stays up
+            self.loaded = self.ready = True  # nothing new to load: the previous page stays up
 
 
 
