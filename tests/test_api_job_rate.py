@@ -18,7 +18,8 @@ from screenshots.api.auth import Principal
 from screenshots.api.backends.pool import PoolBackend
 from screenshots.api.config import load_api_config
 from screenshots.api.errors import Busy
-from screenshots.api.jobs import DONE, JobManager
+from screenshots.api.jobs import JobManager
+from screenshots.api.jobstore import DONE
 from screenshots.api.payloads import JobRequest
 from screenshots.core.options import CaptureOptions
 from screenshots.core.settings import Secret, load_settings
@@ -72,14 +73,16 @@ async def job_rate(backend: PoolBackend, give_up: float) -> float:
     jobs = JobManager(backend, config)
     try:
         started = time.monotonic()
-        job = jobs.create(
+        job = await jobs.create(
             Principal("rate", Secret(KEY)),
             JobRequest(items=list(shots(COUNT)), engine="stub", callback_url=None),
         )
 
         async def finished() -> None:
+            nonlocal job
             while job.state != DONE:  # woken by each row, no fixed sleep
-                await job.updated.wait()
+                await jobs.store.wait_update(job.id, 15)
+                job = await jobs.get(job.id, "rate")
 
         try:
             await asyncio.wait_for(finished(), give_up)
@@ -88,7 +91,7 @@ async def job_rate(backend: PoolBackend, give_up: float) -> float:
         elapsed = time.monotonic() - started
     finally:
         await jobs.close()
-    assert job.ok == COUNT, [row.error for row in job.rows if not row.ok][:3]
+    assert job.ok == COUNT, job.summary()
     return COUNT / elapsed
 
 

@@ -26,6 +26,7 @@ from screenshots.api.config import ApiConfig, load_api_config
 from screenshots.api.deps import Services
 from screenshots.api.errors import ApiError, Busy
 from screenshots.api.jobs import JobManager
+from screenshots.api.jobstore import JobStore, MemoryJobStore, RedisJobStore
 from screenshots.api.middleware import (
     AuthFailureMiddleware,
     BodyLimitMiddleware,
@@ -78,8 +79,14 @@ def create_app(
             backend=current_backend,
             keys=KeyRing(current_config.keys),
             limiter=RateLimiter(current_config.rate, current_config.burst, counters),
-            jobs=JobManager(current_backend, current_config, poll_interval=job_poll_interval),
+            jobs=JobManager(
+                current_backend,
+                current_config,
+                store=job_store(current_backend, current_config),
+                poll_interval=job_poll_interval,
+            ),
         )
+        await app.state.services.jobs.start()
         log.info("screenshots API ready: %r", current_backend)
         try:
             yield
@@ -109,6 +116,16 @@ def create_app(
     add_docs(app)
     add_components(app)
     return app
+
+
+def job_store(backend: Backend, config: ApiConfig) -> JobStore:
+    """Broker mode: jobs in the result backend's Redis, shared by every replica; else here."""
+    if backend.mode == "celery":
+        from screenshots.api.backends.celery import CeleryBackend
+
+        assert isinstance(backend, CeleryBackend)
+        return RedisJobStore(backend.redis, config.result_ttl)
+    return MemoryJobStore(config.result_ttl)
 
 
 def body_limit(scope: Scope) -> tuple[int, str] | None:

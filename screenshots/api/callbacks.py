@@ -5,10 +5,17 @@ is HMAC-SHA256, keyed with the API key that created the job, of ``"<t>." + body`
 request body bytes). A receiver recomputes it with its key, compares in constant time
 (:func:`verify` does both) and rejects timestamps older than a few minutes to stop replays.
 
-Delivery: up to ``attempts`` POSTs, ``backoff`` seconds before the second and doubling (at
-most :data:`MAX_BACKOFF`), each with a 10 s timeout; any 2xx answer ends it. Before each
+Delivery: POSTs until a 2xx answer, ``backoff`` seconds before the second and doubling (at
+most :data:`MAX_BACKOFF`), each with a 10 s timeout, until ``expires_at`` (the job's end plus
+``SCREENSHOT_API_CALLBACK_EXPIRY``) or ``attempts`` tries if that is not 0. Before each
 attempt the host is resolved and refused if it is not a public address (unless private
 callbacks are allowed), so a callback cannot be aimed at the API's own network.
+
+Exactly once: the payload carries ``idempotency_key`` (the job's id) and so does the header
+:data:`IDEMPOTENCY_HEADER`; a 2xx is recorded where every replica sees it (``acknowledged``,
+a Redis marker in broker mode) and checked before each attempt (``already_sent``), so no
+replica sends a callback again once one was acknowledged. A receiver that saw a key already
+ignores the repeat (a replica killed between the 2xx and its marker is the only way to get one).
 """
 
 from __future__ import annotations
@@ -34,6 +41,8 @@ log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Screenshots-Signature"
 #: Header naming the event (``job.finished``).
 EVENT_HEADER = "X-Screenshots-Event"
+#: Header carrying the idempotency key (the job's id): one delivery per key.
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 #: Seconds one delivery attempt may take.
 ATTEMPT_TIMEOUT = 10.0
 #: Longest pause between two attempts, in seconds.
@@ -109,6 +118,19 @@ class Delivery:
             "last_error": self.last_error,
         }
 
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> Delivery:
+        return cls(
+            str(values["url"]),
+            str(values.get("state", "pending")),
+            int(values.get("attempts", 0)),
+            values.get("last_error"),
+        )
+
+
+#: A coroutine function without arguments: a hook of :func:`deliver`.
+Hook = Callable[[], Awaitable[Any]]
+
 
 async def deliver(
     delivery: Delivery,
@@ -120,13 +142,26 @@ async def deliver(
     allow_private: bool,
     client: httpx2.AsyncClient | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    idempotency_key: str | None = None,
+    expires_at: float | None = None,
+    already_sent: Hook | None = None,
+    acknowledged: Hook | None = None,
+    progress: Hook | None = None,
 ) -> None:
-    """POST ``payload`` to ``delivery.url`` until a 2xx or ``attempts`` tries; update it."""
+    """POST ``payload`` to ``delivery.url`` until a 2xx, ``attempts`` tries (0: no limit) or
+    ``expires_at`` (Unix time); update ``delivery`` (``progress`` is awaited after each try)."""
+    if idempotency_key is not None:
+        payload = {**payload, "idempotency_key": idempotency_key}
     body = json.dumps(payload, separators=(",", ":")).encode("utf-8")
     own = client is None
     http = client or httpx2.AsyncClient(timeout=ATTEMPT_TIMEOUT, follow_redirects=False)
     try:
-        for attempt in range(1, attempts + 1):
+        attempt = delivery.attempts
+        while True:
+            if already_sent is not None and await already_sent():
+                delivery.state, delivery.last_error = "delivered", None
+                return
+            attempt += 1
             delivery.attempts = attempt
             try:
                 await check_destination(delivery.url, allow_private)
@@ -136,9 +171,13 @@ async def deliver(
                     EVENT_HEADER: str(payload.get("event", "job.finished")),
                     "User-Agent": "screenshots-callback/1",
                 }
+                if idempotency_key is not None:
+                    headers[IDEMPOTENCY_HEADER] = idempotency_key
                 answer = await http.post(delivery.url, content=body, headers=headers)
                 if 200 <= answer.status_code < 300:
                     delivery.state, delivery.last_error = "delivered", None
+                    if acknowledged is not None:
+                        await acknowledged()
                     return
                 delivery.last_error = f"HTTP {answer.status_code}"
             except CallbackRefused as exc:
@@ -148,13 +187,19 @@ async def deliver(
                 delivery.last_error = f"{type(exc).__name__}: {exc}" if str(exc) else type(
                     exc
                 ).__name__
-            if attempt < attempts:
-                await sleep(min(MAX_BACKOFF, backoff * 2 ** (attempt - 1)))
+            if progress is not None:
+                await progress()
+            pause = min(MAX_BACKOFF, backoff * 2 ** (attempt - 1))
+            if attempts and attempt >= attempts:
+                break
+            if expires_at is not None and time.time() + pause > expires_at:
+                break
+            await sleep(pause)
         delivery.state = "failed"
         log.warning(
             "callback to host %s failed after %d attempts: %s",
             urlsplit(delivery.url).hostname,
-            attempts,
+            delivery.attempts,
             delivery.last_error,
         )
     finally:

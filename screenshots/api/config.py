@@ -6,7 +6,9 @@ API's own: keys, limits and pool sizes. (Where the limits are counted, memory or
 from the service's mode: see :mod:`screenshots.api.ratelimit`.) A bad value is a
 :class:`~screenshots.core.errors.ConfigurationError`
 naming the variable and saying what is expected. API keys are hashed as soon as they are read:
-the configuration holds only their SHA-256 digests, and its ``repr`` shows key names only.
+requests are checked against their SHA-256 digests only; the key itself is kept (as a
+:class:`~screenshots.core.settings.Secret`, never shown) only to sign its jobs' callbacks, which
+in broker mode any replica may send. The ``repr`` shows key names only.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from screenshots.core.errors import ConfigurationError
-from screenshots.core.settings import EnvReader
+from screenshots.core.settings import EnvReader, Secret
 
 #: Shortest API key accepted, in characters: a key must be hard to guess.
 MIN_KEY_LENGTH = 16
@@ -41,14 +43,19 @@ DEFAULT_MAX_JOB_URLS = 10_000
 DEFAULT_MAX_ACTIVE_JOBS = 4
 #: Longest ``wait`` a request may ask for, in seconds.
 DEFAULT_MAX_WAIT = 60.0
-#: Seconds results and finished jobs are kept for ``GET``.
-DEFAULT_RESULT_TTL = 3600
+#: Seconds results and job records are kept for ``GET`` (7 days; in broker mode every Redis
+#: key of a job expires then).
+DEFAULT_RESULT_TTL = 7 * 24 * 3600
 #: Broker mode: messages in the work queue above which new requests get 429.
 DEFAULT_HIGH_WATER = 500
 #: Broker-less mode: uploads to storage running at once.
 DEFAULT_UPLOADS = 4
-#: Attempts to deliver a job's callback.
-DEFAULT_CALLBACK_ATTEMPTS = 5
+#: Attempts to deliver a job's callback (0: no limit but the expiry).
+DEFAULT_CALLBACK_ATTEMPTS = 0
+#: Seconds after a job ends during which its callback is retried (1 day).
+DEFAULT_CALLBACK_EXPIRY = 24 * 3600
+#: Broker mode: seconds a replica's lease on a job it feeds lasts unless renewed.
+DEFAULT_JOB_LEASE = 10.0
 #: Seconds before the second callback attempt; doubles with every attempt (at most 60 s).
 DEFAULT_CALLBACK_BACKOFF = 1.0
 #: Broker-less mode without a bucket: where screenshots are written.
@@ -63,6 +70,9 @@ class ApiKey:
 
     name: str
     digest: bytes = field(repr=False)
+    #: The key itself, only to sign the callbacks of its jobs (broker mode: a replica that
+    #: takes a job over signs with it). Never shown, never compared.
+    secret: Secret = field(default=Secret(""), repr=False, compare=False)
 
 
 def hash_key(key: str) -> bytes:
@@ -96,7 +106,7 @@ class ApiConfig:
     max_active_jobs: int = DEFAULT_MAX_ACTIVE_JOBS
     #: ``SCREENSHOT_API_MAX_WAIT``: longest ``wait`` in seconds (default 60).
     max_wait: float = DEFAULT_MAX_WAIT
-    #: ``SCREENSHOT_API_RESULT_TTL``: seconds results and finished jobs are kept (default 3600).
+    #: ``SCREENSHOT_API_RESULT_TTL``: seconds results and job records are kept (default 7 days).
     result_ttl: int = DEFAULT_RESULT_TTL
     #: ``SCREENSHOT_API_HIGH_WATER``: broker mode queue depth that triggers 429 (default 500).
     high_water: int = DEFAULT_HIGH_WATER
@@ -108,8 +118,15 @@ class ApiConfig:
     uploads: int = DEFAULT_UPLOADS
     #: ``SCREENSHOT_API_STORAGE_DIR``: broker-less mode without a bucket (default ``api-data``).
     storage_dir: Path = Path(DEFAULT_STORAGE_DIR)
-    #: ``SCREENSHOT_API_CALLBACK_ATTEMPTS``: attempts to deliver a job callback (default 5).
+    #: ``SCREENSHOT_API_CALLBACK_ATTEMPTS``: attempts to deliver a job callback (default 0: no
+    #: limit but ``callback_expiry``).
     callback_attempts: int = DEFAULT_CALLBACK_ATTEMPTS
+    #: ``SCREENSHOT_API_CALLBACK_EXPIRY``: seconds after a job ends during which its callback is
+    #: retried until acknowledged (default 1 day).
+    callback_expiry: float = DEFAULT_CALLBACK_EXPIRY
+    #: ``SCREENSHOT_API_JOB_LEASE``: broker mode, seconds a replica's lease on a job lasts; a
+    #: job whose lease lapsed is taken over by another replica (default 10).
+    job_lease: float = DEFAULT_JOB_LEASE
     #: ``SCREENSHOT_API_CALLBACK_BACKOFF``: first retry delay in seconds, doubling (default 1).
     callback_backoff: float = DEFAULT_CALLBACK_BACKOFF
     #: ``SCREENSHOT_API_CALLBACK_ALLOW_PRIVATE``: allow callbacks to private addresses (default
@@ -148,8 +165,12 @@ def load_api_config(environ: Mapping[str, str] | None = None) -> ApiConfig:
         uploads=reader.integer("SCREENSHOT_API_UPLOADS", DEFAULT_UPLOADS),
         storage_dir=Path(env.get("SCREENSHOT_API_STORAGE_DIR", "").strip() or DEFAULT_STORAGE_DIR),
         callback_attempts=reader.integer(
-            "SCREENSHOT_API_CALLBACK_ATTEMPTS", DEFAULT_CALLBACK_ATTEMPTS
+            "SCREENSHOT_API_CALLBACK_ATTEMPTS", DEFAULT_CALLBACK_ATTEMPTS, low=0
         ),
+        callback_expiry=reader.number(
+            "SCREENSHOT_API_CALLBACK_EXPIRY", DEFAULT_CALLBACK_EXPIRY, low=1
+        ),
+        job_lease=reader.number("SCREENSHOT_API_JOB_LEASE", DEFAULT_JOB_LEASE, low=0.5),
         callback_backoff=reader.number(
             "SCREENSHOT_API_CALLBACK_BACKOFF", DEFAULT_CALLBACK_BACKOFF, low=0
         ),
@@ -181,7 +202,7 @@ def parse_keys(raw: str) -> tuple[ApiKey, ...]:
                 "characters without spaces"
             )
         digest = hash_key(secret)
-        keys.append(ApiKey(name or f"key-{digest.hex()[:8]}", digest))
+        keys.append(ApiKey(name or f"key-{digest.hex()[:8]}", digest, Secret(secret)))
     digests = [key.digest for key in keys]
     if len(set(digests)) != len(digests):
         raise ConfigurationError("SCREENSHOT_API_KEYS: the same key is listed twice")

@@ -15,6 +15,7 @@ Everything here is untrusted: text that is not valid Unicode (JSON's lone ``\\ud
 from __future__ import annotations
 
 import math
+import re
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -41,7 +42,9 @@ from screenshots.core.urls import MAX_URL_LENGTH, normalize_url
 #: Top-level fields of ``POST /v1/screenshots`` that are not capture options.
 SCREENSHOT_FIELDS = ("url", "wait", "engine")
 #: Top-level fields of a JSON ``POST /v1/jobs``.
-JOB_FIELDS = ("urls", "options", "engine", "callback_url")
+#: A job id as the API makes them (a UUID).
+_JOB_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+JOB_FIELDS = ("urls", "options", "engine", "callback_url", "compare")
 #: The header names an option may not set (``Host`` and ``Content-Length`` are the browser's,
 #: cookies go in ``cookies``), as a JSON Schema regular expression (ECMA-262: no ``(?i)``).
 _RESERVED_HEADERS = "^([Hh][Oo][Ss][Tt]|[Cc][Oo][Nn][Tt][Ee][Nn][Tt]-[Ll][Ee][Nn][Gg][Tt][Hh]|" \
@@ -68,6 +71,8 @@ class JobRequest:
     items: list[Shot | Result]
     engine: str
     callback_url: str | None
+    #: An earlier job of the same key to compare each URL's new image with.
+    compare: str | None = None
 
 
 def parse_screenshot(
@@ -112,7 +117,17 @@ def parse_job(
         items=items,
         engine=parse_engine(body.get("engine"), engines, default_engine),
         callback_url=parse_callback_url(body.get("callback_url")),
+        compare=parse_compare(body.get("compare")),
     )
+
+
+def parse_compare(value: Any) -> str | None:
+    """``compare``: the id of an earlier job (whether it exists is checked by the job store)."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not _JOB_ID.fullmatch(value):
+        raise ApiError(422, "compare must be the id of an earlier job of this key")
+    return value
 
 
 def parse_upload(
@@ -360,6 +375,12 @@ def job_request_schema(engines: Sequence[str], max_urls: int) -> dict[str, Any]:
                 "anyOf": [{"type": "string", "format": "uri"}, *NOT_GIVEN],
                 "description": "Receives the job's summary when it ends, signed (see docs).",
             },
+            "compare": {
+                "anyOf": [{"type": "string", "pattern": _JOB_ID.pattern}, *NOT_GIVEN],
+                "description": "The id of an earlier job of this key: each row gets `change`, "
+                "`changed_pct` and `diff_link` against that job's row of the same URL, and the "
+                "callback lists the URLs changed above their `changed_above`.",
+            },
         },
         "example": {
             "urls": ["https://example.com/", {"url": "https://example.org/", "full_page": True}],
@@ -380,5 +401,6 @@ def job_upload_schema(engines: Sequence[str]) -> dict[str, Any]:
             "options": {"type": "string", "description": "Capture options as a JSON object."},
             "engine": {"anyOf": [{"type": "string", "enum": list(engines)}, empty]},
             "callback_url": {"anyOf": [{"type": "string", "format": "uri"}, empty]},
+            "compare": {"anyOf": [{"type": "string", "pattern": _JOB_ID.pattern}, empty]},
         },
     }

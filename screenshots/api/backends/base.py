@@ -77,13 +77,20 @@ class Backend:
         raise NotImplementedError
 
     async def submit(
-        self, shot: Shot, *, owner: str, engine: str, background: bool = False
+        self,
+        shot: Shot,
+        *,
+        owner: str,
+        engine: str,
+        background: bool = False,
+        ident: str | None = None,
     ) -> str:  # pragma: no cover
         """Accept ``shot`` and return its id, or raise :class:`~screenshots.api.errors.Busy` at
         once.
 
         ``background`` submissions (batch jobs) are admitted only while a share of the
-        capacity stays free for interactive requests.
+        capacity stays free for interactive requests. ``ident``: the id to give the capture
+        (a job's deterministic one, so publishing it again is safe); else a new one.
         """
         raise NotImplementedError
 

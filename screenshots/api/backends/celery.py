@@ -128,7 +128,13 @@ class CeleryBackend(Backend):
     # -- publishing ----------------------------------------------------------------------
 
     async def submit(
-        self, shot: Shot, *, owner: str, engine: str, background: bool = False
+        self,
+        shot: Shot,
+        *,
+        owner: str,
+        engine: str,
+        background: bool = False,
+        ident: str | None = None,
     ) -> str:
         depth, consumers = await self._queue_depth()
         limit = self.high_water // 2 if background else self.high_water
@@ -141,7 +147,7 @@ class CeleryBackend(Backend):
                 retry_after=excess * ASSUMED_CAPTURE_SECONDS / max(1, consumers),
                 reason="busy",
             )
-        ident = str(uuid.uuid4())
+        ident = ident or str(uuid.uuid4())
         meta = {"owner": owner, "url": shot.url, "line": shot.line, "engine": engine}
         self._published_since_probe += 1
         try:

@@ -180,7 +180,13 @@ class PoolBackend(Backend):
     # -- the API side --------------------------------------------------------------------
 
     async def submit(
-        self, shot: Shot, *, owner: str, engine: str, background: bool = False
+        self,
+        shot: Shot,
+        *,
+        owner: str,
+        engine: str,
+        background: bool = False,
+        ident: str | None = None,
     ) -> str:
         if engine != self.default_engine:
             raise ApiError(
@@ -200,7 +206,7 @@ class PoolBackend(Backend):
                 )
             self._admitted += 1
         now = self._clock()
-        ident = uuid.uuid4().hex
+        ident = ident or uuid.uuid4().hex
         self._records[ident] = _Record(ident, owner, now)
         self._evict(now)
         self._work.put(_Item(ident, shot, now))

@@ -23,6 +23,7 @@ from screenshots.api.payloads import (
     job_upload_schema,
     parse_callback_url,
     parse_common_options,
+    parse_compare,
     parse_engine,
     parse_job,
     parse_upload,
@@ -96,7 +97,7 @@ async def create_job(request: Request, principal: Caller) -> Response:
             await check_destination(parsed.callback_url, current.config.callback_allow_private)
         except CallbackRefused as exc:
             raise ApiError(422, f"callback_url: {exc}") from None
-    job = current.jobs.create(principal, parsed)
+    job = await current.jobs.create(principal, parsed)
     return JSONResponse(
         job.summary(), status_code=202, headers={"Location": f"/v1/jobs/{job.id}"}
     )
@@ -131,6 +132,7 @@ async def _from_upload(request: Request, current: Services) -> JobRequest:
         )
         engine = form.get("engine")
         callback = form.get("callback_url")
+        compare = form.get("compare")
         return JobRequest(
             items=items,
             engine=parse_engine(
@@ -139,6 +141,7 @@ async def _from_upload(request: Request, current: Services) -> JobRequest:
                 current.backend.default_engine,
             ),
             callback_url=parse_callback_url(callback if isinstance(callback, str) else None),
+            compare=parse_compare(compare if isinstance(compare, str) else None),
         )
     finally:  # the upload's spooled temporary file, now rather than whenever it is collected
         await form.close()
@@ -146,7 +149,8 @@ async def _from_upload(request: Request, current: Services) -> JobRequest:
 
 @router.get("/{job_id}", summary="A job's progress", responses={200: _SUMMARY, **errors(404)})
 async def get_job(request: Request, job_id: str, principal: Caller) -> Response:
-    return JSONResponse(services(request).jobs.get(job_id, principal.name).summary())
+    job = await services(request).jobs.get(job_id, principal.name)
+    return JSONResponse(job.summary())
 
 
 @router.get(
@@ -161,8 +165,9 @@ async def get_job_results(
     follow: Annotated[bool, Query(description="Keep streaming rows until the job ends.")] = False,
 ) -> Response:
     """One manifest row per finished item, in the order they finished."""
-    job = services(request).jobs.get(job_id, principal.name)
-    return StreamingResponse(job.stream(follow), media_type="application/x-ndjson")
+    jobs = services(request).jobs
+    job = await jobs.get(job_id, principal.name)
+    return StreamingResponse(jobs.stream(job, follow), media_type="application/x-ndjson")
 
 
 @router.get(
@@ -175,8 +180,8 @@ async def get_job_image(
     request: Request, job_id: str, line: int, principal: Caller
 ) -> Response:
     current = services(request)
-    job = current.jobs.get(job_id, principal.name)
-    row = job.by_line.get(line)
+    job = await current.jobs.get(job_id, principal.name)
+    row = await current.jobs.row(job.id, line)
     if row is None:
         raise ApiError(404, f"line {line} of job {job_id} has no row yet")
     if not row.ok or not row.key:
