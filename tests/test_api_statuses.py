@@ -44,14 +44,24 @@ class FlakyStorage(MemoryStorage):
             raise StorageUnavailable("the test broke the storage")
 
 
+class LinkedStorage(MemoryStorage):
+    """Memory storage whose links are web links, as a bucket's are."""
+
+    def link(self, key: str) -> str:
+        return f"https://images.example/{key}?signed=now"
+
+
 @dataclass
 class Server:
     client: TestClient
     limited: TestClient  # blocks an address after one wrong key
     storage: FlakyStorage
+    linked: TestClient  # its storage gives web links: images are redirects
     done: str = ""  # a screenshot that is done
     failed: str = ""  # a screenshot whose capture failed
     job: str = ""  # a finished job: line 1 ok, line 2 failed
+    linked_done: str = ""  # a screenshot done on ``linked``
+    linked_job: str = ""  # a finished job of ``linked``
 
 
 def app(storage: MemoryStorage, **env: str) -> TestClient:
@@ -67,7 +77,9 @@ def app(storage: MemoryStorage, **env: str) -> TestClient:
 def server() -> Iterator[Server]:
     storage = FlakyStorage()
     strict = {"SCREENSHOT_API_AUTH_FAILURE_BURST": "1", "SCREENSHOT_API_AUTH_FAILURE_RATE": "0.01"}
-    with app(storage) as client, app(MemoryStorage(), **strict) as limited:
+    with app(storage) as client, app(MemoryStorage(), **strict) as limited, app(
+        LinkedStorage()
+    ) as linked:
         shot = {"url": "http://a.example/", "wait": 10}
         done = client.post("/v1/screenshots", json=shot, headers=AUTH).json()
         bad = {**shot, "user_agent": "not for the stub"}  # the stub engine refuses it
@@ -76,7 +88,13 @@ def server() -> Iterator[Server]:
         urls = ["http://a.example/", {"url": "http://b.example/", "user_agent": "x"}]
         job = client.post("/v1/jobs", json={"urls": urls}, headers=AUTH).json()["id"]
         client.get(f"/v1/jobs/{job}/results.jsonl?follow=true", headers=AUTH)  # until done
-        yield Server(client, limited, storage, done["id"], failed["id"], job)
+        linked_done = linked.post("/v1/screenshots", json=shot, headers=AUTH).json()["id"]
+        linked_job = linked.post("/v1/jobs", json={"urls": urls}, headers=AUTH).json()["id"]
+        linked.get(f"/v1/jobs/{linked_job}/results.jsonl?follow=true", headers=AUTH)
+        yield Server(
+            client, limited, storage, linked, done["id"], failed["id"], job, linked_done,
+            linked_job,
+        )
 
 
 def broken(server: Server, request: Callable[[], httpx2.Response]) -> httpx2.Response:
@@ -152,6 +170,9 @@ REQUESTS: dict[tuple[str, str, int], Request] = {
     ),
     ("get", PICTURE, 200): lambda s: s.client.get(f"{SHOT}/{s.done}/image", headers=AUTH),
     ("get", PICTURE, 202): lambda s: s.client.get(f"{SHOT}/{slow(s)}/image", headers=AUTH),
+    ("get", PICTURE, 307): lambda s: s.linked.get(
+        f"{SHOT}/{s.linked_done}/image", headers=AUTH, follow_redirects=False
+    ),
     ("get", PICTURE, 401): lambda s: s.client.get(f"{SHOT}/{s.done}/image"),
     ("get", PICTURE, 404): lambda s: s.client.get(f"{SHOT}/nope/image", headers=AUTH),
     ("get", PICTURE, 422): lambda s: s.client.get(f"{SHOT}/{s.failed}/image", headers=AUTH),
@@ -179,6 +200,9 @@ REQUESTS: dict[tuple[str, str, int], Request] = {
     ),
     ("get", ROWS, 429): lambda s: blocked(s, "GET", f"{JOBS}/x/results.jsonl"),
     ("get", ROW_IMAGE, 200): lambda s: s.client.get(f"{JOBS}/{s.job}/images/1", headers=AUTH),
+    ("get", ROW_IMAGE, 307): lambda s: s.linked.get(
+        f"{JOBS}/{s.linked_job}/images/1", headers=AUTH, follow_redirects=False
+    ),
     ("get", ROW_IMAGE, 401): lambda s: s.client.get(f"{JOBS}/{s.job}/images/1"),
     ("get", ROW_IMAGE, 404): lambda s: s.client.get(f"{JOBS}/{s.job}/images/9", headers=AUTH),
     ("get", ROW_IMAGE, 422): lambda s: s.client.get(f"{JOBS}/{s.job}/images/2", headers=AUTH),
@@ -214,5 +238,7 @@ def test_the_server_gives_each_documented_status(
     assert answer.status_code == status, answer.text[:500]
     if path == "/readyz":  # ready or not, the body is the checks
         assert answer.json()["ready"] is (status == 200)
+    elif status == 307:  # a link signed now, to the very image
+        assert answer.headers["location"].startswith("https://images.example/")
     elif status >= 400:
         assert isinstance(answer.json()["detail"], str) and answer.json()["detail"]

@@ -53,6 +53,13 @@ NOT_DONE: dict[str, Any] = {
     },
 }
 
+#: 307 from the image endpoints when the image is in a bucket: a freshly signed link to it.
+SIGNED_LINK: dict[str, Any] = {
+    "description": "The image is in the bucket: `Location` is a link to it, signed now for "
+    "the caller (valid for the bucket's link expiry), so a link never goes stale.",
+    "headers": {"Location": {"schema": {"type": "string", "format": "uri"}}},
+}
+
 #: 422 for an image asked of a capture that failed: the detail and the error row.
 FAILED_CAPTURE: dict[str, Any] = {
     "description": "The body is wrong (`detail` says how); or, when the image is asked for, "

@@ -107,6 +107,20 @@ class Backend:
         :class:`~screenshots.core.errors.StorageUnavailable` if it cannot be read now)."""
         return await asyncio.to_thread(self.storage.read, key)
 
+    async def image_link(self, key: str) -> str | None:
+        """A link to the stored image under ``key`` signed now, when storage gives web links
+        (S3: presigned or public); ``None`` when it does not (local files, memory). Raises
+        ``KeyError`` if there is no such image,
+        :class:`~screenshots.core.errors.StorageUnavailable` if storage cannot be asked now."""
+
+        def find() -> str | None:
+            if not self.storage.exists(key):
+                raise KeyError(key)
+            link = self.storage.link(key)
+            return link if link.startswith(("https://", "http://")) else None
+
+        return await asyncio.to_thread(find)
+
     async def readiness(self) -> dict[str, Check]:  # pragma: no cover
         """Checks that decide ``/readyz``: each named part and whether it can take work."""
         raise NotImplementedError

@@ -16,7 +16,7 @@ from screenshots.api.callbacks import CallbackRefused, check_destination
 from screenshots.api.config import DEFAULT_MAX_JOB_URLS
 from screenshots.api.deps import Caller, Services, json_body, services
 from screenshots.api.errors import ApiError
-from screenshots.api.openapi import IMAGE, errors
+from screenshots.api.openapi import IMAGE, SIGNED_LINK, errors
 from screenshots.api.payloads import (
     JobRequest,
     job_request_schema,
@@ -28,7 +28,7 @@ from screenshots.api.payloads import (
     parse_job,
     parse_upload,
 )
-from screenshots.api.routes.screenshots import image_response
+from screenshots.api.routes.screenshots import image_or_link
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -174,7 +174,11 @@ async def get_job_results(
     "/{job_id}/images/{line}",
     summary="The image of one row of a job",
     # 422: line is not a number, or its row has no image; 503: storage cannot be read now
-    responses={200: {"description": "The image.", "content": IMAGE}, **errors(404, 422, 503)},
+    responses={
+        200: {"description": "The image.", "content": IMAGE},
+        307: SIGNED_LINK,
+        **errors(404, 422, 503),
+    },
 )
 async def get_job_image(
     request: Request, job_id: str, line: int, principal: Caller
@@ -186,4 +190,4 @@ async def get_job_image(
         raise ApiError(404, f"line {line} of job {job_id} has no row yet")
     if not row.ok or not row.key:
         raise ApiError(422, f"line {line} has no image: {row.error}")
-    return await image_response(current.backend, row.key, row.format)
+    return await image_or_link(current.backend, row.key, row.format)

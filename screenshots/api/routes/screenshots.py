@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 
 from engines import engine_names
 from screenshots.api.auth import Principal
@@ -13,7 +13,14 @@ from screenshots.api.backends.base import Backend, Status
 from screenshots.api.config import DEFAULT_MAX_WAIT
 from screenshots.api.deps import Caller, json_body, services, wants_image
 from screenshots.api.errors import ApiError, not_found
-from screenshots.api.openapi import FAILED_CAPTURE, IMAGE, NOT_DONE, errors, result_schema
+from screenshots.api.openapi import (
+    FAILED_CAPTURE,
+    IMAGE,
+    NOT_DONE,
+    SIGNED_LINK,
+    errors,
+    result_schema,
+)
 from screenshots.api.payloads import parse_screenshot, parse_wait, screenshot_request_schema
 from screenshots.core.errors import StorageUnavailable
 from screenshots.core.options import CONTENT_TYPES
@@ -97,6 +104,7 @@ async def get_screenshot(
     responses={
         200: {"description": "The image.", "content": IMAGE},
         202: NOT_DONE,
+        307: SIGNED_LINK,
         **errors(404, 422, 503),
         422: FAILED_CAPTURE,
     },
@@ -104,9 +112,10 @@ async def get_screenshot(
 async def get_screenshot_image(
     request: Request, ident: str, principal: Caller
 ) -> Response:
-    """The image bytes; 202 while not done, 422 if the capture failed."""
+    """The image: a redirect (307) to a link signed now when it is in a bucket, else its
+    bytes; 202 while not done, 422 if the capture failed."""
     status = await _owned(services(request).backend, ident, principal, 0)
-    return await answer(services(request).backend, status, image=True)
+    return await answer(services(request).backend, status, image=True, redirect=True)
 
 
 async def _owned(backend: Backend, ident: str, principal: Principal, wait: float) -> Status:
@@ -118,7 +127,9 @@ async def _owned(backend: Backend, ident: str, principal: Principal, wait: float
     return status
 
 
-async def answer(backend: Backend, status: Status, image: bool) -> Response:
+async def answer(
+    backend: Backend, status: Status, image: bool, *, redirect: bool = False
+) -> Response:
     """The HTTP answer for a capture's status: 202, 200 JSON, 200 image, or 422."""
     if not status.done or status.result is None:
         return JSONResponse(
@@ -134,7 +145,22 @@ async def answer(backend: Backend, status: Status, image: bool) -> Response:
             {"detail": f"the capture failed: {row.error}", "result": row.to_dict()},
             status_code=422,
         )
+    if redirect:
+        return await image_or_link(backend, row.key, row.format)
     return await image_response(backend, row.key, row.format)
+
+
+async def image_or_link(backend: Backend, key: str, image_format: str | None) -> Response:
+    """307 to a link of the image signed now, when storage gives web links; else the bytes."""
+    try:
+        link = await backend.image_link(key)
+    except KeyError:
+        raise ApiError(404, "the image is no longer stored") from None
+    except StorageUnavailable as exc:
+        raise ApiError(503, f"the image cannot be read now: {exc.message}") from None
+    if link is None:
+        return await image_response(backend, key, image_format)
+    return RedirectResponse(link, status_code=307, headers={"Cache-Control": "no-store"})
 
 
 async def image_response(backend: Backend, key: str, image_format: str | None) -> Response:
