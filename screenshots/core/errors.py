@@ -103,3 +103,10 @@ class StorageUnavailable(TransientError):
 
 class StorageRejected(ConfigurationError):
     """The storage back end refused us (no such bucket, access denied): fix the settings."""
+
+
+class WorkerOffline(StorageUnavailable):
+    """The page looked unreachable, and so did this worker's own services (broker, S3): the
+    worker's host has lost its network, and the page said nothing about itself. Handled like a
+    storage outage: the shot goes back to the queue for a worker that can reach it (see
+    :mod:`screenshots.pipeline.reachability`)."""

@@ -13,22 +13,25 @@ layer (:mod:`~screenshots.pipeline.retries`) and one reuse cache
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from engines.base import Engine
 from screenshots.core.errors import (
     ConfigurationError,
+    NavigationError,
     ScreenshotError,
     StorageUnavailable,
     TransientError,
+    WorkerOffline,
 )
 from screenshots.core.keys import DEFAULT_KEY_PREFIX
 from screenshots.core.result import Result
 from screenshots.core.settings import DEFAULT_MAX_ATTEMPTS, Settings
 from screenshots.core.shot import Shot
 from screenshots.pipeline.capture import capture_page
+from screenshots.pipeline.reachability import ServiceProbe, is_host_network_code
 from screenshots.pipeline.retries import BACKOFF_BASE, BACKOFF_MAX, Attempts, backoff_delay
 from screenshots.pipeline.reuse import cached_result
 from screenshots.pipeline.run import Run, failed_row, ok_row
@@ -49,8 +52,14 @@ class Pipeline:
     other URL can succeed either, and the caller must say so. With ``raise_storage_outage``,
     storage still unreachable after the last attempt raises
     :class:`~screenshots.core.errors.StorageUnavailable` instead of making an error row, so a
-    Celery task can retry the URL much later. With ``max_age``, a shot of the same URL and
-    options stored less than ``max_age`` seconds ago is reused, not shot again.
+    Celery task can retry the URL much later. With ``network_probe`` (set by
+    :meth:`from_settings` with ``raise_storage_outage``), a page unreachable at the network
+    level while the probe finds the worker's own services unreachable too raises
+    :class:`~screenshots.core.errors.WorkerOffline` (a ``StorageUnavailable``) with
+    ``raise_storage_outage``, and otherwise says so in the error row: the host lost its
+    network, the page said nothing (:mod:`~screenshots.pipeline.reachability`). With
+    ``max_age``, a shot of the same URL and options stored less than ``max_age`` seconds ago is
+    reused, not shot again.
     """
 
     storage: Storage
@@ -58,14 +67,18 @@ class Pipeline:
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     max_age: float | None = None
     raise_storage_outage: bool = False
+    network_probe: Callable[[], Sequence[str]] | None = field(default=None, repr=False)
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
     clock: Callable[[], float] = field(default=time.monotonic, repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings, storage: Storage, **options: Any) -> Pipeline:
-        """The pipeline of ``settings`` (key prefix, attempts) storing into ``storage``."""
+        """The pipeline of ``settings`` (key prefix, attempts) storing into ``storage``; with
+        ``raise_storage_outage``, probing the settings' services after a network failure."""
         options.setdefault("key_prefix", settings.key_prefix)
         options.setdefault("max_attempts", settings.max_attempts)
+        if options.get("raise_storage_outage"):
+            options.setdefault("network_probe", ServiceProbe.from_settings(settings))
         return cls(storage, **options)
 
     def take(self, shot: Shot, engine: Callable[[], Engine]) -> Result:
@@ -115,6 +128,16 @@ class Pipeline:
         if isinstance(exc, StorageUnavailable) and self.raise_storage_outage:
             raise exc
         message = exc.message
+        if isinstance(exc, NavigationError) and is_host_network_code(exc.code):
+            down = self.network_probe() if self.network_probe is not None else ()
+            if down:
+                offline = WorkerOffline(
+                    f"{exc.message}; this worker cannot reach its services either: "
+                    + ", ".join(down)
+                )
+                if self.raise_storage_outage:
+                    raise offline from exc
+                message = offline.message
         if isinstance(exc, TransientError):
             message = f"{exc.message} (gave up after {run.attempts.used} attempts)"
         return failed_row(run, message, started)
