@@ -35,7 +35,7 @@ from screenshots.api.backends.pool import PoolBackend
 from screenshots.api.config import load_api_config
 from screenshots.core.settings import load_settings
 from screenshots.storage.memory import MemoryStorage
-from tests.support.apiserver import serve
+from support.apiserver import serve
 
 KEY = "fuzz-key-0123456789abcdef"
 #: Requests per second and at once, per key and per address: far above what the run sends.
