@@ -158,7 +158,7 @@ def load_api_config(environ: Mapping[str, str] | None = None) -> ApiConfig:
         max_job_urls=reader.integer("SCREENSHOT_API_MAX_JOB_URLS", DEFAULT_MAX_JOB_URLS),
         max_active_jobs=reader.integer("SCREENSHOT_API_MAX_ACTIVE_JOBS", DEFAULT_MAX_ACTIVE_JOBS),
         max_wait=reader.number("SCREENSHOT_API_MAX_WAIT", DEFAULT_MAX_WAIT, low=0),
-        result_ttl=reader.integer("SCREENSHOT_API_RESULT_TTL", DEFAULT_RESULT_TTL, low=10),
+        result_ttl=load_result_ttl(env),
         high_water=reader.integer("SCREENSHOT_API_HIGH_WATER", DEFAULT_HIGH_WATER),
         tabs=tabs,
         wait_queue=reader.integer("SCREENSHOT_API_WAIT_QUEUE", 2 * tabs, low=0),
@@ -176,6 +176,12 @@ def load_api_config(environ: Mapping[str, str] | None = None) -> ApiConfig:
         ),
         callback_allow_private=reader.boolean("SCREENSHOT_API_CALLBACK_ALLOW_PRIVATE", False),
     )
+
+
+def load_result_ttl(environ: Mapping[str, str] | None = None) -> int:
+    """``SCREENSHOT_API_RESULT_TTL`` alone (the bucket's lifecycle rule needs no keys)."""
+    env = os.environ if environ is None else environ
+    return EnvReader(env).integer("SCREENSHOT_API_RESULT_TTL", DEFAULT_RESULT_TTL, low=10)
 
 
 def parse_keys(raw: str) -> tuple[ApiKey, ...]:
