@@ -1,0 +1,238 @@
+"""One browser, many tabs (issue #15): the Selenium engine with captures in flight at once.
+
+Real Chromium and ChromeDriver against the local test site, no mocks. Each test runs several
+captures from threads on one engine and checks what a user would: every URL gets its own
+image, concurrent captures do not see each other's cookies, and a tab that hangs, is closed or
+crashes costs only its own capture.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
+
+import pytest
+from PIL import Image
+
+from engines import chromium
+from engines.base import Capture
+from engines.selenium import WATCHDOG_GRACE, SeleniumEngine, cdp
+from screenshots.core.errors import (
+    BrowserCrashed,
+    CaptureTimeout,
+    NavigationError,
+    TransientError,
+)
+from screenshots.core.options import CaptureOptions
+from screenshots.core.settings import Settings, load_settings
+from support.site import COLORS, Site
+
+pytestmark = pytest.mark.integration
+
+TABS = 3
+T = TypeVar("T")
+
+
+def _settings() -> Settings:
+    settings = load_settings()
+    for path in (settings.chromium_path, settings.chromedriver_path):
+        if not os.access(path, os.X_OK):
+            pytest.fail(f"{path} not found: install chromium and chromium-driver", pytrace=False)
+    return settings
+
+
+@pytest.fixture
+def engine() -> Iterator[SeleniumEngine]:
+    shared = SeleniumEngine(_settings(), tabs=TABS)
+    yield shared
+    shared.close()
+    assert chromium.our_browser_processes(owner_pid=os.getpid()) == []
+
+
+def _pixel(capture: Capture) -> str:
+    with Image.open(io.BytesIO(capture.image)) as image:
+        red, green, blue = image.convert("RGB").getpixel((5, 5))  # type: ignore[misc]
+    return f"#{red:02x}{green:02x}{blue:02x}"
+
+
+def _in_threads(calls: Sequence[Callable[[], T]]) -> list[Future[T]]:
+    """Run every call in a thread of its own, all at once; their futures, in order."""
+    with ThreadPoolExecutor(len(calls)) as pool:
+        futures = [pool.submit(call) for call in calls]
+        for future in futures:
+            future.exception()  # wait
+    return futures
+
+
+def _tab_of(engine: SeleniumEngine, fragment: str, deadline: float) -> str:
+    """The target id of the page whose URL contains ``fragment`` (waited for)."""
+    browser = engine._browser
+    assert browser is not None
+    while time.monotonic() < deadline:
+        for target in browser.browser_command("Target.getTargets")["targetInfos"]:
+            if target["type"] == "page" and fragment in target["url"]:
+                return str(target["targetId"])
+        time.sleep(0.05)
+    raise AssertionError(f"no tab shows {fragment}")
+
+
+def test_concurrent_captures_give_each_url_its_image(engine: SeleniumEngine, site: Site) -> None:
+    numbers = list(range(12))
+    futures = _in_threads(
+        [functools.partial(engine.capture, site.url(f"/page/{n}"), CaptureOptions())
+         for n in numbers]
+    )
+    for n, future in zip(numbers, futures, strict=True):
+        capture = future.result()
+        assert capture.title == f"Page {n}"
+        assert capture.final_url == site.url(f"/page/{n}")
+        assert capture.http_status == 200
+        assert _pixel(capture) == COLORS[n % len(COLORS)]
+    # at most TABS tabs were opened for the twelve captures, in one browser
+    browser = engine._browser
+    assert browser is not None
+    pages = [t for t in browser.browser_command("Target.getTargets")["targetInfos"]
+             if t["type"] == "page"]
+    assert 1 <= len(pages) <= TABS
+
+
+def test_concurrent_captures_do_not_share_cookies(engine: SeleniumEngine, site: Site) -> None:
+    spans: dict[str, tuple[float, float]] = {}
+
+    def shoot(who: str) -> dict[str, object]:
+        started = time.monotonic()
+        options = CaptureOptions(
+            cookies=[("who", who)],
+            js=f"document.cookie = 'mine={who}; path=/'",
+            wait_for_js="document.title != 'pending'",
+            delay_ms=800,
+        )
+        capture = engine.capture(site.url("/state.html"), options)
+        spans[who] = (started, time.monotonic())
+        found: dict[str, object] = json.loads(capture.title or "")
+        return found
+
+    first, second = (f.result() for f in _in_threads([lambda: shoot("a"), lambda: shoot("b")]))
+    assert spans["a"][0] < spans["b"][1] and spans["b"][0] < spans["a"][1], "not concurrent"
+    # each sees its own cookie only (the page reported before the script set "mine")
+    assert first["cookie"] == "who=a"
+    assert second["cookie"] == "who=b"
+    # and the next capture, in whichever tab, sees none of them
+    settled = CaptureOptions(wait_for_js="document.title != 'pending'")
+    again = functools.partial(engine.capture, site.url("/state.html"), settled)
+    after = [json.loads(f.result().title or "")["cookie"] for f in _in_threads([again, again])]
+    assert after == ["", ""]
+
+
+def test_a_closed_tab_loses_only_its_capture(engine: SeleniumEngine, site: Site) -> None:
+    engine.capture(site.url("/page/0"), CaptureOptions())  # a warm browser
+    victim = "/page/77"
+
+    def close_victim() -> None:
+        target = _tab_of(engine, victim, time.monotonic() + 10)
+        assert engine._browser is not None
+        engine._browser.browser_command("Target.closeTarget", {"targetId": target})
+
+    calls: list[Callable[[], Capture | None]] = [
+        lambda: engine.capture(site.url(victim), CaptureOptions(delay_ms=4000, timeout=20)),
+        lambda: engine.capture(site.url("/page/1"), CaptureOptions(delay_ms=1500)),
+        close_victim,
+    ]
+    started = time.monotonic()
+    lost, other, _ = _in_threads(calls)
+    with pytest.raises(BrowserCrashed) as caught:
+        lost.result()
+    assert isinstance(caught.value, TransientError)  # the pipeline retries it
+    assert time.monotonic() - started < 4, "the closed tab's capture waited for its deadline"
+    capture = other.result()
+    assert capture is not None and capture.title == "Page 1"
+    retried = engine.capture(site.url(victim), CaptureOptions())
+    assert retried.title == "Page 77"
+
+
+def test_a_crashed_tab_loses_only_its_capture(engine: SeleniumEngine, site: Site) -> None:
+    engine.capture(site.url("/page/0"), CaptureOptions())
+    victim = "/page/78"
+
+    def crash_victim() -> None:
+        target = _tab_of(engine, victim, time.monotonic() + 10)
+        assert engine._browser is not None
+        tab = cdp.Connection(cdp.page_url(engine._browser.address, target))
+        try:
+            tab.post("Page.crash")  # answered by no one: the renderer is gone
+            time.sleep(0.5)
+        finally:
+            tab.close()
+
+    calls: list[Callable[[], Capture | None]] = [
+        lambda: engine.capture(site.url(victim), CaptureOptions(delay_ms=4000, timeout=20)),
+        lambda: engine.capture(site.url("/page/2"), CaptureOptions(delay_ms=1500)),
+        crash_victim,
+    ]
+    crashed, other, crasher = _in_threads(calls)
+    crasher.result()
+    with pytest.raises(NavigationError) as caught:
+        crashed.result()
+    assert "crashed the browser tab" in caught.value.message
+    capture = other.result()
+    assert capture is not None and capture.title == "Page 2"
+    assert engine.capture(site.url(victim), CaptureOptions()).title == "Page 78"
+
+
+def test_a_hung_tab_does_not_delay_the_others(engine: SeleniumEngine, site: Site) -> None:
+    engine.capture(site.url("/page/0"), CaptureOptions())
+    hung_timeout = 6.0
+    finished: list[float] = []
+    started = time.monotonic()
+
+    def quick(n: int) -> Capture:
+        capture = engine.capture(site.url(f"/page/{n}"), CaptureOptions())
+        finished.append(time.monotonic() - started)
+        return capture
+
+    calls: list[Callable[[], Capture]] = [
+        lambda: engine.capture(site.url("/busy.html"), CaptureOptions(timeout=hung_timeout)),
+        *[functools.partial(quick, n) for n in range(3, 11)],
+    ]
+    hung, *others = _in_threads(calls)
+    with pytest.raises(CaptureTimeout):
+        hung.result()
+    assert [f.result().title for f in others] == [f"Page {n}" for n in range(3, 11)]
+    # eight captures on the two other tabs finished long before the hung one's deadline
+    assert max(finished) < hung_timeout - 1, finished
+    assert time.monotonic() - started < hung_timeout + WATCHDOG_GRACE + 3
+
+
+def test_a_killed_browser_fails_the_captures_in_flight_then_restarts_once(
+    engine: SeleniumEngine, site: Site
+) -> None:
+    engine.capture(site.url("/page/0"), CaptureOptions())
+    first = engine.browser_pid
+    assert first is not None
+    threading.Timer(1.0, chromium.kill_process_tree, [first]).start()
+    slow = [
+        functools.partial(
+            engine.capture, site.url(f"/slow?seconds=4&n={n}"), CaptureOptions(timeout=20)
+        )
+        for n in range(TABS)
+    ]
+    for future in _in_threads(slow):
+        with pytest.raises(BrowserCrashed):
+            future.result()
+    pids: list[int | None] = []
+
+    def again(n: int) -> Capture:
+        capture = engine.capture(site.url(f"/page/{n}"), CaptureOptions())
+        pids.append(engine.browser_pid)
+        return capture
+
+    results = _in_threads([functools.partial(again, n) for n in range(TABS)])
+    assert [f.result().title for f in results] == [f"Page {n}" for n in range(TABS)]
+    assert len(set(pids)) == 1 and pids[0] != first  # one new browser for all of them
