@@ -1,9 +1,12 @@
 """The engine interface: capture one URL with options, return the image and what we learned.
 
 An engine owns a browser (or nothing, for the stub). It is created once per worker process
-or embedded slot and reused for many captures; the caller never shares one engine between
-threads. Implementations live beside this module and are picked by name in
-:mod:`engines` (``create_engine("selenium")``).
+or embedded slot and reused for many captures. Several captures may be in flight on one
+engine (issue #15): an engine whose :attr:`Engine.concurrent` is above 1 accepts that many
+:meth:`Engine.capture` calls from different threads at the same time (the Selenium engine:
+``SCREENSHOT_TABS``, one tab each; more callers wait for a free tab); one at 1 (the default)
+must not be shared between threads. Implementations live beside this module and are picked by
+name in :mod:`engines` (``create_engine("selenium")``).
 """
 
 from __future__ import annotations
@@ -73,6 +76,9 @@ class Engine:
     #: silently different image. ``timeout`` and ``fail_on_status`` are applied by the
     #: pipeline and always supported.
     supports: frozenset[str] = frozenset()
+    #: How many :meth:`capture` calls may run at once, from as many threads; 1: the engine
+    #: is not thread-safe.
+    concurrent: int = 1
 
     def unsupported(self, options: CaptureOptions) -> list[str]:
         """The options ``options`` asks for that this engine cannot honour."""

@@ -17,7 +17,9 @@ retries re-queues the unfinished shots with a growing countdown instead of faili
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from celery import Task
@@ -125,15 +127,18 @@ def capture_batch(
 ) -> tuple[list[Result], list[dict[str, Any]]]:
     """The body of :func:`capture`, callable without a worker.
 
-    Returns the rows made, and the shot messages left for later because storage was down.
-    Rows already in ``store`` are reused; new ones are recorded there as they are made.
+    Returns the rows made (in the order of ``shots``), and the shot messages left for later
+    because storage was down (in that order too). Rows already in ``store`` are reused; new
+    ones are recorded there as they are made. The shots are captured concurrently on the
+    process's one engine, as many at once as it takes (``SCREENSHOT_TABS`` tabs of one
+    browser for the Selenium engine; one for engines that are not thread-safe).
     """
-    rows: list[Result] = []
-    pending: list[dict[str, Any]] = []
     current = resources.settings()
     recorded = _recorded(store, shots)
     unsaved = _Unsaved(store)
     parsed: OptionsMemo = {}
+    rows: list[Result | None] = []
+    work: list[tuple[int, dict[str, Any], Shot]] = []  # (place in rows, message, shot)
     for message in shots:
         try:
             shot = Shot.from_message(message, parsed)
@@ -147,20 +152,49 @@ def capture_batch(
         if previous is not None and previous.get("url") == shot.url:
             rows.append(Result.from_dict(previous))
             continue
+        work.append((len(rows), message, shot))
+        rows.append(None)
+    pending: dict[int, dict[str, Any]] = {}
+
+    def take(place: int, message: dict[str, Any], shot: Shot) -> None:
         try:
             pipeline = Pipeline.from_settings(
                 current, resources.storage(), max_age=max_age, raise_storage_outage=True
             )
             row = pipeline.take(shot, lambda: resources.engine(engine_name))
-            rows.append(row)
+            rows[place] = row
             unsaved.add(row)
         except StorageUnavailable:
-            pending.append(message)
+            pending[place] = message
         except ConfigurationError as exc:
             log.error("cannot capture line %d: %s", shot.line, exc)
-            rows.append(error_result(shot.line, shot.url, f"worker misconfigured: {exc}"))
+            rows[place] = error_result(shot.line, shot.url, f"worker misconfigured: {exc}")
+
+    threads = min(len(work), _concurrency(engine_name))
+    if threads <= 1:
+        for item in work:
+            take(*item)
+    else:
+        pool = ThreadPoolExecutor(threads, thread_name_prefix="capture")
+        try:
+            for future in [pool.submit(take, *item) for item in work]:
+                future.result()
+        finally:
+            # A soft time limit (raised here, in the task's thread) must not wait for the
+            # captures not started yet; those running end within their own timeouts.
+            pool.shutdown(wait=True, cancel_futures=True)
     unsaved.flush()
-    return rows, pending
+    done = [row for row in rows if row is not None]
+    return done, [pending[place] for place in sorted(pending)]
+
+
+def _concurrency(engine_name: str | None) -> int:
+    """How many captures the process's engine takes at once (1 if it cannot be made: the
+    shots then get its error one by one, as before)."""
+    try:
+        return max(1, resources.engine(engine_name).concurrent)
+    except Exception:  # noqa: BLE001 - the pipeline reports it per shot
+        return 1
 
 
 def delivery_count(request: Any) -> int:
@@ -196,22 +230,29 @@ class _Unsaved:
         self.store = store
         self.rows: dict[int, dict[str, Any]] = {}
         self.since = time.monotonic()
+        self._lock = threading.Lock()  # rows come from the batch's capturing threads
 
     def add(self, row: Result) -> None:
         if self.store is None:
             return
-        self.rows[row.line] = row.to_dict()
-        if time.monotonic() - self.since >= RECORD_INTERVAL:
-            self.flush()
+        with self._lock:
+            self.rows[row.line] = row.to_dict()
+            if time.monotonic() - self.since < RECORD_INTERVAL:
+                return
+            rows, self.rows, self.since = self.rows, {}, time.monotonic()
+        self._put(rows)
 
     def flush(self) -> None:
-        if self.store is not None and self.rows:
+        with self._lock:
+            rows, self.rows, self.since = self.rows, {}, time.monotonic()
+        self._put(rows)
+
+    def _put(self, rows: dict[int, dict[str, Any]]) -> None:
+        if self.store is not None and rows:
             try:
-                self.store.put_many(self.rows)
+                self.store.put_many(rows)
             except Exception as exc:  # noqa: BLE001 - the batch result still carries them
-                log.warning("cannot record %d finished rows: %s", len(self.rows), exc)
-        self.rows = {}
-        self.since = time.monotonic()
+                log.warning("cannot record %d finished rows: %s", len(rows), exc)
 
 
 def _stored_rows(task: Task) -> list[dict[str, Any]] | None:

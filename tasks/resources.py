@@ -1,9 +1,12 @@
 """What a worker process keeps between tasks: its engines and its storage client.
 
 A browser is expensive to start (~1.4 s) and cheap to reuse (~0.25 s a shot), so each pool
-process (or thread, with ``-P threads``) keeps one engine per engine name, started lazily on
-its first task — never at import or in ``worker_process_init``, which has a 4 s budget — and
-closed when the process shuts down. The engines are kept by
+process keeps one engine per engine name, started lazily on its first task — never at import
+or in ``worker_process_init``, which has a 4 s budget — and closed when the process shuts
+down. An engine that takes several captures at once (:attr:`engines.base.Engine.concurrent`:
+the Selenium engine's ``SCREENSHOT_TABS`` tabs) is shared by every thread of the process: the
+task's capturing threads (:func:`tasks.capture.capture_batch`), or the pool's threads with
+``-P threads``. Others stay one per thread, kept by
 :class:`~screenshots.pipeline.threadengines.ThreadEngines`, as in the embedded runner and the
 API's pool.
 """
@@ -14,6 +17,7 @@ import atexit
 import contextlib
 import logging
 import os
+import threading
 
 from celery.signals import worker_process_init, worker_process_shutdown, worker_shutdown
 
@@ -26,6 +30,8 @@ from screenshots.storage import create_storage
 from screenshots.storage.base import Storage
 
 _engines = ThreadEngines(lambda name: create_engine(name, settings()))
+_shared: dict[str, Engine] = {}  # engines every thread of the process uses, by name
+_shared_lock = threading.Lock()
 _settings: Settings | None = None
 _storage: Storage | None = None
 
@@ -38,8 +44,17 @@ def settings() -> Settings:
 
 
 def engine(name: str | None = None) -> Engine:
-    """This thread's engine called ``name`` (default: ``SCREENSHOT_ENGINE``), started lazily."""
-    return _engines.get(name or settings().engine)
+    """The engine called ``name`` (default: ``SCREENSHOT_ENGINE``), made on first use: the
+    process's one if it takes several captures at once, else this thread's."""
+    name = name or settings().engine
+    with _shared_lock:
+        shared = _shared.get(name)
+        if shared is not None:
+            return shared
+        made = _engines.get(name)
+        if made.concurrent > 1:
+            _shared[name] = made
+        return made
 
 
 def storage() -> Storage:
@@ -58,6 +73,8 @@ def storage() -> Storage:
 
 def close_all() -> None:
     """Close every engine this process started (and so every browser process)."""
+    with _shared_lock:
+        _shared.clear()
     _engines.close()
 
 

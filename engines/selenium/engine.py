@@ -102,6 +102,7 @@ class SeleniumEngine(ChromiumEngine[Browser]):
         self.tabs = self.settings.tabs if tabs is None else tabs
         if self.tabs < 1:
             raise ValueError("tabs must be at least 1")
+        self.concurrent = self.tabs
         self._slots = threading.BoundedSemaphore(self.tabs)
         self._lock = threading.Condition()
         self._idle: list[CdpTab] = []

@@ -1,10 +1,10 @@
 """One engine per thread (and engine name), started on first use, closed together or per thread.
 
-A browser is expensive to start (~1.4 s) and cheap to reuse (~0.25 s a shot), and an engine
-is not shared between threads: ChromeDriver is tied to the thread that started it
-(parent-death signal). So each capturing thread keeps its own engine: the embedded runner's
-threads, a Celery worker's pool process (or thread, with ``-P threads``), an API tab. This is
-the one place that keeps them.
+A browser is expensive to start (~1.4 s) and cheap to reuse (~0.25 s a shot). Engines that
+are not thread-safe (:attr:`engines.base.Engine.concurrent` of 1) are kept one per capturing
+thread here: the embedded runner's threads, an API tab. A Celery worker's process shares one
+engine among its threads when it takes several captures at once (:mod:`tasks.resources`), the
+Selenium engine's tabs. This is the one place that keeps the per-thread ones.
 """
 
 from __future__ import annotations
