@@ -47,12 +47,13 @@ MAX_KEPT_JOBS = 1000
 PREFIX = "screenshots-api:job:"
 ACTIVE = "screenshots-api:jobs:active"
 
-# Record a row unless its line has one: KEYS rows, order, record; ARGV line, row, field, ttl.
+# Record a row unless its line has one: KEYS rows, order, record, items; ARGV line, row,
+# counter, ttl. Every key of the job then lives ``ttl`` more seconds.
 _ADD_ROW = """
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then
   redis.call('RPUSH', KEYS[2], ARGV[1])
   redis.call('HINCRBY', KEYS[3], ARGV[3], 1)
-  for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[4]) end
+  for i = 1, 4 do redis.call('EXPIRE', KEYS[i], ARGV[4]) end
   return 1
 end
 return 0
@@ -351,7 +352,7 @@ class RedisJobStore(JobStore):
 
     async def add_rows(self, job_id: str, rows: list[Result]) -> int:
         keys = self.keys(job_id)
-        order = [keys["rows"], keys["order"], keys["record"]]
+        order = [keys["rows"], keys["order"], keys["record"], keys["items"]]
         async with self.client.pipeline(transaction=False) as pipe:
             for row in rows:
                 counter = "ok" if row.status == OK else "error"
@@ -382,6 +383,7 @@ class RedisJobStore(JobStore):
 
     async def save_callback(self, job_id: str, delivery: dict[str, Any]) -> None:
         await self.client.hset(PREFIX + job_id, "callback", json.dumps(delivery))
+        await self._touch(job_id)
 
     async def callback_sent(self, job_id: str) -> bool:
         return bool(await self.client.exists(self.keys(job_id)["sent"]))
