@@ -379,6 +379,10 @@ class JobManager:
         async def progress() -> None:
             await self.store.save_callback(job_id, delivery.to_dict())
 
+        async def acknowledged() -> None:
+            await self.store.mark_callback_sent(job_id)
+            await progress()
+
         await deliver(
             delivery,
             payload,
@@ -389,7 +393,7 @@ class JobManager:
             idempotency_key=job_id,
             expires_at=finished + self.config.callback_expiry,
             already_sent=lambda: self.store.callback_sent(job_id),
-            acknowledged=lambda: self.store.mark_callback_sent(job_id),
+            acknowledged=acknowledged,
             progress=progress,
         )
         await progress()
