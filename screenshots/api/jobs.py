@@ -22,14 +22,17 @@ with exactly one row. Only the key that created a job can see it (any other key 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from typing import Any
+
+from redis.exceptions import RedisError
 
 from screenshots.api import metrics
 from screenshots.api.auth import Principal
@@ -55,6 +58,19 @@ MAX_PAUSE = 5.0
 STREAM_CHUNK = 200
 #: Captures looked up at once when a job is taken over.
 LOOKUP_CHUNK = 500
+
+
+@contextlib.contextmanager
+def _reachable() -> Iterator[None]:
+    """A job store that does not answer (broker mode: Redis) is a 503, not a 500."""
+    try:
+        yield
+    except RedisError as exc:
+        log.warning("the job store cannot be reached: %s", exc)
+        raise ApiError(
+            503, f"jobs cannot be read or written now ({type(exc).__name__}): retry later",
+            headers={"Retry-After": "5"},
+        ) from None
 
 
 class _Feed:
@@ -109,6 +125,10 @@ class JobManager:
 
     async def create(self, principal: Principal, request: JobRequest) -> JobRecord:
         """Start a job for ``principal``; 429 if that key has too many unfinished jobs."""
+        with _reachable():
+            return await self._create(principal, request)
+
+    async def _create(self, principal: Principal, request: JobRequest) -> JobRecord:
         active = await self.store.active(principal.name)
         if active >= self.config.max_active_jobs:
             metrics.REJECTIONS.labels(reason="jobs").inc()
@@ -140,16 +160,26 @@ class JobManager:
 
     async def get(self, job_id: str, owner: str) -> JobRecord:
         """The job ``job_id`` if ``owner`` created it; else 404 (the same for both cases)."""
-        record = await self.store.get(job_id)
+        with _reachable():
+            record = await self.store.get(job_id)
         if record is None or record.owner != owner:
             raise not_found("job", job_id)
         return record
 
     async def row(self, job_id: str, line: int) -> Result | None:
-        return await self.store.row(job_id, line)
+        with _reachable():
+            return await self.store.row(job_id, line)
 
     async def stream(self, record: JobRecord, follow: bool) -> AsyncIterator[bytes]:
-        """The rows as JSON Lines: those finished so far, then (``follow``) the rest."""
+        """The rows as JSON Lines: those finished so far, then (``follow``) the rest (the
+        answer ends early if the job store stops answering: its status is sent already)."""
+        try:
+            async for chunk in self._stream(record, follow):
+                yield chunk
+        except RedisError as exc:
+            log.warning("job %s: rows cannot be read now: %s", record.id, exc)
+
+    async def _stream(self, record: JobRecord, follow: bool) -> AsyncIterator[bytes]:
         sent = 0
         current: JobRecord | None = record
         while True:
@@ -237,7 +267,7 @@ class JobManager:
         items = await self.store.items(record.id)
         done: set[int] = set()
         if resume:
-            done = {row.line for row in await self.store.rows_from(record.id, 0)}
+            done = await self.store.done_lines(record.id)
         feed = _Feed(record, deque(item for item in items if item.line not in done))
         if record.compare is not None:
             earlier = await self.store.rows_from(record.compare, 0)

@@ -143,6 +143,10 @@ class JobStore:
     async def row(self, job_id: str, line: int) -> Result | None:
         raise NotImplementedError
 
+    async def done_lines(self, job_id: str) -> set[int]:
+        """The input lines that have a row."""
+        return {row.line for row in await self.rows_from(job_id, 0)}
+
     async def finish(self, job_id: str) -> None:
         raise NotImplementedError
 
@@ -374,6 +378,9 @@ class RedisJobStore(JobStore):
     async def row(self, job_id: str, line: int) -> Result | None:
         raw = await self.client.hget(self.keys(job_id)["rows"], str(line))
         return Result.from_dict(json.loads(raw)) if raw else None
+
+    async def done_lines(self, job_id: str) -> set[int]:
+        return {int(line) for line in await self.client.hkeys(self.keys(job_id)["rows"])}
 
     async def finish(self, job_id: str) -> None:
         await self.client.hset(
