@@ -22,6 +22,8 @@ from screenshots.core.options import CaptureOptions
 from screenshots.core.result import Result, error_result
 from screenshots.core.settings import Secret
 from screenshots.core.shot import Shot
+from screenshots.storage.s3 import S3Storage
+from support.seaweedfs import S3Server
 from support.services import RedisDb
 
 KEY = "jobstore-key-0123456789"
@@ -131,3 +133,17 @@ def test_the_bucket_rule_expires_everything_under_the_prefix_after_the_ttl() -> 
     assert lifecycle_configuration(3600)["Rules"][0]["Expiration"] == {"Days": 1}
     both = lifecycle_configuration(30 * 24 * 3600, "shots/", version_days=7)["Rules"]
     assert [r["ID"] for r in both] == ["screenshots-api-results", "screenshots-versions"]
+
+
+@pytest.mark.integration
+def test_the_bucket_takes_the_rule(s3_bucket: tuple[S3Server, str]) -> None:
+    """What a deployment applies: the bucket (SeaweedFS) accepts the rule and keeps it."""
+    server, bucket = s3_bucket
+    client = server.client()
+    storage = S3Storage(bucket, client=client, link_expiry=600)
+    configuration = lifecycle_configuration(2 * 24 * 3600, "screenshots/")
+    storage.put_lifecycle(configuration)
+    kept = client.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    assert [(rule["ID"], rule["Expiration"]) for rule in kept] == [
+        ("screenshots-api-results", {"Days": 2})
+    ]
