@@ -154,8 +154,16 @@ function addCard(jobId, row) {
     img.alt = `Screenshot of ${row.url}`;
     frame.append(img);
     frame.addEventListener("click", () => openViewer(img, row));
-    state.thumbs.push({ img, path: `/v1/jobs/${jobId}/images/${row.line}` });
-    pumpThumbs();
+    if (/^https?:\/\//i.test(row.link || "")) {
+      // A bucket's link (broker mode): the browser loads it itself, without the key and
+      // without CORS; a fetch of the image endpoint would be redirected there cross-origin.
+      img.addEventListener("load", () => { img.dataset.loaded = "1"; }, { once: true });
+      img.addEventListener("error", () => { img.alt = "image unavailable (link expired?)"; }, { once: true });
+      img.src = row.link;
+    } else {
+      state.thumbs.push({ img, path: `/v1/jobs/${jobId}/images/${row.line}` });
+      pumpThumbs();
+    }
   } else {
     frame.classList.add("failed");
     frame.textContent = "no image";
