@@ -80,6 +80,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="a round slower than this beyond its pages' timeouts is a stall",
     )
     parser.add_argument("--json", type=Path, default=None, help="write the rounds here")
+    parser.add_argument(
+        "--keep-log", type=Path, default=Path("soak-worker.log"),
+        help="where the worker's log is copied when the soak fails (default soak-worker.log)",
+    )
     return parser.parse_args(argv)
 
 
@@ -195,9 +199,11 @@ def main(argv: list[str] | None = None) -> int:
         rounds = soak(args, work)
     except BenchError as exc:
         print(f"soak: error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+        rounds = [Round(0, 0, 0, 0, 0.0, [str(exc)])]
+    if any(r.problems for r in rounds) and (work / "worker.log").exists():
+        shutil.copyfile(work / "worker.log", args.keep_log)
+        print(f"soak: the worker's log is in {args.keep_log}", file=sys.stderr)
+    shutil.rmtree(work, ignore_errors=True)
     minutes = (time.monotonic() - began) / 60
     rates = [r.rate for r in rounds] or [0.0]
     failed = [r for r in rounds if r.problems]
