@@ -23,9 +23,11 @@ WORKDIR /src
 # Dependencies first, from the project's metadata alone, so that a change of the code reuses
 # this (slow) layer. requirements.txt locks every extra, the test tools included: it is used
 # as constraints (-c), so the image gets the runtime, the API and the Playwright engine at
-# their locked versions and none of the test tools (pytest, mypy, SeaweedFS...).
-COPY pyproject.toml requirements.txt README.md ./
-RUN mkdir -p screenshots && touch screenshots/__init__.py \
+# their locked versions and none of the test tools (pytest, mypy, SeaweedFS...). The README
+# (pyproject's `readme`, only the package's long description) is an empty file: an edit of the
+# README rebuilds nothing.
+COPY pyproject.toml requirements.txt ./
+RUN touch README.md && mkdir -p screenshots && touch screenshots/__init__.py \
  && pip install -c requirements.txt '.[api,playwright]' \
  && pip uninstall -y screenshots
 COPY screenshots ./screenshots

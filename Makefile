@@ -6,7 +6,8 @@ PIP       := .venv/bin/pip
 APT_PKGS  := chromium chromium-driver fonts-dejavu-core fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji python3.11-doc
 STAMP     := .venv/.installed
 
-.PHONY: install lock debian-packages demo test test-unit test-integration lint typecheck bench clean
+.PHONY: install lock debian-packages demo test test-unit test-integration lint typecheck bench clean \
+        test-deploy deploy-packages
 
 install: debian-packages $(STAMP)
 
@@ -59,6 +60,33 @@ bench: install
 	$(PY) -m screenshots.dev.bench.apiload --json bench-output/api-load.json
 	$(PY) -m screenshots.dev.bench.engines
 	$(PY) -m screenshots.dev.bench.visual --json bench-output/visual.json
+
+# Issue #14 on this machine (root; run by .ci/run after `make test`): the tools (podman,
+# buildah, debootstrap, runc, iproute2, socat; installed once), the base image made with
+# debootstrap once, the Dockerfile built unchanged unless what it copies changed (a content hash
+# label), then tests/deploy: the container e2e and the multi-host test with its faults. Each
+# script's output is kept in $${TMPDIR:-/tmp}/screenshots-test-deploy/. See deploy/README.md.
+DEPLOY_PKGS := podman buildah debootstrap runc iproute2 socat
+
+deploy-packages:
+	@missing=""; for p in $(DEPLOY_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+test-deploy: install deploy-packages
+	@start=$$(date +%s); report=$${TMPDIR:-/tmp}/screenshots-test-deploy.xml; \
+	SCREENSHOTS_TEST_DEPLOY=1 $(PY) -m pytest -q -p no:cacheprovider --junitxml=$$report tests/deploy; \
+	status=$$?; elapsed=$$(( $$(date +%s) - start )); \
+	$(PY) -c 'import sys, xml.etree.ElementTree as et; s = et.parse(sys.argv[1]).getroot().find("testsuite"); \
+	  t, f, e, k = (int(s.get(n, 0)) for n in ("tests", "failures", "errors", "skipped")); \
+	  print("deploy: " + ", ".join(f"{v} {n}" for v, n in ((t - f - e - k, "passed"), (f, "failed"), (e, "errors"), (k, "skipped")) if v) + f" in {sys.argv[2]}s")' \
+	  $$report $$elapsed 2>/dev/null || echo "deploy: no report (pytest exit $$status) in $${elapsed}s"; \
+	exit $$status
 
 clean:
 	rm -rf demo-output bench-output .pytest_cache .mypy_cache .ruff_cache

@@ -48,7 +48,7 @@ fi
 # The files the build context holds (.dockerignore is an allowlist): the Dockerfile, the
 # packaging and the code.
 source_hash=$(cd "$ROOT" && git ls-files -z --cached --others --exclude-standard -- \
-        Dockerfile .dockerignore pyproject.toml requirements.txt README.md dispatcher.py \
+        Dockerfile .dockerignore pyproject.toml requirements.txt dispatcher.py \
         celeryconfig.py api.py screenshots tasks engines deploy/docker \
     | grep -zv '__pycache__' | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
 current=$(podman image inspect --format '{{ index .Labels "screenshots.source-hash" }}' \
