@@ -141,7 +141,7 @@ def test_a_closed_tab_loses_only_its_capture(engine: SeleniumEngine, site: Site)
         engine._browser.browser_command("Target.closeTarget", {"targetId": target})
 
     calls: list[Callable[[], Capture | None]] = [
-        lambda: engine.capture(site.url(victim), CaptureOptions(delay_ms=4000, timeout=20)),
+        lambda: engine.capture(site.url(victim), CaptureOptions(delay_ms=8000, timeout=20)),
         lambda: engine.capture(site.url("/page/1"), CaptureOptions(delay_ms=1500)),
         close_victim,
     ]
@@ -150,7 +150,7 @@ def test_a_closed_tab_loses_only_its_capture(engine: SeleniumEngine, site: Site)
     with pytest.raises(BrowserCrashed) as caught:
         lost.result()
     assert isinstance(caught.value, TransientError)  # the pipeline retries it
-    assert time.monotonic() - started < 4, "the closed tab's capture waited for its deadline"
+    assert time.monotonic() - started < 7, "the closed tab's capture waited for its delay"
     capture = other.result()
     assert capture is not None and capture.title == "Page 1"
     retried = engine.capture(site.url(victim), CaptureOptions())
@@ -166,8 +166,14 @@ def test_a_crashed_tab_loses_only_its_capture(engine: SeleniumEngine, site: Site
         assert engine._browser is not None
         tab = cdp.Connection(cdp.page_url(engine._browser.address, target))
         try:
-            tab.post("Page.crash")  # answered by no one: the renderer is gone
-            time.sleep(0.5)
+            while True:
+                try:  # answered by no one when it works: the renderer is gone
+                    tab.send("Page.crash", timeout=2)
+                except cdp.CdpError:  # "Page has pending navigations, not killing": again
+                    time.sleep(0.05)
+                    continue
+                except (cdp.Closed, cdp.CommandTimeout):
+                    return
         finally:
             tab.close()
 
@@ -188,7 +194,7 @@ def test_a_crashed_tab_loses_only_its_capture(engine: SeleniumEngine, site: Site
 
 def test_a_hung_tab_does_not_delay_the_others(engine: SeleniumEngine, site: Site) -> None:
     engine.capture(site.url("/page/0"), CaptureOptions())
-    hung_timeout = 6.0
+    hung_timeout = 10.0
     finished: list[float] = []
     started = time.monotonic()
 
@@ -199,14 +205,14 @@ def test_a_hung_tab_does_not_delay_the_others(engine: SeleniumEngine, site: Site
 
     calls: list[Callable[[], Capture]] = [
         lambda: engine.capture(site.url("/busy.html"), CaptureOptions(timeout=hung_timeout)),
-        *[functools.partial(quick, n) for n in range(3, 11)],
+        *[functools.partial(quick, n) for n in range(3, 9)],
     ]
     hung, *others = _in_threads(calls)
     with pytest.raises(CaptureTimeout):
         hung.result()
-    assert [f.result().title for f in others] == [f"Page {n}" for n in range(3, 11)]
-    # eight captures on the two other tabs finished long before the hung one's deadline
-    assert max(finished) < hung_timeout - 1, finished
+    assert [f.result().title for f in others] == [f"Page {n}" for n in range(3, 9)]
+    # six captures on the two other tabs finished long before the hung one's deadline
+    assert max(finished) < hung_timeout / 2, finished
     assert time.monotonic() - started < hung_timeout + WATCHDOG_GRACE + 3
 
 

@@ -17,6 +17,7 @@ page stuck in a loop costs its own capture only; the engine's watchdog closes su
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import time
 from typing import TYPE_CHECKING, Any
@@ -199,10 +200,11 @@ class CdpTab(Tab):
         A page that will not go away raises :class:`StaleTab`: the capture goes on in a new tab.
         """
         self.deadline = None
-        self.cdp("Runtime.evaluate", {"expression": "location.replace('about:blank')"})
+        with contextlib.suppress(cdp.CdpError):  # "Inspected target navigated": it left
+            self.cdp("Runtime.evaluate", {"expression": "location.replace('about:blank')"})
         deadline = time.monotonic() + LEAVE_TIMEOUT
         pause = LEAVE_POLL_FIRST
-        while (state := self.evaluate(_BLANK_AND_NAMELESS)) is not True:
+        while (state := self._blank_state()) is not True:
             if state == "error page" or time.monotonic() >= deadline:
                 # An error page, or a page fighting back: a browser-side navigation works.
                 self.cdp("Page.navigate", {"url": "about:blank"})
@@ -216,6 +218,13 @@ class CdpTab(Tab):
             "Browser.resetPermissions", {"browserContextId": self.context_id}
         )
         self.cdp("Page.resetNavigationHistory")
+
+    def _blank_state(self) -> object:
+        """:data:`_BLANK_AND_NAMELESS` in the page; ``False`` while it is being replaced."""
+        try:
+            return self.evaluate(_BLANK_AND_NAMELESS)
+        except cdp.CdpError:  # the context went away under the command: not there yet
+            return False
 
     def prepare(self, url: str, options: CaptureOptions, private: bool) -> None:
         """Set the tab up for this capture: every emulation to this shot's value, its cookies,

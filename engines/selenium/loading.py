@@ -72,7 +72,7 @@ def _wait_settled(
         now = time.monotonic()
         if network.navigations >= LOOP_EARLY:
             raise RedirectLoop(network.navigations)
-        if not reached():
+        if not reached() or network.coming():  # not there, or about to leave
             since = None
         elif since is None:
             since = now

@@ -15,6 +15,20 @@ from typing import Any
 
 from engines.page import Document
 
+#: Seconds a navigation the main frame asked for may take to start before it no longer holds
+#: the capture (one that never starts: a cancelled meta refresh); also the longest meta
+#: refresh delay waited for.
+COMING_MAX = 1.0
+#: Page events saying the main frame is about to leave its document.
+_ABOUT_TO_NAVIGATE = frozenset(
+    {
+        "Page.frameScheduledNavigation",
+        "Page.frameRequestedNavigation",
+        "Page.frameStartedNavigating",
+    }
+)
+_SAME_DOCUMENT = frozenset({"sameDocument", "historySameDocument"})
+
 
 class NetworkLog:
     """Every request of one capture, from the tab's DevTools events.
@@ -41,14 +55,12 @@ class NetworkLog:
         self.in_flight: set[str] = set()
         self.last_activity = time.monotonic()
         self._ignored: set[str] = set()
+        self._coming_until = 0.0  # see coming()
 
     def feed_event(self, method: str, params: dict[str, Any]) -> None:
         """Take one DevTools event into account (others than the ones counted are ignored)."""
-        if method == "Page.loadEventFired":
-            self.loaded = self.ready = True
-            return
-        if method == "Page.domContentEventFired":
-            self.ready = True
+        if method.startswith("Page."):
+            self._follow_page(method, params)
             return
         if not method.startswith("Network."):
             return
@@ -78,6 +90,30 @@ class NetworkLog:
             else:
                 self.failed += 1
 
+    def coming(self) -> bool:
+        """Whether the main frame is about to navigate (a meta refresh or a script asked for
+        it, the request is not made yet): the page on screen is not the one to capture."""
+        return time.monotonic() < self._coming_until
+
+    def _follow_page(self, method: str, params: dict[str, Any]) -> None:
+        if method == "Page.loadEventFired":
+            self.loaded = self.ready = True
+        elif method == "Page.domContentEventFired":
+            self.ready = True
+        elif method == "Page.frameNavigated":
+            if (params.get("frame") or {}).get("id") == self.frame_id:
+                self._coming_until = 0.0
+        elif params.get("frameId") != self.frame_id:
+            return
+        elif method == "Page.frameScheduledNavigation" and params.get("delay", 0) > COMING_MAX:
+            return  # a slow meta refresh: the page is captured before it
+        elif (
+            method in _ABOUT_TO_NAVIGATE
+            and params.get("navigationType") not in _SAME_DOCUMENT
+            and params.get("disposition", "currentTab") == "currentTab"
+        ):
+            self._coming_until = time.monotonic() + COMING_MAX
+
     def _follow_document(self, method: str | None, params: dict[str, Any], request_id: Any) -> None:
         if method == "Network.requestWillBeSent":
             if (
@@ -88,6 +124,7 @@ class NetworkLog:
                 if request_id not in self.documents:  # else a redirect: the same document
                     self.navigations += 1
                     self.loaded = self.ready = False
+                    self._coming_until = 0.0
                 url = (params.get("request") or {}).get("url", "")
                 self.documents[request_id] = Document(url=str(url))
             return
