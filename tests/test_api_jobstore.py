@@ -4,7 +4,7 @@ by one replica at a time, orphans, expiry), and what a store that does not answe
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import pytest
 import redis.asyncio as aioredis
@@ -12,6 +12,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from screenshots.api.auth import Principal
+from screenshots.api.backends.base import RUNNING, Backend, Status
 from screenshots.api.config import load_api_config
 from screenshots.api.errors import ApiError
 from screenshots.api.jobs import JobManager
@@ -22,6 +23,7 @@ from screenshots.core.options import CaptureOptions
 from screenshots.core.result import Result, error_result
 from screenshots.core.settings import Secret
 from screenshots.core.shot import Shot
+from screenshots.storage.memory import MemoryStorage
 from screenshots.storage.s3 import S3Storage
 from support.seaweedfs import S3Server
 from support.services import RedisDb
@@ -147,3 +149,45 @@ def test_the_bucket_takes_the_rule(s3_bucket: tuple[S3Server, str]) -> None:
     assert [(rule["ID"], rule["Expiration"]) for rule in kept] == [
         ("screenshots-api-results", {"Days": 2})
     ]
+
+
+class Endless(Backend):
+    """A back end whose captures never end (a job stays in flight)."""
+
+    mode = "test"
+    storage = MemoryStorage()
+
+    async def submit(self, shot: Shot, *, owner: str, engine: str, background: bool = False,
+                     ident: str | None = None) -> str:
+        return ident or "x"
+
+    async def lookup(self, ids: Sequence[str]) -> list[Status | None]:
+        return [Status(ident, "alice", RUNNING) for ident in ids]
+
+    async def wait(self, ident: str, timeout: float) -> Status | None:
+        await asyncio.sleep(timeout)
+        return Status(ident, "alice", RUNNING)
+
+
+def test_a_replica_stopped_normally_hands_its_jobs_over_at_once(redis_db: RedisDb) -> None:
+    """A rolling restart: the stopped replica releases its leases, so another one takes its
+    jobs over without waiting for them to lapse."""
+
+    async def scenario(client: aioredis.Redis) -> None:
+        config = load_api_config({"SCREENSHOT_API_KEYS": f"alice:{KEY}",
+                                  "SCREENSHOT_API_JOB_LEASE": "30"})
+        store = RedisJobStore(client, ttl=60)
+        jobs = JobManager(Endless(), config, store=store, poll_interval=0.01)
+        await jobs.start()
+        job = await jobs.create(
+            Principal("alice", Secret(KEY)),
+            JobRequest(items=[Shot(1, "http://a.example/", CaptureOptions())], engine="stub",
+                       callback_url=None),
+        )
+        other = RedisJobStore(client, ttl=60)
+        assert job.id not in await other.orphans()  # fed, under a 30 s lease
+        await jobs.close()
+        assert job.id in await other.orphans()
+        assert await other.acquire(job.id, 1)
+
+    run(redis_db, scenario)

@@ -73,6 +73,15 @@ def _reachable() -> Iterator[None]:
         ) from None
 
 
+async def cancel(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel ``tasks`` and wait for them to end. A cancellation that arrives during a Redis
+    command can be lost (redis-py's asyncio client swallows it), so it is repeated."""
+    while pending := [task for task in tasks if not task.done()]:
+        for task in pending:
+            task.cancel()
+        await asyncio.wait(pending, timeout=0.5)
+
+
 class _Feed:
     """A job being fed by this process: what is left to submit and what is in flight."""
 
@@ -117,10 +126,7 @@ class JobManager:
     async def close(self) -> None:
         """Stop feeding; the leases are released so another replica takes over at once."""
         tasks = [task for task in (self._watcher, *self._running.values()) if task is not None]
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel(tasks)
         await self.store.close()
 
     async def create(self, principal: Principal, request: JobRequest) -> JobRecord:
@@ -227,7 +233,7 @@ class JobManager:
             if not kept:
                 log.warning("job %s: lease lost to another replica; it feeds the job now", job_id)
                 self._lost.add(job_id)
-                feeder.cancel()
+                await cancel([feeder])
                 return
 
     async def _run(self, job_id: str, resume: bool) -> None:
@@ -248,14 +254,14 @@ class JobManager:
         except asyncio.CancelledError:
             if job_id not in self._lost:
                 raise
-            self._lost.discard(job_id)
         except Exception:
             log.exception("job %s: its feeder failed", job_id)
         finally:
             if keeper is not None:
-                keeper.cancel()
-                await asyncio.gather(keeper, return_exceptions=True)
-            if job_id not in self._lost:
+                await cancel([keeper])
+            if job_id in self._lost:
+                self._lost.discard(job_id)
+            else:
                 try:
                     await asyncio.shield(self.store.release(job_id))
                 except Exception:
