@@ -58,11 +58,17 @@ COPY deploy/docker/entrypoint.sh /usr/local/bin/screenshots-entrypoint
 COPY deploy/docker/healthcheck.sh /usr/local/bin/screenshots-healthcheck
 COPY deploy/docker/stack_setup.py /usr/local/bin/screenshots-stack-setup
 # XDG_CACHE_HOME: font caches and the like go to /tmp, so the root file system can be
-# read-only (Kubernetes' readOnlyRootFilesystem; /tmp is then a volume).
+# read-only (Kubernetes' readOnlyRootFilesystem; /tmp is then a volume). TMPDIR (made by the
+# entry point): the browsers' profiles live under $TMPDIR/screenshots-chromium, and a worker or
+# test running on the same machine outside any container sees the container's processes (one
+# kernel) but not their owners (another PID namespace), so its orphan reaping would take the
+# container's browsers for orphans and kill them. A directory of the container's own keeps
+# them out of that reach (measured: the multi-host test's browsers were being killed).
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    XDG_CACHE_HOME=/tmp/.cache
+    XDG_CACHE_HOME=/tmp/.cache \
+    TMPDIR=/tmp/container
 USER 10001:10001
 WORKDIR /data
 

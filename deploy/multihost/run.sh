@@ -10,10 +10,12 @@
 #
 # Faults (MULTIHOST_FAULTS=1): once rows come in, every process of host 2 is SIGKILLed (its
 # container), and the host rejoins later; with MULTIHOST_PARTITION=1, host 1's link is cut for
-# 75 s first (host 2 is killed 30 s into it), then restored. Every URL must end with exactly one row, ok (no error row), every
-# link must open from the dispatcher's host, and each host must run tasks again once back. Names and addresses are this run's own
-# (MULTIHOST_NET, default 10.231.14: .1 services, .2 and .3 workers, .4 the dispatcher).
-# MULTIHOST_LOGS=DIR keeps both workers' logs and the manifest there.
+# 75 s first (host 2 is killed 30 s into it), then restored. Every URL must end with exactly
+# one row, ok (no error row), every link must open from the dispatcher's host, and each host
+# must run tasks again once back. Names and addresses are this run's own (MULTIHOST_NET,
+# default 10.231.14: .1 services, .2 and .3 workers, .4 the dispatcher; Redis database
+# MULTIHOST_REDIS_DB, default 7: the test suite flushes 10-15). MULTIHOST_LOGS=DIR keeps both
+# workers' logs and the manifest there.
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -84,7 +86,7 @@ PY
 PIDS="$PIDS $!"
 use_seaweedfs
 export CELERY_BROKER_URL="amqp://guest:guest@$NET.1:5672/$VHOST"
-export CELERY_RESULT_BACKEND="redis://$NET.1:6379/${MULTIHOST_REDIS_DB:-12}"
+export CELERY_RESULT_BACKEND="redis://$NET.1:6379/${MULTIHOST_REDIS_DB:-7}"
 
 port=$(free_port)
 "$PY" -m http.server --bind "$NET.1" --directory "$ROOT/screenshots/dev/demo/pages" "$port" \

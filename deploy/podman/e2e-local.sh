@@ -6,7 +6,7 @@
 #   deploy/podman/e2e-local.sh [IMAGE]     # default: what build-image.sh builds
 #
 # Everything it starts is its own: a RabbitMQ vhost (created and deleted with rabbitmqctl), a
-# Redis database number (E2E_REDIS_DB, default 13), a SeaweedFS in a temporary directory, a
+# Redis database number (E2E_REDIS_DB, default 6), a SeaweedFS in a temporary directory, a
 # page server on a free port. The browsers reach the page server on 127.0.0.1 through
 # SCREENSHOT_EGRESS_ALLOW (the egress policy refuses loopback otherwise).
 set -eu
@@ -36,7 +36,7 @@ add_vhost "$VHOST"
 PIDS="$PIDS $!"
 use_seaweedfs
 export CELERY_BROKER_URL="amqp://guest:guest@127.0.0.1:5672/$VHOST"
-export CELERY_RESULT_BACKEND="redis://127.0.0.1:6379/${E2E_REDIS_DB:-13}"
+export CELERY_RESULT_BACKEND="redis://127.0.0.1:6379/${E2E_REDIS_DB:-6}"
 
 # The pages: the demo's, on a free port of loopback.
 port=$(free_port)

@@ -29,7 +29,7 @@ start=$(date +%s.%N)
 # shellcheck disable=SC2086 # $LIMITS is a list of options
 $RUN run -d --no-healthcheck --name "$NAME" $LIMITS --network host \
     -e CELERY_BROKER_URL="amqp://guest:guest@127.0.0.1:5672/$VHOST" \
-    -e CELERY_RESULT_BACKEND="redis://127.0.0.1:6379/15" \
+    -e CELERY_RESULT_BACKEND="redis://127.0.0.1:6379/5" \
     -e SCREENSHOT_BUCKET=smoke -e AWS_ENDPOINT_URL_S3=http://127.0.0.1:9 \
     -e AWS_ACCESS_KEY_ID=smoke -e AWS_SECRET_ACCESS_KEY=smoke-secret \
     -e HONCHO_PROCESS_NAME="smoke$$" \
