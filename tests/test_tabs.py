@@ -242,3 +242,19 @@ def test_a_killed_browser_fails_the_captures_in_flight_then_restarts_once(
     results = _in_threads([functools.partial(again, n) for n in range(TABS)])
     assert [f.result().title for f in results] == [f"Page {n}" for n in range(TABS)]
     assert len(set(pids)) == 1 and pids[0] != first  # one new browser for all of them
+
+
+def test_recycling_waits_for_the_captures_in_flight(site: Site) -> None:
+    with SeleniumEngine(_settings(), recycle_after=4, tabs=TABS) as recycled:
+        pids: list[int | None] = []
+
+        def shoot(n: int) -> Capture:
+            capture = recycled.capture(site.url(f"/page/{n}"), CaptureOptions(delay_ms=200))
+            pids.append(recycled.browser_pid)
+            return capture
+
+        futures = _in_threads([functools.partial(shoot, n) for n in range(12)])
+        assert [f.result().title for f in futures] == [f"Page {n}" for n in range(12)]
+        assert len(set(pids)) >= 3  # twelve captures, a browser for every four
+        alive = {p.pid for p in chromium.our_browser_processes()}
+        assert not (set(pids[:-1]) - {pids[-1]}) & alive  # the retired browsers are gone

@@ -76,6 +76,7 @@ class _InFlight:
     def __init__(self) -> None:
         self.browser: Browser | None = None
         self.tab: CdpTab | None = None
+        self.starting: Browser | None = None  # the browser this capture is starting
 
 
 class SeleniumEngine(ChromiumEngine[Browser]):
@@ -133,7 +134,7 @@ class SeleniumEngine(ChromiumEngine[Browser]):
             flight = _InFlight()
             with Watchdog(options.timeout + WATCHDOG_GRACE, lambda: self._expire(flight)) as dog:
                 try:
-                    browser = self._enter(options, dog)
+                    browser = self._enter(options, dog, flight)
                 except BaseException:
                     with self._lock:
                         self._in_flight -= 1
@@ -305,11 +306,12 @@ class SeleniumEngine(ChromiumEngine[Browser]):
     def _expire(self, flight: _InFlight) -> None:
         """The watchdog, past a capture's deadline: close its tab, or kill its browser if it is
         still starting or does not answer."""
-        tab, browser = flight.tab, flight.browser
+        tab = flight.tab
         if tab is None:
-            current = browser or self._browser
-            if current is not None:
-                current.kill()
+            # Starting the browser took too long: kill it. A capture still waiting for a
+            # browser another one retires leaves it alone (it times out on its own).
+            if flight.starting is not None:
+                flight.starting.kill()
             return
         tab.connection.close()
         try:
@@ -322,7 +324,7 @@ class SeleniumEngine(ChromiumEngine[Browser]):
 
     # -- browser life ----------------------------------------------------------------------
 
-    def _enter(self, options: CaptureOptions, watchdog: Watchdog) -> Browser:
+    def _enter(self, options: CaptureOptions, watchdog: Watchdog, flight: _InFlight) -> Browser:
         """Count this capture in, on a browser that is up (started, retired or replaced as
         needed, by one capture while the others wait)."""
         with self._lock:
@@ -350,15 +352,15 @@ class SeleniumEngine(ChromiumEngine[Browser]):
                 break
             self._in_flight += 1
             if self._browser is None:
-                self._start(options, watchdog)
+                self._start(options, watchdog, flight)
             browser = self._browser
             assert browser is not None
             browser.captures += 1
             return browser
 
-    def _start(self, options: CaptureOptions, watchdog: Watchdog) -> None:
+    def _start(self, options: CaptureOptions, watchdog: Watchdog, flight: _InFlight) -> None:
         self._before_start()
-        browser = self._browser = Browser(
+        browser = self._browser = flight.starting = Browser(
             self.settings, options.width, options.height, self._egress.proxy_server()
         )
         started = time.monotonic()
