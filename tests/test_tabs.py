@@ -258,3 +258,18 @@ def test_recycling_waits_for_the_captures_in_flight(site: Site) -> None:
         assert len(set(pids)) >= 3  # twelve captures, a browser for every four
         alive = {p.pid for p in chromium.our_browser_processes()}
         assert not (set(pids[:-1]) - {pids[-1]}) & alive  # the retired browsers are gone
+
+
+def test_a_tab_crashed_after_its_capture_does_not_fail_the_next_url(
+    engine: SeleniumEngine, site: Site
+) -> None:
+    assert engine.capture(site.url("/page/3"), CaptureOptions()).title == "Page 3"
+    target = _tab_of(engine, "/page/3", time.monotonic() + 10)
+    assert engine._browser is not None
+    tab = cdp.Connection(cdp.page_url(engine._browser.address, target))
+    try:
+        with pytest.raises((cdp.Closed, cdp.CommandTimeout)):
+            tab.send("Page.crash", timeout=2)  # the idle tab's renderer dies
+    finally:
+        tab.close()
+    assert engine.capture(site.url("/page/4"), CaptureOptions()).title == "Page 4"

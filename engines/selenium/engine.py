@@ -185,6 +185,8 @@ class SeleniumEngine(ChromiumEngine[Browser]):
         except BrowserCrashed:  # the egress proxy is gone: so is this browser
             self._discard_browser(browser)
             raise
+        except StaleTab as exc:  # a second tab in a row could not be made ready
+            raise BrowserCrashed(f"the browser tab could not be reused ({short(exc)})") from exc
         except TAB_ERRORS as exc:
             if watchdog.fired or time.monotonic() >= deadline - load_margin(options):
                 raise self._redirect_loop(tab) or load_timeout(options) from exc
@@ -203,9 +205,10 @@ class SeleniumEngine(ChromiumEngine[Browser]):
         if tab.captures:
             try:
                 tab.forget_previous_page()
-            except (PermanentError, *TAB_ERRORS) as exc:
-                if tab.crashed or not tab.browser.alive():
+            except (PermanentError, TabCrashed, *TAB_ERRORS) as exc:
+                if not tab.browser.alive():
                     raise
+                # The previous page's fault (it hung, or crashed its tab after its capture).
                 raise StaleTab(f"the previous page could not be left ({short(exc)})") from exc
         tab.captures += 1
         tab.network = None  # until this capture's navigation starts
@@ -284,12 +287,20 @@ class SeleniumEngine(ChromiumEngine[Browser]):
 
     def _take_tab(self, browser: Browser) -> CdpTab:
         with self._lock:
-            while self._idle:
+            taken: CdpTab | None = None
+            dead: list[CdpTab] = []
+            while self._idle and taken is None:
                 tab = self._idle.pop()
                 if tab.browser is browser and not tab.connection.closed:
-                    return tab
+                    taken = tab
+                else:
+                    dead.append(tab)
+        for tab in dead:  # crashed while idle, or of an older browser
+            if tab.browser is browser:
+                tab.close()
+            else:
                 tab.connection.close()
-        return browser.new_tab()
+        return taken if taken is not None else browser.new_tab()
 
     def _give_back(self, tab: CdpTab) -> None:
         tab.deadline = None
