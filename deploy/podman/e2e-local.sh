@@ -1,7 +1,9 @@
 #!/bin/sh
 # End to end from the image: two worker containers (the image's default command) capture the
 # demo pages with this machine's RabbitMQ, Redis and a SeaweedFS S3 gateway; the dispatcher
-# runs on this machine (from .venv) and every link of its manifest must download a PNG.
+# runs on this machine (from .venv) and every link of its manifest must download a PNG. Then
+# the API in a container of the same image (`uvicorn api:app`, broker mode): a
+# POST /v1/screenshots captured by those workers, whose link downloads a PNG.
 #
 #   deploy/podman/e2e-local.sh [IMAGE]     # default: what build-image.sh builds
 #
@@ -22,7 +24,9 @@ LOG_NAME=e2e-local
 
 cleanup() {
     for n in 1 2; do $RUN stop --time 120 "$TAG-worker$n" > /dev/null 2>&1 || true; done
-    for n in 1 2; do $RUN rm -f "$TAG-worker$n" > /dev/null 2>&1 || true; done
+    for name in "$TAG-worker1" "$TAG-worker2" "$TAG-api"; do
+        $RUN rm -f --time 10 "$name" > /dev/null 2>&1 || true
+    done
     stop_background
     delete_vhost "$VHOST"
     rm -rf "$WORK"
@@ -64,3 +68,43 @@ check_manifest "$WORK/run1/results.jsonl" "$WORK/urls.txt"
 for n in 1 2; do
     log "worker$n ran $(tasks_of "$TAG-worker$n") tasks"
 done
+
+# -- the API, in a container of the same image, in broker mode ---------------------------------
+api_port=$(free_port)
+api_key="e2e-$("$PY" -c 'import secrets; print(secrets.token_urlsafe(24))')"
+# shellcheck disable=SC2086 # $LIMITS is a list of options
+$RUN run -d --no-healthcheck --name "$TAG-api" $LIMITS --network host \
+    -e CELERY_BROKER_URL -e CELERY_RESULT_BACKEND -e AWS_ENDPOINT_URL_S3 \
+    -e AWS_ACCESS_KEY_ID -e AWS_SECRET_ACCESS_KEY -e AWS_DEFAULT_REGION -e SCREENSHOT_BUCKET \
+    -e SCREENSHOT_EGRESS_ALLOW=127.0.0.1 -e SCREENSHOT_API_KEYS="e2e:$api_key" \
+    "$IMAGE" uvicorn api:app --host 127.0.0.1 --port "$api_port" > /dev/null
+"$PY" - "http://127.0.0.1:$api_port" "$api_key" "$(head -1 "$WORK/urls.txt")" <<'PY' || {
+import json, sys, time, urllib.error, urllib.request
+base, key, url = sys.argv[1:]
+deadline = time.monotonic() + 120
+while True:
+    try:
+        with urllib.request.urlopen(base + "/healthz", timeout=5) as answer:
+            break
+    except OSError:
+        if time.monotonic() > deadline:
+            sys.exit("e2e-local: the API container did not answer /healthz within 120 s")
+        time.sleep(1)
+request = urllib.request.Request(
+    base + "/v1/screenshots",
+    data=json.dumps({"url": url, "wait": 60}).encode(),
+    headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+)
+with urllib.request.urlopen(request, timeout=90) as answer:
+    row = json.load(answer)
+    assert answer.status == 200, (answer.status, row)
+assert row["status"] == "ok", row
+with urllib.request.urlopen(row["link"], timeout=30) as image:
+    assert image.read(8) == b"\x89PNG\r\n\x1a\n", row["link"]
+print(f"e2e-local: the API container answered {url} with an ok row whose link downloads a PNG",
+      file=sys.stderr)
+PY
+    log "FAILED: the API in a container; its log:"
+    $RUN logs "$TAG-api" 2>&1 | tail -30 >&2
+    exit 1
+}

@@ -74,11 +74,12 @@ def test_the_dockerfile_builds_into_an_image_with_its_source_hash(image: str) ->
 
 
 @pytest.mark.timeout(1200)
-def test_workers_in_containers_serve_a_dispatcher_run_whose_links_download(image: str) -> None:
+def test_workers_and_the_api_in_containers_serve_runs_whose_links_download(image: str) -> None:
     output = run_script("podman/e2e-local.sh", image, timeout=1200)
     assert "every link downloads a PNG" in output
     served = [int(n) for n in re.findall(r"worker\d ran (\d+) tasks", output)]
     assert sum(served) > 0, "no worker container ran a task"
+    assert "the API container answered" in output
 
 
 @pytest.mark.timeout(2400)
