@@ -171,7 +171,7 @@ def test_screenshots_of_one_template_group_together() -> None:
 def test_compare_rows_without_a_browser() -> None:
     """Run against run over memory storage: the very same stored image is unchanged without
     reading it, an image deleted since is new again, a URL only in the earlier run is gone."""
-    from screenshots.batch.compare import Comparer, Rules, _Earlier, compare_rows
+    from screenshots.batch.compare import Comparer, Earlier, Rules, compare_rows
     from screenshots.core.result import Result
     from screenshots.storage.memory import MemoryStorage
 
@@ -180,10 +180,10 @@ def test_compare_rows_without_a_browser() -> None:
     storage.put("v/b1.png", page("B"), "image/png")
     storage.put("v/b2.png", page("B changed", color="#b91c1c"), "image/png")
     earlier = {
-        "http://a.example/": _Earlier(1, "v/a.png", None),
-        "http://b.example/": _Earlier(2, "v/b1.png", None),
-        "http://c.example/": _Earlier(3, "v/deleted.png", None),
-        "http://d.example/": _Earlier(4, "v/d.png", None),
+        "http://a.example/": Earlier(1, "v/a.png", None),
+        "http://b.example/": Earlier(2, "v/b1.png", None),
+        "http://c.example/": Earlier(3, "v/deleted.png", None),
+        "http://d.example/": Earlier(4, "v/d.png", None),
     }
     rows = [
         Result(line=1, url="http://a.example/", status="ok", version_key="v/a.png"),

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from screenshots.batch.compare import CHANGED, Comparer, Rules, _Earlier, image_key, rules_of
+from screenshots.batch.compare import CHANGED, Comparer, Earlier, Rules, image_key, rules_of
 from screenshots.core.result import Result
 from screenshots.core.shot import Shot
 from screenshots.storage.base import Storage
@@ -25,10 +25,10 @@ class JobComparison:
     def __init__(
         self, storage: Storage, earlier: Iterable[Result], items: Iterable[Shot | Result]
     ) -> None:
-        self.before: dict[str, _Earlier] = {}
+        self.before: dict[str, Earlier] = {}
         for row in earlier:
             if row.ok and row.url not in self.before:
-                self.before[row.url] = _Earlier(
+                self.before[row.url] = Earlier(
                     row.line, image_key(row), row.link, row.ignored_regions
                 )
         self.rules = {

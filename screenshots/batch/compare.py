@@ -67,7 +67,9 @@ class Summary:
 
 
 @dataclass(frozen=True)
-class _Earlier:
+class Earlier:
+    """What the earlier run has of a URL: its line there, its image's key and link."""
+
     line: int
     key: str | None
     link: str | None
@@ -80,12 +82,12 @@ def image_key(row: Result) -> str | None:
     return row.version_key or row.key
 
 
-def earlier_rows(path: Path) -> dict[str, _Earlier]:
+def earlier_rows(path: Path) -> dict[str, Earlier]:
     """URL → what the earlier run has of it (its ``ok`` rows; first row per URL)."""
-    rows: dict[str, _Earlier] = {}
+    rows: dict[str, Earlier] = {}
     for row in read_results(path):
         if row.ok and row.url not in rows:
-            rows[row.url] = _Earlier(row.line, image_key(row), row.link, row.ignored_regions)
+            rows[row.url] = Earlier(row.line, image_key(row), row.link, row.ignored_regions)
     return rows
 
 
@@ -99,7 +101,7 @@ class Comparer:
         self.later = later
         self.rules_for = rules_for
 
-    def compare(self, row: Result, before: _Earlier | None) -> Result:
+    def compare(self, row: Result, before: Earlier | None) -> Result:
         """``row`` with its change columns filled (``before``: the earlier run's row)."""
         if before is None:
             return replace(row, change=NEW, changed_pct=None, diff_link=None)
@@ -136,7 +138,7 @@ class Comparer:
         return replace(row, change=state, changed_pct=found.changed_pct, diff_link=link)
 
 
-def gone_row(url: str, before: _Earlier) -> Result:
+def gone_row(url: str, before: Earlier) -> Result:
     """The row of a URL the earlier run had and this one does not."""
     return Result(
         line=before.line, url=url, status=ERROR, error="gone: not in this run's input",
@@ -146,7 +148,7 @@ def gone_row(url: str, before: _Earlier) -> Result:
 
 def compare_rows(
     rows: Iterable[Result],
-    earlier: dict[str, _Earlier],
+    earlier: dict[str, Earlier],
     comparer: Comparer,
     *,
     workers: int = 4,
