@@ -18,7 +18,12 @@ import pytest
 
 from engines.base import Capture
 from engines.stub import StubEngine
-from screenshots.core.errors import NavigationError, StorageUnavailable, WorkerOffline
+from screenshots.core.errors import (
+    CaptureTimeout,
+    NavigationError,
+    StorageUnavailable,
+    WorkerOffline,
+)
 from screenshots.core.options import CaptureOptions
 from screenshots.core.settings import load_settings
 from screenshots.core.shot import Shot
@@ -82,6 +87,30 @@ def test_an_unreachable_page_on_a_host_without_network_goes_back_to_the_queue() 
 def test_every_code_that_may_mean_no_network_is_checked(code: str) -> None:
     with pytest.raises(WorkerOffline):
         take(FakeProbe("s3:8333 (Network is unreachable)"), UnreachablePage(code))
+
+
+class HangingPage(StubEngine):
+    """Every capture times out, as a page load does when the link goes down under it."""
+
+    def __init__(self) -> None:
+        super().__init__(latency=0.0)
+        self.calls = 0
+
+    def capture(self, url: str, options: CaptureOptions) -> Capture:
+        self.calls += 1
+        raise CaptureTimeout("page did not finish loading within 30 s")
+
+
+def test_a_capture_that_timed_out_on_every_attempt_on_a_cut_off_host_is_requeued() -> None:
+    engine = HangingPage()
+    with pytest.raises(WorkerOffline):
+        take(FakeProbe("10.231.0.1:6379 (No route to host)"), engine)
+    assert engine.calls == 3  # the in-process retries first: the probe runs once, at the end
+
+
+def test_a_timeout_with_the_services_reachable_is_the_page_s_error_row() -> None:
+    row = take(FakeProbe(), HangingPage())
+    assert row.status == "error" and "gave up after 3 attempts" in (row.error or "")
 
 
 def test_with_the_services_reachable_the_page_s_own_error_is_the_row() -> None:

@@ -25,7 +25,9 @@ Which codes are "maybe this host has no network" (:data:`HOST_NETWORK_CODES`):
 - ``ERR_NETWORK_ACCESS_DENIED`` (the host's own firewall or sandbox refused the socket) and
   ``ERR_PROXY_CONNECTION_FAILED`` / ``ERR_TUNNEL_CONNECTION_FAILED`` (the egress proxy's path).
 
-Each is also a legitimate page error, which is why the probe decides: with the services
+A capture whose in-process retries ran out (a page load that hung when the link went down
+times out; a browser that kept dying) is probed too. Each is also a legitimate page error,
+which is why the probe decides: with the services
 reachable, the row is the page's error as before; the probe costs one local TCP handshake per
 service (about a millisecond) and runs only after such a failure. Refused connections, TLS and
 HTTP errors are never the host's network and are never probed.

@@ -54,7 +54,8 @@ class Pipeline:
     :class:`~screenshots.core.errors.StorageUnavailable` instead of making an error row, so a
     Celery task can retry the URL much later. With ``network_probe`` (set by
     :meth:`from_settings` with ``raise_storage_outage``), a page unreachable at the network
-    level while the probe finds the worker's own services unreachable too raises
+    level, or a capture whose retries ran out (a timeout), while the probe finds the worker's
+    own services unreachable too raises
     :class:`~screenshots.core.errors.WorkerOffline` (a ``StorageUnavailable``) with
     ``raise_storage_outage``, and otherwise says so in the error row: the host lost its
     network, the page said nothing (:mod:`~screenshots.pipeline.reachability`). With
@@ -128,19 +129,27 @@ class Pipeline:
         if isinstance(exc, StorageUnavailable) and self.raise_storage_outage:
             raise exc
         message = exc.message
-        if isinstance(exc, NavigationError) and is_host_network_code(exc.code):
-            down = self.network_probe() if self.network_probe is not None else ()
-            if down:
-                offline = WorkerOffline(
-                    f"{exc.message}; this worker cannot reach its services either: "
-                    + ", ".join(down)
-                )
-                if self.raise_storage_outage:
-                    raise offline from exc
-                message = offline.message
+        down = self.network_probe() if self.network_probe and _host_suspect(exc) else ()
+        if down:
+            offline = WorkerOffline(
+                f"{exc.message}; this worker cannot reach its services either: "
+                + ", ".join(down)
+            )
+            if self.raise_storage_outage:
+                raise offline from exc
+            return failed_row(run, offline.message, started)
         if isinstance(exc, TransientError):
             message = f"{exc.message} (gave up after {run.attempts.used} attempts)"
         return failed_row(run, message, started)
+
+
+def _host_suspect(exc: ScreenshotError) -> bool:
+    """Whether ``exc`` may come from this worker's host having lost its network rather than from
+    the page: a network-level navigation failure, or a capture whose retries ran out (a page load
+    that hung when the link went down times out). Storage outages have their own path."""
+    if isinstance(exc, NavigationError):
+        return is_host_network_code(exc.code)
+    return isinstance(exc, TransientError) and not isinstance(exc, StorageUnavailable)
 
 
 def take_screenshot(
