@@ -87,7 +87,7 @@ def capture(
         # the dispatcher puts in each URL's error row.
         raise Reject(POISON_MESSAGE.format(deliveries=deliveries), requeue=False)
     store = RowStore(self.backend.client, job) if job else None
-    rows, pending = capture_batch(shots, engine, max_age, store)
+    rows, pending = capture_batch(shots, engine, max_age, store, redelivered=deliveries)
     finished = (done or []) + [row.to_dict() for row in rows]
     if pending:
         if self.request.retries < STORAGE_MAX_RETRIES:
@@ -124,6 +124,7 @@ def capture_batch(
     engine_name: str | None,
     max_age: float | None = None,
     store: RowStore | None = None,
+    redelivered: int = 0,
 ) -> tuple[list[Result], list[dict[str, Any]]]:
     """The body of :func:`capture`, callable without a worker.
 
@@ -132,10 +133,15 @@ def capture_batch(
     ones are recorded there as they are made. The shots are captured concurrently on the
     process's one engine, as many at once as it takes (``SCREENSHOT_TABS`` tabs of one
     browser for the Selenium engine; one for engines that are not thread-safe).
+
+    A batch delivered again (``redelivered`` times before: its worker died or hit its time
+    limit, perhaps because of one of its pages) is captured one shot at a time, starting at a
+    different shot each delivery: each shot that can finish is recorded before the one that
+    kills the worker comes round again, so the batch's poison takes only its own URL.
     """
     current = resources.settings()
     recorded = _recorded(store, shots)
-    unsaved = _Unsaved(store)
+    unsaved = _Unsaved(store, at_once=redelivered > 0)
     parsed: OptionsMemo = {}
     rows: list[Result | None] = []
     work: list[tuple[int, dict[str, Any], Shot]] = []  # (place in rows, message, shot)
@@ -171,6 +177,10 @@ def capture_batch(
             rows[place] = error_result(shot.line, shot.url, f"worker misconfigured: {exc}")
 
     threads = min(len(work), _concurrency(engine_name))
+    if redelivered and work:
+        turn = (redelivered - 1) % len(work)
+        work = work[turn:] + work[:turn]
+        threads = 1
     if threads <= 1:
         for item in work:
             take(*item)
@@ -226,8 +236,11 @@ class _Unsaved:
     round trip to Redis.
     """
 
-    def __init__(self, store: RowStore | None) -> None:
+    def __init__(self, store: RowStore | None, at_once: bool = False) -> None:
         self.store = store
+        #: Record every row as soon as it is made (a redelivered batch: the next shot may
+        #: kill the worker).
+        self.interval = 0.0 if at_once else RECORD_INTERVAL
         self.rows: dict[int, dict[str, Any]] = {}
         self.since = time.monotonic()
         self._lock = threading.Lock()  # rows come from the batch's capturing threads
@@ -237,7 +250,7 @@ class _Unsaved:
             return
         with self._lock:
             self.rows[row.line] = row.to_dict()
-            if time.monotonic() - self.since < RECORD_INTERVAL:
+            if time.monotonic() - self.since < self.interval:
                 return
             rows, self.rows, self.since = self.rows, {}, time.monotonic()
         self._put(rows)

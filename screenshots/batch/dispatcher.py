@@ -68,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--batch-size", type=int, default=None,
-        help="URLs per task message in distributed mode (default 1)",
+        help="URLs per task message in distributed mode (default SCREENSHOT_TABS: a task "
+        "fills its worker browser's tabs)",
     )
     parser.add_argument(
         "--max-in-flight", type=int, default=None,
@@ -184,17 +185,17 @@ def make_runner(
                 "screenshots in S3"
             )
         from screenshots.delivery.distributed import (
-            DEFAULT_BATCH_SIZE,
             DEFAULT_HIGH_WATER,
             DEFAULT_MAX_IN_FLIGHT,
             DistributedRunner,
+            default_batch_size,
         )
 
         return DistributedRunner(
             settings,
             job_id_for(args.out, options),
             engine,
-            batch_size=args.batch_size or DEFAULT_BATCH_SIZE,
+            batch_size=args.batch_size or default_batch_size(settings),
             max_in_flight=args.max_in_flight or DEFAULT_MAX_IN_FLIGHT,
             high_water=args.high_water or DEFAULT_HIGH_WATER,
             max_age=args.max_age,

@@ -41,9 +41,17 @@ log = logging.getLogger(__name__)
 
 #: Shots published and not yet collected, at most. Bounds dispatcher memory and queue depth.
 DEFAULT_MAX_IN_FLIGHT = 1000
-#: Shots per task message. 1 balances load best for real browsers; larger batches cut
+#: Shots per task message when ``SCREENSHOT_TABS`` does not say (see
+#: :func:`default_batch_size`). 1 balances load best for one-tab browsers; larger batches cut
 #: per-message overhead for fast engines.
 DEFAULT_BATCH_SIZE = 1
+
+
+def default_batch_size(settings: Settings) -> int:
+    """Shots per task message by default: the workers' ``SCREENSHOT_TABS`` (the fleet shares
+    its settings), so a task keeps every tab of its worker process's browser busy
+    (:func:`tasks.capture.capture_batch` captures a batch's shots at once, one per tab)."""
+    return max(DEFAULT_BATCH_SIZE, settings.tabs)
 #: Seconds between two polls of the result keys.
 POLL_INTERVAL = 0.1
 #: Seconds after which a batch with no result is given up as an error row. A last resort:
@@ -296,8 +304,26 @@ class DistributedRunner(Runner):
                 continue
             rows_or_none = _rows_from_meta(batch, backend.decode_result(value))
             if rows_or_none is not None:
+                if any(not row.ok for row in rows_or_none):
+                    rows_or_none = self._with_recorded(rows_or_none)
                 finished.append((batch, rows_or_none))
         return finished
+
+    def _with_recorded(self, rows: list[Result]) -> list[Result]:
+        """``rows`` of a failed batch (dead-lettered, timed out), each replaced by the row a
+        worker recorded for its line before the failure, if any: a shot that finished beside
+        one that kept killing the worker keeps its screenshot."""
+        try:
+            found = self.rows.get_many(row.line for row in rows if not row.ok)
+        except Exception:  # noqa: BLE001 - Redis unreachable: the failure rows stand
+            return rows
+        kept = []
+        for row in rows:
+            recorded = found.get(row.line) if not row.ok else None
+            if recorded is not None and recorded.get("url") == row.url:
+                row = Result.from_dict(recorded)
+            kept.append(row)
+        return kept
 
     def _forget(self, backend: Any, task_id: str, lines: list[int]) -> None:
         """Delete what Redis holds for a batch now that its rows are in the manifest."""
