@@ -273,6 +273,8 @@ def _scan() -> dict[str, list[psutil.Process]]:
         name = process.info["name"] or ""
         if not any(part in name for part in _PROCESS_NAMES) or process.pid in seen:
             continue
+        if not _in_our_pid_namespace(process.pid):
+            continue  # a container's browser: its owner's pid means nothing here
         profile = _profile_of(process, root)
         if profile is None or not process_alive(process):
             continue
@@ -290,6 +292,17 @@ def _scan() -> dict[str, list[psutil.Process]]:
                 seen.add(member.pid)
                 group.append(member)
     return found
+
+
+def _in_our_pid_namespace(pid: int) -> bool:
+    """Whether process ``pid`` shares our PID namespace. A browser in a container (another
+    namespace) names its owner by a pid of that namespace: seen from the host, the owner
+    looks dead and the browser orphaned (multi-host test: a reaper on the host killed the
+    containers' browsers). Unknown (no /proc access): assumed ours, as before."""
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid") == os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return True
 
 
 def our_browser_processes(

@@ -300,7 +300,17 @@ def browser_crashed(exc: BaseException) -> BrowserCrashed:
     return BrowserCrashed(f"the browser stopped answering ({short(exc)})")
 
 
-def could_not_start(exc: BaseException) -> EngineUnavailable:
+#: Failed starts in a row after which a browser that will not start is the worker's
+#: configuration (bad flags, no sandbox as root), not a browser killed while starting.
+START_FAILURES_FATAL = 3
+
+
+def could_not_start(exc: BaseException, failures: int = START_FAILURES_FATAL) -> ScreenshotError:
+    """The error of a browser start that failed, the ``failures``-th in a row: transient at
+    first (a browser killed while starting, by the OOM killer or an orphan reaper, is retried
+    like a crash), :class:`EngineUnavailable` once it keeps failing."""
+    if failures < START_FAILURES_FATAL:
+        return BrowserCrashed(f"Chromium could not start ({short(exc)}); trying again")
     return EngineUnavailable(f"Chromium could not start: {short(exc)}")
 
 

@@ -65,9 +65,14 @@ class Connection:
     def __init__(self, url: str, listener: Listener | None = None, name: str = "cdp") -> None:
         self.url = url
         self.listener = listener
-        self._socket = websocket.create_connection(
-            url, timeout=CONNECT_TIMEOUT, suppress_origin=True, enable_multithread=True
-        )
+        try:
+            self._socket = websocket.create_connection(
+                url, timeout=CONNECT_TIMEOUT, suppress_origin=True, enable_multithread=True
+            )
+        except (OSError, websocket.WebSocketException) as exc:
+            # The target or the browser went away before we could attach: the same as a
+            # connection lost later (a transient failure of the capture, not its page's).
+            raise Closed(f"could not open the DevTools connection ({exc})") from None
         self._socket.settimeout(None)
         self._ids = itertools.count(1)
         self._pending: dict[int, _Pending] = {}

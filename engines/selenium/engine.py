@@ -104,6 +104,8 @@ class SeleniumEngine(ChromiumEngine[Browser]):
         if self.tabs < 1:
             raise ValueError("tabs must be at least 1")
         self.concurrent = self.tabs
+        #: Browser starts that failed in a row (see :func:`could_not_start`).
+        self._start_failures = 0
         self._slots = threading.BoundedSemaphore(self.tabs)
         self._lock = threading.Condition()
         self._idle: list[CdpTab] = []
@@ -383,14 +385,17 @@ class SeleniumEngine(ChromiumEngine[Browser]):
             self._discard()
             if watchdog.fired:
                 raise start_timeout(options) from exc
-            raise could_not_start(exc) from exc
+            self._start_failures += 1
+            raise could_not_start(exc, self._start_failures) from exc
         except BaseException as exc:
             self._discard()
             if watchdog.fired:
                 raise start_timeout(options) from exc
             if isinstance(exc, TAB_ERRORS):
-                raise could_not_start(exc) from exc
+                self._start_failures += 1
+                raise could_not_start(exc, self._start_failures) from exc
             raise
+        self._start_failures = 0
         # Pages must never reach ChromeDriver or the DevTools endpoint, even if loopback is
         # allowed by SCREENSHOT_EGRESS_ALLOW.
         self._egress.protect(browser.service.port, browser.debugger_address())
