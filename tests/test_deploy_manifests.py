@@ -363,3 +363,21 @@ def test_entrypoint_runs_the_dispatcher_from_any_directory(tmp_path: Path) -> No
     done = subprocess.run(["sh", str(ROOT / "deploy" / "docker" / "entrypoint.sh"), "sh", "-c",
                            "exit 3"], cwd=tmp_path, timeout=60)
     assert done.returncode == 3
+
+
+@pytest.mark.integration
+def test_stack_setup_puts_the_versions_lifecycle_rule_on_the_bucket(
+    s3_bucket: tuple[Any, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, bucket = s3_bucket
+    sys.path.insert(0, str(ROOT / "deploy" / "docker"))
+    try:
+        import stack_setup
+    finally:
+        sys.path.remove(str(ROOT / "deploy" / "docker"))
+    for name, value in {**server.env(bucket), "SCREENSHOT_VERSION_DAYS": "21"}.items():
+        monkeypatch.setenv(name, value)
+    assert stack_setup.main(["--bucket", "--wait", "10"]) == 0
+    (rule,) = server.client().get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    assert rule["Expiration"] == {"Days": 21}
+    assert rule["Filter"]["And"]["Tags"] == [{"Key": "screenshots-kind", "Value": "version"}]

@@ -5,7 +5,8 @@
 policy with ``rabbitmqctl``; the image has no ``rabbitmqctl`` (it would bring Erlang into every
 worker), so in a container it prints the command instead. This applies the *same* policy (the
 one :func:`screenshots.delivery.topology.policy_command` builds, parsed back, so there is one
-definition) through RabbitMQ's management HTTP API, and creates the S3 bucket when asked:
+definition) through RabbitMQ's management HTTP API, and creates the S3 bucket when asked (with
+the lifecycle rule that expires old versions of shots, :mod:`screenshots.storage.lifecycle`):
 
     screenshots-broker setup && screenshots-stack-setup --policy --bucket
 
@@ -33,7 +34,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from screenshots.core.settings import load_settings, redact_url
+from screenshots.core.settings import Settings, load_settings, redact_url
 from screenshots.delivery.topology import policy_command, vhost_of
 
 #: Seconds between two attempts while a service is not up yet.
@@ -91,6 +92,17 @@ def create_bucket(bucket: str) -> str:
     return f"bucket {bucket} created"
 
 
+def bucket_lifecycle(settings: Settings) -> str:
+    """Put the lifecycle rule that expires a shot's earlier versions after
+    ``SCREENSHOT_VERSION_DAYS`` (:mod:`screenshots.storage.lifecycle`) on the bucket."""
+    from screenshots.storage import lifecycle
+
+    if lifecycle.apply(settings) is None:
+        return "no lifecycle rule (SCREENSHOT_VERSION_DAYS=0)"
+    days = settings.version_days
+    return f"lifecycle rule {lifecycle.RULE_ID!r}: versions expire after {days} days"
+
+
 def transient(exc: BaseException) -> bool:
     """Whether ``exc`` says the service is not up yet (rather than: it refused)."""
     if isinstance(exc, urllib.error.HTTPError):
@@ -137,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
             if bucket is None:
                 raise ValueError("--bucket needs SCREENSHOT_BUCKET")
             print(retrying(lambda: create_bucket(bucket), args.wait))
+            print(bucket_lifecycle(settings))
     except Exception as exc:  # noqa: BLE001 - one clear line for any failure
         print(f"error: {exc}", file=sys.stderr)
         return 1
