@@ -15,6 +15,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from screenshots.core.settings import load_settings
+from screenshots.delivery.distributed import default_batch_size
 from screenshots.dev.bench import machine
 from screenshots.dev.bench.corpus import BenchError, write_url_file
 from screenshots.dev.bench.machine import CpuWindow
@@ -117,7 +119,9 @@ class BrowserWorker:
         self.label = f"{engine} prefork -c {concurrency}" + (f" ({tag})" if tag else "")
         self.settings: dict[str, object] = {
             "engine": engine, "pool": "prefork", "concurrency": concurrency,
-            "batch_size": 1, "workers": 1, "isolation": isolation,
+            # The dispatcher's default batch: the workers' SCREENSHOT_TABS.
+            "batch_size": default_batch_size(load_settings(self.env)),
+            "workers": 1, "isolation": isolation,
         }
         self._runs = 0
 
