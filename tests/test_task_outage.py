@@ -22,7 +22,7 @@ SHOTS = [{"line": 1, "url": "http://a.example/"}, {"line": 2, "url": "http://b.e
 @pytest.fixture
 def storage_down(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every shot of the batch is left pending: the storage is unreachable."""
-    monkeypatch.setattr(module, "capture_batch", lambda shots, *_: ([], list(shots)))
+    monkeypatch.setattr(module, "capture_batch", lambda shots, *_, **__: ([], list(shots)))
     monkeypatch.setattr(module, "_stored_rows", lambda task: None)
 
 
