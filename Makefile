@@ -11,9 +11,9 @@ STAMP     := .venv/.installed
 
 install: debian-packages $(STAMP)
 
-# Checked on every run (a dpkg query per package, fast): installs only what is missing.
-debian-packages:
-	@missing=""; for p in $(APT_PKGS); do \
+# Installs the Debian packages of $(1) that are missing (a dpkg query per package, fast).
+define apt_install
+	@missing=""; for p in $(1); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -21,6 +21,11 @@ debian-packages:
 	  SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+endef
+
+# Checked on every run: installs only what is missing.
+debian-packages:
+	$(call apt_install,$(APT_PKGS))
 
 # The package in editable mode with its API, Playwright and test extras, every dependency at the
 # version locked in requirements.txt (`make lock` writes it from pyproject.toml's ranges).
@@ -69,14 +74,7 @@ bench: install
 DEPLOY_PKGS := podman buildah debootstrap runc iproute2 socat
 
 deploy-packages:
-	@missing=""; for p in $(DEPLOY_PKGS); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing Debian packages:$$missing"; \
-	  SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
-	fi
+	$(call apt_install,$(DEPLOY_PKGS))
 
 test-deploy: install deploy-packages
 	@start=$$(date +%s); report=$${TMPDIR:-/tmp}/screenshots-test-deploy.xml; \
