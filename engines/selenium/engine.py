@@ -66,6 +66,8 @@ logger = logging.getLogger(__name__)
 PAGE_CRASHED = "the page crashed the browser tab (out of memory, or a browser bug)"
 #: Seconds a failed navigation waits for its document's network events (status, MIME type).
 FAILED_DOCUMENT_WAIT = 0.5
+#: Seconds the browser gets to answer after a failed navigation (see ``_browser_gone``).
+BROWSER_PING_TIMEOUT = 1.0
 #: Errors of a capture whose tab (or browser) stopped answering.
 TAB_ERRORS = (*TRANSPORT_ERRORS, cdp.CommandTimeout)
 
@@ -224,6 +226,8 @@ class SeleniumEngine(ChromiumEngine[Browser]):
         egress.begin()
         failed = tab.navigate(url, deadline - load_margin(options))
         if failed is not None:
+            if self._browser_gone(tab):
+                raise cdp.Closed(f"the browser died during the navigation ({failed})")
             raise self._navigation_failed(tab, url, failed, egress)
         wait_until(tab, network, options, deadline)
         clock.navigated = time.monotonic()
@@ -240,6 +244,22 @@ class SeleniumEngine(ChromiumEngine[Browser]):
         final_url = page_url or (document.url if document else url)
         found = self._result(image, document, (final_url, title), network, console, clock, egress)
         return replace(found, ignored_regions=regions) if regions else found
+
+    @staticmethod
+    def _browser_gone(tab: CdpTab) -> bool:
+        """After a failed navigation: whether the browser died, rather than the page failing.
+
+        A browser killed in the middle of a navigation can abort it (``net::ERR_ABORTED``:
+        its network service went first) a moment before its DevTools socket closes; blaming
+        the page would turn a transient failure into a permanent error row. One round trip to
+        the browser, then a look at its processes, tells the two apart (about 1 ms, paid only
+        by failed navigations).
+        """
+        try:
+            tab.browser.browser_command("Browser.getVersion", timeout=BROWSER_PING_TIMEOUT)
+        except TAB_ERRORS:
+            return True
+        return tab.connection.closed or not tab.browser.alive()
 
     def _navigation_failed(
         self, tab: CdpTab, url: str, error: str, egress: EgressGuard
