@@ -66,8 +66,16 @@ class Connection:
         self.url = url
         self.listener = listener
         try:
+            # skip_utf8_validation: websocket-client checks every text frame's UTF-8 in pure
+            # Python, a byte at a time; for a screenshot's answer (hundreds of KB of base64)
+            # that was a quarter of the engine process's CPU (py-spy, 3 tabs). The text is
+            # parsed by json.loads, which fails on anything that is not valid text.
             self._socket = websocket.create_connection(
-                url, timeout=CONNECT_TIMEOUT, suppress_origin=True, enable_multithread=True
+                url,
+                timeout=CONNECT_TIMEOUT,
+                suppress_origin=True,
+                enable_multithread=True,
+                skip_utf8_validation=True,
             )
         except (OSError, websocket.WebSocketException) as exc:
             # The target or the browser went away before we could attach: the same as a

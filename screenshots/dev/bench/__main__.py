@@ -55,6 +55,12 @@ NOISY = 0.10
 DISPATCH_TIMEOUT = 600.0
 
 
+def worker_shape(text: str) -> tuple[int, int | None]:
+    """``"2"`` → (2, None): ``-c 2``, the default tabs; ``"1x4"`` → (1, 4)."""
+    concurrency, _, tabs = text.strip().partition("x")
+    return int(concurrency), (int(tabs) if tabs else None)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m screenshots.dev.bench",
     description=__doc__.split("\n")[0])
@@ -65,7 +71,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--rounds", type=int, default=3, help="interleaved rounds of (a) and (b) (default 3)"
     )
     parser.add_argument(
-        "--concurrency", default="2,3", help="worker -c values for (a) (default 2,3)"
+        "--concurrency", default="2,3",
+        help="worker -c values for (a) (default 2,3); CxT also sets SCREENSHOT_TABS=T "
+        "(1x4: one process, one browser, 4 tabs)",
     )
     parser.add_argument(
         "--engine", default="selenium", help="the workers' engine for (a) (default selenium)"
@@ -114,9 +122,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if not args.parts or any(p not in PARTS for p in args.parts):
         parser.error(f"--only takes a comma-separated subset of {','.join(PARTS)}")
     try:
-        args.concurrencies = [int(c) for c in args.concurrency.split(",")]
+        args.concurrencies = [worker_shape(c) for c in args.concurrency.split(",")]
         args.strict_concurrencies = [
-            int(c) for c in args.strict_concurrency.split(",") if c.strip()
+            worker_shape(c) for c in args.strict_concurrency.split(",") if c.strip()
         ]
         args.batches = [int(b) for b in args.batch_sizes.split(",")]
         args.pools = [
@@ -229,18 +237,18 @@ def run_ab(
             systems.append(isolated.start(warmup))
     if "a" in args.parts:
         assert env is not None
-        for concurrency in args.concurrencies:
+        for concurrency, tabs in args.concurrencies:
             log(f"(a) starting a worker: {args.engine}, prefork -c {concurrency}")
             worker = BrowserWorker(
-                env, args.out, concurrency, DISPATCH_TIMEOUT, engine=args.engine
+                env, args.out, concurrency, DISPATCH_TIMEOUT, engine=args.engine, tabs=tabs
             )
             stack.callback(worker.stop)
             systems.append(worker.start(warmup))
-        for concurrency in args.strict_concurrencies:
+        for concurrency, tabs in args.strict_concurrencies:
             log(f"(a strict) starting a worker: {args.engine}, prefork -c {concurrency}")
             worker = BrowserWorker(
                 env, args.out, concurrency, DISPATCH_TIMEOUT, engine=args.engine,
-                isolation="strict",
+                isolation="strict", tabs=tabs,
             )
             stack.callback(worker.stop)
             systems.append(worker.start(warmup))

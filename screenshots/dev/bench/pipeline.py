@@ -90,7 +90,8 @@ def measured_dispatch(
 
 
 class BrowserWorker:
-    """One Celery worker with a browser engine (prefork ``-c concurrency``), kept warm."""
+    """One Celery worker with a browser engine (prefork ``-c concurrency``), kept warm;
+    ``tabs`` sets its ``SCREENSHOT_TABS`` (default: the shipped default)."""
 
     def __init__(
         self,
@@ -101,8 +102,12 @@ class BrowserWorker:
         tag: str = "",
         engine: str = "selenium",
         isolation: str = "standard",
+        tabs: int | None = None,
     ) -> None:
         self.concurrency = concurrency
+        if tabs is not None:
+            env = dict(env, SCREENSHOT_TABS=str(tabs))
+            tag = "-".join(filter(None, [tag, f"{tabs} tabs"]))
         self.engine = engine
         if isolation != "standard":
             tag = "-".join(filter(None, [tag, isolation]))
