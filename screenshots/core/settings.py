@@ -27,10 +27,25 @@ DEFAULT_CHROMIUM = "/usr/bin/chromium"
 DEFAULT_CHROMEDRIVER = "/usr/bin/chromedriver"
 #: Captures a browser serves before it is replaced by a fresh one (bounds its memory).
 DEFAULT_RECYCLE_AFTER = 200
-#: Captures one engine runs at once, each in a tab of the same browser. Measured on 2 cores
-#: (one process, Selenium engine): 1 tab 2.5, 2 tabs 3.6, 4 tabs 4.6 shots/s. A worker runs one
-#: pool process per core by default, so 2 tabs each keep 2 captures in flight per core.
-DEFAULT_TABS = 2
+#: Most tabs one browser gets by default: past this, run more pool processes (``-c``).
+MAX_DEFAULT_TABS = 8
+
+
+def default_tabs(cpus: int | None = None) -> int:
+    """Captures one engine runs at once by default, each in a tab of the same browser: two more
+    than the machine's cores, at most :data:`MAX_DEFAULT_TABS` (4 on 2 cores). A capture spends
+    part of its time waiting (network, load events, the upload), so a few more tabs than cores
+    keep the cores busy. Measured on 2 cores through the whole pipeline, one worker process
+    (``python -m screenshots.dev.bench --only a,b --concurrency 2,1x3,1x4``): 3 tabs 5.09,
+    4 tabs 5.53 shots/s, and two processes of 2 tabs 5.10 at 13% more CPU per shot: one
+    browser per machine, with its tabs as the concurrency, is the cheapest."""
+    if cpus is None:
+        # The cores this process may run on (a container's cpuset), not the host's.
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(2, min(MAX_DEFAULT_TABS, (cpus or 1) + 2))
+
+
+DEFAULT_TABS = default_tabs()
 #: Seconds a presigned link stays valid: 7 days, the longest SigV4 allows.
 DEFAULT_LINK_EXPIRY = 7 * 24 * 3600
 #: Days earlier versions of a shot are kept by the lifecycle rule (a quarter: weekly runs keep

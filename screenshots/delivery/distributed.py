@@ -47,11 +47,17 @@ DEFAULT_MAX_IN_FLIGHT = 1000
 DEFAULT_BATCH_SIZE = 1
 
 
+#: Task messages' shots per tab of the workers' browsers, by default.
+BATCH_PER_TAB = 2
+
+
 def default_batch_size(settings: Settings) -> int:
-    """Shots per task message by default: the workers' ``SCREENSHOT_TABS`` (the fleet shares
-    its settings), so a task keeps every tab of its worker process's browser busy
-    (:func:`tasks.capture.capture_batch` captures a batch's shots at once, one per tab)."""
-    return max(DEFAULT_BATCH_SIZE, settings.tabs)
+    """Shots per task message by default: twice the workers' ``SCREENSHOT_TABS`` (the fleet
+    shares its settings). :func:`tasks.capture.capture_batch` runs a batch's shots on all the
+    tabs of its process's browser at once, and a task ends with its slowest capture: with one
+    shot per tab, the tabs that finished first would wait idle for it; with two, they take
+    the batch's next shots meanwhile."""
+    return BATCH_PER_TAB * settings.tabs if settings.tabs > 1 else DEFAULT_BATCH_SIZE
 #: Seconds between two polls of the result keys.
 POLL_INTERVAL = 0.1
 #: Seconds after which a batch with no result is given up as an error row. A last resort:
