@@ -36,7 +36,8 @@ _doomed = threading.local()  # set by the engine for a shot whose upload must fa
 
 
 class CountingEngine(SeleniumEngine):
-    """The Selenium engine, counting the captures in flight at once."""
+    """The Selenium engine, counting the captures in its tabs at once (the batch has more
+    threads than tabs: the extra ones wait for a tab, or store an image meanwhile)."""
 
     def __init__(self) -> None:
         super().__init__(load_settings(), tabs=TABS)
@@ -46,11 +47,14 @@ class CountingEngine(SeleniumEngine):
 
     def capture(self, url: str, options: CaptureOptions) -> Capture:
         _doomed.value = "doomed" in url
+        return super().capture(url, options)
+
+    def _capture_in_tab(self, *args: Any, **kwargs: Any) -> Capture:
         with self._count:
             self._now += 1
             self.most = max(self.most, self._now)
         try:
-            return super().capture(url, options)
+            return super()._capture_in_tab(*args, **kwargs)
         finally:
             with self._count:
                 self._now -= 1
