@@ -25,7 +25,8 @@ from screenshots.egress.policy import IPNetwork, parse_allow_list
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
 #: Where Debian installs ChromeDriver.
 DEFAULT_CHROMEDRIVER = "/usr/bin/chromedriver"
-#: Captures a browser serves before it is replaced by a fresh one (bounds its memory).
+#: Captures a browser serves per tab before it is replaced by a fresh one (bounds its memory;
+#: the Selenium engine's browser of 4 tabs is replaced every 800 captures).
 DEFAULT_RECYCLE_AFTER = 200
 #: Most tabs one browser gets by default: past this, run more pool processes (``-c``).
 MAX_DEFAULT_TABS = 8
@@ -121,7 +122,7 @@ class Settings:
     chromium_path: str = DEFAULT_CHROMIUM
     #: ``SCREENSHOT_CHROMEDRIVER``: path of the ChromeDriver binary.
     chromedriver_path: str = DEFAULT_CHROMEDRIVER
-    #: ``SCREENSHOT_RECYCLE_AFTER``: captures per browser before it is replaced.
+    #: ``SCREENSHOT_RECYCLE_AFTER``: captures per tab of a browser before it is replaced.
     recycle_after: int = DEFAULT_RECYCLE_AFTER
     #: ``SCREENSHOT_TABS``: captures one engine (one browser) runs at the same time, each in a
     #: tab of its own; a Celery task captures its batch with this many threads.
