@@ -18,7 +18,7 @@ import pytest
 from engines import chromium
 from engines.chromium_engine import START_FAILURES_FATAL, could_not_start
 from engines.selenium.engine import SeleniumEngine
-from screenshots.core.errors import BrowserCrashed, EngineUnavailable
+from screenshots.core.errors import BrowserCrashed, EngineUnavailable, NavigationError
 from screenshots.core.options import CaptureOptions
 from screenshots.core.settings import load_settings
 
@@ -89,3 +89,35 @@ def test_the_orphan_reaper_leaves_browsers_of_other_pid_namespaces_alone(tmp_pat
             if leftover.info["name"] == "chromium-fake":
                 with contextlib.suppress(psutil.Error):
                     leftover.kill()
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("dies", [True, False])
+def test_a_navigation_failed_by_a_dying_browser_is_its_crash_not_the_pages_error(
+    monkeypatch: pytest.MonkeyPatch, dies: bool
+) -> None:
+    """A browser killed during a navigation may fail it (``net::ERR_ABORTED``: its network
+    service went first) before its DevTools socket closes: the capture is the browser's crash
+    (transient, retried), not an error row for the page. The race, made certain: the tab's
+    navigation kills the browser, then answers what the browser did."""
+    from engines.selenium.cdptab import CdpTab
+
+    engine = SeleniumEngine(load_settings(), tabs=1)
+    try:
+        with contextlib.suppress(Exception):  # starts the browser; port 9 refuses
+            engine.capture("http://127.0.0.1:9/", CaptureOptions(timeout=20))
+        pid = engine.browser_pid
+        assert pid is not None
+
+        def navigate(tab: CdpTab, url: str, until: float) -> str:
+            if dies:
+                chromium.kill_process_tree(pid)
+            return "net::ERR_ABORTED"
+
+        monkeypatch.setattr(CdpTab, "navigate", navigate)
+        expected = BrowserCrashed if dies else NavigationError
+        with pytest.raises(expected) as caught:
+            engine.capture("http://127.0.0.1:9/again", CaptureOptions(timeout=20))
+        assert type(caught.value) is expected
+    finally:
+        engine.close()
