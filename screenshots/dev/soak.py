@@ -71,7 +71,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m screenshots.dev.soak", description=__doc__)
     parser.add_argument("--minutes", type=float, default=30.0, help="how long (default 30)")
     parser.add_argument("--pool", default="prefork", help="celery -P (default prefork)")
-    parser.add_argument("--concurrency", type=int, default=2, help="celery -c (default 2)")
+    parser.add_argument(
+        "--concurrency", type=int, default=1, help="celery -c (default 1, as the Procfile)"
+    )
     parser.add_argument("--tabs", type=int, default=None, help="SCREENSHOT_TABS of the worker")
     parser.add_argument("--batch-size", type=int, default=None, help="dispatcher --batch-size")
     parser.add_argument("--round", type=int, default=DEFAULT_ROUND, help="URLs per round")
