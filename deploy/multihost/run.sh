@@ -170,7 +170,9 @@ if [ "${MULTIHOST_FAULTS:-0}" = 1 ]; then
             echo "http://$NET.1:$port/$(basename "$page")?after=$round"
         done
     done > "$WORK/urls2.txt"
-    ip netns exec "$TAG-h3" "$PY" "$ROOT/dispatcher.py" "$WORK/urls2.txt" --out "$WORK/run2" >&2
+    # Small batches: 24 URLs in the default batches (2 x tabs) would be only 3 messages.
+    ip netns exec "$TAG-h3" "$PY" "$ROOT/dispatcher.py" "$WORK/urls2.txt" --out "$WORK/run2" \
+        --batch-size 2 >&2
     check_manifest "$WORK/run2/results.jsonl" "$WORK/urls2.txt" "$TAG-h3"
     for h in 1 2; do
         eval "back=\$host${h}_back"
