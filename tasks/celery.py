@@ -1,7 +1,6 @@
 """The Celery application, configured from :mod:`celeryconfig`."""
 
 import logging
-import threading
 from typing import Any
 
 import celery.app.trace
@@ -23,17 +22,7 @@ celery.app.trace.LOG_SUCCESS = "Task %(name)s[%(id)s] succeeded in %(runtime)ss"
 
 @worker_ready.connect
 def _declare_dead_letters(sender: Any = None, **_: object) -> None:
-    """Make sure the dead-letter exchange and queue exist before work is dead-lettered.
-
-    In a thread of its own: Celery logs "ready." only after the ``worker_ready`` handlers
-    return, and declaring a quorum queue on a busy RabbitMQ can take longer than a process
-    manager's readiness check waits (a Procfile worker was seen not ready after 30 s). The
-    worker serves without it meanwhile.
-    """
-    threading.Thread(target=_declare, name="dead-letters", daemon=True).start()
-
-
-def _declare() -> None:
+    """Make sure the dead-letter exchange and queue exist before work is dead-lettered."""
     from screenshots.delivery.topology import declare_dead_letter_topology
 
     try:

@@ -68,8 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--batch-size", type=int, default=None,
-        help="URLs per task message in distributed mode (default SCREENSHOT_TABS: a task "
-        "fills its worker browser's tabs)",
+        help="URLs per task message in distributed mode (default 2 x SCREENSHOT_TABS: a task "
+        "keeps its worker browser's tabs busy)",
     )
     parser.add_argument(
         "--max-in-flight", type=int, default=None,

@@ -125,7 +125,8 @@ class Settings:
     #: ``SCREENSHOT_RECYCLE_AFTER``: captures per tab of a browser before it is replaced.
     recycle_after: int = DEFAULT_RECYCLE_AFTER
     #: ``SCREENSHOT_TABS``: captures one engine (one browser) runs at the same time, each in a
-    #: tab of its own; a Celery task captures its batch with this many threads.
+    #: tab of its own (default: the cores + 2, at most 8); a Celery task captures its batch on
+    #: 1.5 x this many threads.
     tabs: int = DEFAULT_TABS
     #: ``SCREENSHOT_ISOLATION``: ``standard`` (default) lets an anonymous capture use the HTTP
     #: cache earlier captures of the same site filled (Chromium partitions the cache by

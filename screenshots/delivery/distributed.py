@@ -41,12 +41,9 @@ log = logging.getLogger(__name__)
 
 #: Shots published and not yet collected, at most. Bounds dispatcher memory and queue depth.
 DEFAULT_MAX_IN_FLIGHT = 1000
-#: Shots per task message when ``SCREENSHOT_TABS`` does not say (see
-#: :func:`default_batch_size`). 1 balances load best for one-tab browsers; larger batches cut
-#: per-message overhead for fast engines.
+#: Shots per task message for one-tab browsers (see :func:`default_batch_size`): 1 balances
+#: load best; larger batches cut per-message overhead for fast engines.
 DEFAULT_BATCH_SIZE = 1
-
-
 #: Task messages' shots per tab of the workers' browsers, by default.
 BATCH_PER_TAB = 2
 
@@ -58,6 +55,8 @@ def default_batch_size(settings: Settings) -> int:
     shot per tab, the tabs that finished first would wait idle for it; with two, they take
     the batch's next shots meanwhile."""
     return BATCH_PER_TAB * settings.tabs if settings.tabs > 1 else DEFAULT_BATCH_SIZE
+
+
 #: Seconds between two polls of the result keys.
 POLL_INTERVAL = 0.1
 #: Seconds after which a batch with no result is given up as an error row. A last resort:
