@@ -1,4 +1,4 @@
-"""Chromium driven by Playwright (sync API): one browser per engine, a context reused and wiped.
+"""Chromium driven by Playwright (async API on a loop thread): one browser, many tabs.
 
 The system Chromium (``Settings.chromium_path``) is launched with the flags of
 :func:`engines.chromium.chromium_flags`, in a profile directory of
@@ -6,27 +6,27 @@ The system Chromium (``Settings.chromium_path``) is launched with the flags of
 Chromium's command line and :func:`engines.chromium.reap_orphans` finds a browser whose owner
 died). Playwright never downloads a browser here.
 
-Anonymous captures share one browser context, wiped between captures (cookies, storage,
-service workers, permissions: a new context per URL cost ~400 ms of browser CPU), so they share
-its HTTP cache (:mod:`engines.isolation`); a capture with credentials or ``isolation: strict``
-gets a context of its own. Contexts are made with the shot's viewport, scale, user agent,
-locale, time zone, colour scheme and headers (a capture with other settings than the shared
-context's gets a new shared context). The browser is replaced after ``recycle_after`` captures
-and after any failure that leaves it suspect.
+Up to ``SCREENSHOT_TABS`` captures are in flight at once on one browser, from as many threads,
+each in a browser context of its own: a tab's context is reused and wiped between its captures
+(cookies, storage, service workers, permissions: a new context per URL cost ~400 ms of browser
+CPU), so anonymous captures keep its HTTP cache (:mod:`engines.isolation`); a capture with
+credentials or ``isolation: strict`` gets a context of its own, closed after it. Contexts are
+made with the shot's viewport, scale, user agent, locale, time zone, colour scheme and headers
+(an idle tab's context made with other settings is replaced).
 
-Playwright's sync objects belong to the thread that created them, and its sync API refuses to
-run inside an asyncio loop. So each engine owns one thread that does all its Playwright calls;
-:meth:`PlaywrightEngine.capture` hands the work over and waits, which makes the engine usable
-from any thread (one capture at a time) and lets :meth:`~PlaywrightEngine.close` run from
-another thread than the captures (the embedded runner and Celery's shutdown do that). The
-caller's wait is the hard deadline: ``WATCHDOG_GRACE`` seconds past ``options.timeout`` the
-browser's processes are killed, which ends whatever Playwright call was stuck.
+Playwright's async API drives every page from one asyncio loop, in a thread of the engine's
+own; the capturing threads hand it each call and wait, so the capture steps stay the blocking
+code shared with the Selenium engine. The capture's deadline is hard: ``WATCHDOG_GRACE``
+seconds past ``options.timeout`` its context is closed (the browser killed if that fails),
+which ends whatever call was stuck. The browser is replaced after ``recycle_after`` captures
+(counted per tab) and when it dies.
 
 The package is split by job:
 
-- :mod:`engines.playwright.engine`: :class:`PlaywrightEngine`, one capture and its failures;
-- :mod:`engines.playwright.thread`: the thread making all of an engine's Playwright calls;
-- :mod:`engines.playwright.browser`: Playwright, its Chromium and the per-capture contexts;
+- :mod:`engines.playwright.engine`: :class:`PlaywrightEngine`, the tabs, a capture and its
+  failures, the browser's life;
+- :mod:`engines.playwright.thread`: the loop running all of an engine's Playwright calls;
+- :mod:`engines.playwright.browser`: Playwright, its Chromium and the contexts' options;
 - :mod:`engines.playwright.record`: what one capture's page did (requests, console, documents);
 - :mod:`engines.playwright.tab`: the page as the shared steps of :mod:`engines.tab` see it.
 """

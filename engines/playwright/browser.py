@@ -1,58 +1,65 @@
-"""Playwright, its Chromium and the profile directory; the browser contexts of the captures.
+"""Playwright, its Chromium and the profile directory; the options of the captures' contexts.
 
 The system Chromium (``Settings.chromium_path``) is launched with the flags of
 :func:`engines.chromium.chromium_flags`, in a profile directory of
 :func:`engines.chromium.new_profile_dir` (as a persistent context, so the profile path is on
 Chromium's command line and :func:`engines.chromium.reap_orphans` finds a browser whose owner
-died). Playwright never downloads a browser here. Anonymous captures share one context, made
-with their settings and wiped by the engine between captures (cookies, storage, service
-workers, permissions), so they share its HTTP cache; a private capture (credentials,
-``isolation: strict``) gets a context of its own (:meth:`Browser.context_for`).
+died). Playwright never downloads a browser here. The captures do not use the persistent
+context: each tab of the engine has a context of its own (:meth:`Browser.new_context`, made
+with the shot's settings by :func:`context_options`), reused and wiped between its captures.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import psutil
-from playwright.sync_api import BrowserContext, Playwright, sync_playwright
+from playwright.async_api import BrowserContext, Playwright, async_playwright
 
 from engines import chromium, page
+from engines.playwright.thread import EngineLoop
 from screenshots.core.options import CaptureOptions
 from screenshots.core.settings import Settings
 
 #: Seconds the browser may take to start.
 LAUNCH_TIMEOUT = 30.0
+#: Seconds Playwright gets to shut Chromium down before everything is killed.
+QUIT_TIMEOUT = 5.0
 
 
 class Browser:
-    """Playwright, its Chromium and the profile directory. Used only in the engine's thread
-    (but :meth:`processes` and :meth:`kill`, safe from any thread)."""
+    """Playwright, its Chromium and the profile directory. Its coroutines run on the engine's
+    loop (:class:`~engines.playwright.thread.EngineLoop`); :meth:`alive`, :meth:`processes`,
+    :meth:`kill` and :meth:`quit` are safe from any other thread."""
 
     def __init__(
-        self, settings: Settings, width: int, height: int, proxy_server: str | None = None
+        self,
+        settings: Settings,
+        width: int,
+        height: int,
+        proxy_server: str | None,
+        loop: EngineLoop,
     ) -> None:
         self.profile = chromium.new_profile_dir()
+        self.loop = loop
         self.playwright: Playwright | None = None
         self.context: BrowserContext | None = None
-        #: The context anonymous captures share (see :meth:`context_for`), and its settings.
-        self.shared: BrowserContext | None = None
-        self.shared_key = ""
         self.driver_pid: int | None = None
+        self.process: psutil.Process | None = None  # Chromium's browser process
         self.captures = 0
         flags = chromium.chromium_flags(self.profile, width, height, proxy_server)
         self.flags = [f for f in flags if not f.startswith("--user-data-dir=")]
         self.chromium_path = settings.chromium_path
 
-    def start(self) -> None:
+    async def start(self) -> None:
         _write_preferences(self.profile, chromium.PROFILE_PREFS)
-        self.playwright = sync_playwright().start()
-        self.driver_pid = _driver_pid(self.playwright)
+        self.playwright = await async_playwright().start()
         env: dict[str, str | float | bool] = dict(chromium.browser_environment(self.profile))
-        self.context = self.playwright.chromium.launch_persistent_context(
+        self.context = await self.playwright.chromium.launch_persistent_context(
             str(self.profile),
             executable_path=self.chromium_path,
             args=self.flags,
@@ -64,38 +71,23 @@ class Browser:
             timeout=LAUNCH_TIMEOUT * 1000,
             accept_downloads=False,
         )
+        self.process, self.driver_pid = _started_processes(self.profile)
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
 
     def alive(self) -> bool:
         context = self.context
-        return context is not None and context.browser is not None and (
-            context.browser.is_connected()
-        )
+        if context is None or context.browser is None or not context.browser.is_connected():
+            return False
+        return self.process is None or chromium.process_alive(self.process)
 
-    def context_for(self, options: CaptureOptions, private: bool) -> tuple[BrowserContext, bool]:
-        """The context of a capture, and whether it is the capture's own (to close after it).
-
-        An anonymous capture reuses the browser's shared context when it was made with the
-        same settings (a new context costs ~400 ms of browser CPU, issue #15), so such captures
-        share its HTTP cache (:mod:`engines.isolation`); the caller wipes what the previous
-        page left in it. A private capture (credentials, ``isolation: strict``) gets a context
-        of its own: a cache nobody else reads, gone with it.
-        """
-        kwargs = context_options(options)
-        if private:
-            return self.new_context(kwargs), True
-        key = json.dumps(kwargs, sort_keys=True)
-        if self.shared is None or self.shared_key != key:
-            if self.shared is not None:
-                with contextlib.suppress(Exception):
-                    self.shared.close()
-            self.shared, self.shared_key = self.new_context(kwargs), key
-        return self.shared, False
-
-    def new_context(self, kwargs: dict[str, Any]) -> BrowserContext:
+    async def new_context(self, kwargs: dict[str, Any]) -> BrowserContext:
         """A context made with ``kwargs`` (:func:`context_options`)."""
         assert self.context is not None and self.context.browser is not None
-        context = self.context.browser.new_context(**kwargs)
-        context.add_init_script(script=chromium.PAGE_GUARD_SCRIPT)  # print(), alert()...
+        context = await self.context.browser.new_context(**kwargs)
+        await context.add_init_script(script=chromium.PAGE_GUARD_SCRIPT)  # print(), alert()...
         return context
 
     def processes(self) -> list[psutil.Process]:
@@ -106,24 +98,37 @@ class Browser:
         return found
 
     def kill(self) -> None:
-        chromium.kill_processes(chromium.our_browser_processes(self.profile))
+        """Kill Chromium and Playwright's driver (any thread): every call in flight fails."""
+        chromium.kill_processes(self.processes())
+
+    async def _close(self) -> None:
+        try:
+            if self.context is not None:
+                await self.context.close()
+        finally:
+            if self.playwright is not None:
+                await self.playwright.stop()
 
     def quit(self, polite: bool) -> None:
         """Close the browser (politely first if asked), stop Playwright, delete the profile."""
-        if polite and self.context is not None:
+        if polite and self.context is not None and self.loop.alive():
             with contextlib.suppress(Exception):
-                if self.shared is not None:
-                    self.shared.close()
-                self.context.close()
-        self.context = self.shared = None
+                self.loop.call(self._close(), timeout=QUIT_TIMEOUT)
+        elif self.playwright is not None and self.loop.alive():
+            self.kill()  # first, so that stopping Playwright does not wait for the browser
+            with contextlib.suppress(Exception):
+                self.loop.call(self.playwright.stop(), timeout=QUIT_TIMEOUT)
+        self.context = None
+        self.playwright = None
         self.kill()
-        if self.playwright is not None:
-            with contextlib.suppress(Exception):
-                self.playwright.stop()
-            self.playwright = None
         if self.driver_pid is not None:
             chromium.kill_process_tree(self.driver_pid, wait=1.0)
         chromium.remove_profile_dir(self.profile)
+
+
+def context_key(kwargs: dict[str, Any]) -> str:
+    """What tells apart contexts made with different settings (:func:`context_options`)."""
+    return json.dumps(kwargs, sort_keys=True)
 
 
 def _write_preferences(profile: Path, prefs: dict[str, object]) -> None:
@@ -140,13 +145,20 @@ def _write_preferences(profile: Path, prefs: dict[str, object]) -> None:
     (default / "Preferences").write_text(json.dumps(nested), encoding="utf-8")
 
 
-def _driver_pid(playwright: Playwright) -> int | None:
-    """Pid of Playwright's Node.js driver process (private attributes; ``None`` if they move)."""
-    try:
-        transport = playwright._impl_obj._connection._transport  # type: ignore[attr-defined]
-        return int(transport._proc.pid)
-    except (AttributeError, TypeError, ValueError):
-        return None
+def _started_processes(profile: Path) -> tuple[psutil.Process | None, int | None]:
+    """Chromium's browser process (the one of ``profile`` whose parent is not one of them, the
+    crash handler aside) and its parent's pid, Playwright's Node.js driver (read from the
+    processes: Playwright does not say, and its private attributes move between versions)."""
+    processes = chromium.our_browser_processes(profile)
+    pids = {process.pid for process in processes}
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            if "crashpad" not in process.name() and process.ppid() not in pids:
+                driver = psutil.Process(process.ppid())
+                # never this process (it would kill itself with the "driver")
+                ours = driver.pid != os.getpid() and "node" in driver.name()
+                return process, driver.pid if ours else None
+    return None, None
 
 
 def context_options(options: CaptureOptions) -> dict[str, Any]:

@@ -1,15 +1,21 @@
-"""The Playwright engine: captures handed to the engine's thread, a hard deadline around them.
+"""The Playwright engine: captures in tabs of one browser, each tab a context of its own.
 
-:meth:`PlaywrightEngine.capture` submits the work to the engine's
-:class:`~engines.playwright.thread.EngineThread` and waits; the caller's wait is the hard
-deadline: ``WATCHDOG_GRACE`` seconds past ``options.timeout`` the browser's processes are
-killed, which ends whatever Playwright call was stuck. In the engine's thread, a capture opens
-a page in the browser's shared context, wiped first (a private capture: in a context of its
-own, see :meth:`~engines.playwright.browser.Browser.context_for`), records what its page does
-(:class:`~engines.playwright.record.PageRecord`), navigates, checks the main document, then
+Up to ``tabs`` captures (``SCREENSHOT_TABS``) are in flight at once on one Chromium, so
+:meth:`PlaywrightEngine.capture` may be called from that many threads at the same time (more
+wait for a free tab). Every Playwright call is a coroutine run on the engine's loop
+(:class:`~engines.playwright.thread.EngineLoop`), the capturing thread waiting for it. A capture
+takes an idle tab's context made with the same settings (or makes one), wipes what the previous
+capture left in it (cookies, permissions, storage of every origin), opens a page, records what
+it does (:class:`~engines.playwright.record.PageRecord`), navigates, checks the main document,
 runs the steps shared with the other Chromium engine (:func:`engines.tab.wait_in_page`,
-:func:`engines.tab.screenshot`). The browser's life is
-:class:`~engines.chromium_engine.ChromiumEngine`'s.
+:func:`engines.tab.screenshot`) and closes its page. A private capture (credentials,
+``isolation: strict``) gets a context of its own, closed after it (:mod:`engines.isolation`).
+
+Failures stay with their capture: past its deadline (plus ``WATCHDOG_GRACE``) the watchdog
+closes its context, which ends whatever call was stuck, and kills the browser only if that
+fails; a page that crashes its renderer is a permanent error; when the browser itself dies,
+the captures in flight fail as transient and the next one starts a new browser, once.
+Recycling after ``recycle_after`` captures waits for the captures in flight.
 """
 
 from __future__ import annotations
@@ -18,13 +24,13 @@ import contextlib
 import logging
 import threading
 import time
-from concurrent.futures import TimeoutError as FutureTimeout
+from collections.abc import Coroutine
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
-from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import Page
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.async_api import BrowserContext, Page
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from engines import chromium, isolation, page
 from engines.base import Capture
@@ -33,198 +39,267 @@ from engines.chromium_engine import (
     ChromiumEngine,
     Clock,
     NoTimeLeft,
+    Watchdog,
     browser_crashed,
     could_not_start,
-    deadline_passed,
     load_timeout,
-    redirect_loop,
+    short,
+    start_timeout,
 )
 from engines.page import Document, navigation_error
-from engines.playwright.browser import Browser
+from engines.playwright.browser import (
+    LAUNCH_TIMEOUT,
+    QUIT_TIMEOUT,
+    Browser,
+    context_key,
+    context_options,
+)
 from engines.playwright.record import PageRecord
-from engines.playwright.tab import PlaywrightTab
-from engines.playwright.thread import EngineThread
+from engines.playwright.tab import Call, PlaywrightTab
+from engines.playwright.thread import CallTimeout, EngineLoop
 from engines.tab import ignored_regions, screenshot, wait_in_page
 from screenshots.core.errors import (
+    BrowserCrashed,
     CaptureTimeout,
-    EngineUnavailable,
+    NavigationError,
     PermanentError,
+    RedirectLoop,
 )
 from screenshots.core.options import CaptureOptions
 from screenshots.core.settings import Settings
+from screenshots.egress.guard import EgressGuard
+
+_T = TypeVar("_T")
 
 logger = logging.getLogger(__name__)
 
-#: Seconds ``close()`` lets Playwright shut Chromium down before everything is killed.
-QUIT_TIMEOUT = 5.0
 #: Seconds a failed capture whose page navigated by itself is watched for a redirect loop.
 LOOP_WATCH = 2.0
 #: The same for a capture that succeeded (a meta refresh loop can be caught mid-way).
 LOOP_SETTLED_WATCH = 0.5
+#: Seconds a loaded page must start no new navigation to count as settled.
+SETTLE_WINDOW = 0.05
+#: Main-frame navigations at which a page still loading is a redirect loop at once.
+LOOP_EARLY = 20
+#: Seconds before the deadline the wait for a page to settle gives up (room to tell a loop).
+LOOP_CHECK = 1.0
+#: The error when a page crashes its renderer (a memory bomb past ``chromium.JS_HEAP_MB``): a
+#: permanent error, as the page would do it again (the Selenium engine's words).
+PAGE_CRASHED = "the page crashed the browser tab (out of memory, or a browser bug)"
+#: Seconds past the watchdog after which a capture stops waiting for a call the loop never
+#: answered (the watchdog closes the tab, then kills the browser: this is the last resort).
+CALL_BACKSTOP = WATCHDOG_GRACE + QUIT_TIMEOUT + chromium.KILL_WAIT
+
+
+class _Slot:
+    """A tab's browser context: reused and wiped between its captures, unless ``own``."""
+
+    def __init__(self, browser: Browser, context: BrowserContext, key: str, own: bool) -> None:
+        self.browser = browser
+        self.context = context
+        self.key = key
+        self.own = own
+        self.closed = False  # the watchdog closed it
+
+
+class _InFlight:
+    """One capture's place in the engine: its browser, context and record, for the watchdog."""
+
+    def __init__(self) -> None:
+        self.browser: Browser | None = None
+        self.slot: _Slot | None = None
+        self.record: PageRecord | None = None
+        self.starting: Browser | None = None  # the browser this capture is starting
 
 
 class PlaywrightEngine(ChromiumEngine[Browser]):
-    """Chromium through Playwright; see :mod:`engines.playwright`.
+    """Chromium through Playwright, one browser per engine, ``tabs`` captures at once; see
+    :mod:`engines.playwright.engine`.
 
-    ``settings`` gives the Chromium path (default: :func:`screenshots.core.settings.load_settings`);
-    ``recycle_after`` is the number of captures a browser serves before it is replaced
-    (default ``settings.recycle_after``). One capture at a time; any thread may call.
+    ``settings`` gives the Chromium path and ``SCREENSHOT_TABS`` (default:
+    :func:`screenshots.core.settings.load_settings`); ``recycle_after`` is the number of
+    captures a browser serves before it is replaced (default ``settings.recycle_after`` per
+    tab); ``tabs`` overrides ``settings.tabs``. Thread-safe: :meth:`capture` may be called
+    from several threads at once, :meth:`close` from any thread.
     """
 
     name = "playwright"
 
-    def __init__(self, settings: Settings | None = None, recycle_after: int | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        recycle_after: int | None = None,
+        tabs: int | None = None,
+    ) -> None:
         super().__init__(settings, recycle_after)
-        self._thread: EngineThread | None = None
-        # self._browser is touched only in self._thread
-        self._record: PageRecord | None = None  # what the current capture's page did
-        self._lock = threading.Lock()
+        self.tabs = self.settings.tabs if tabs is None else tabs
+        if self.tabs < 1:
+            raise ValueError("tabs must be at least 1")
+        self.concurrent = self.tabs
+        if recycle_after is None:  # counted per tab, as the Selenium engine does (its HTTP cache)
+            self.recycle_after = self.settings.recycle_after * self.tabs
+        self._start_failures = 0  # browser starts that failed in a row
+        self._tabs = threading.BoundedSemaphore(self.tabs)
+        self._lock = threading.Condition()
+        self._idle: list[_Slot] = []  # contexts of the current browser no capture uses
+        self._in_flight = 0
+        self._retiring = False
+        self._loop: EngineLoop | None = None
+
+    @property
+    def browser_pid(self) -> int | None:
+        """Pid of the current Chromium browser process, ``None`` before the first capture."""
+        browser = self._browser
+        return browser.pid if browser is not None else None
 
     # -- capture (caller's thread) ---------------------------------------------------------
 
     def capture(self, url: str, options: CaptureOptions) -> Capture:
-        with self._lock:
-            if self._thread is None:
-                self._thread = EngineThread()
-            thread = self._thread
-            deadline = time.monotonic() + options.timeout
-            self._record = None
-            future = thread.submit(lambda: self._capture(url, options, deadline))
-            try:
-                return future.result(timeout=options.timeout + WATCHDOG_GRACE)
-            except FutureTimeout:
-                pass
-            deadline_passed()
-            browser = self._browser
-            if browser is not None:
-                chromium.kill_processes(browser.processes())
-            try:
-                future.result(timeout=QUIT_TIMEOUT + chromium.KILL_WAIT)
-            except FutureTimeout:  # the thread is stuck for good: leave it, start afresh
-                logger.warning("the Playwright thread did not come back: abandoning it")
-                self._thread = None
-                self._browser = None
-                if browser is not None:
-                    chromium.remove_profile_dir(browser.profile)
-                thread.stop()
-            except Exception:  # noqa: BLE001, S110 - it failed because we killed it
-                pass
-            record = self._record  # a stuck DevTools call while the page kept navigating?
-            loop = redirect_loop(record.navigations) if record is not None else None
-            raise loop or load_timeout(options)
+        deadline = time.monotonic() + options.timeout
+        with self._tabs:
+            flight = _InFlight()
+            with Watchdog(options.timeout + WATCHDOG_GRACE, lambda: self._expire(flight)) as dog:
+                try:
+                    browser = self._enter(options, dog, flight)
+                except BaseException:
+                    self._leave()
+                    raise
+                flight.browser = browser
+                try:
+                    return self._capture_in_slot(browser, flight, url, options, deadline, dog)
+                finally:
+                    self._leave()
 
-    def close(self) -> None:
-        """Close the browser (politely, then by force), delete its profile. Idempotent."""
-        with self._lock:
-            thread, self._thread = self._thread, None
-            if thread is None:
-                return
-            future = thread.submit(lambda: self._stop(polite=True))
-            try:
-                future.result(timeout=QUIT_TIMEOUT + chromium.KILL_WAIT + 2)
-            except FutureTimeout:
-                browser = self._browser
-                if browser is not None:
-                    chromium.kill_processes(browser.processes())
-                    chromium.remove_profile_dir(browser.profile)
-                self._browser = None
-            thread.stop()
-            self._egress.close()
-
-    # -- capture (engine's thread) ---------------------------------------------------------
-
-    def _capture(self, url: str, options: CaptureOptions, deadline: float) -> Capture:
-        self._retire_if_needed()
+    def _capture_in_slot(
+        self,
+        browser: Browser,
+        flight: _InFlight,
+        url: str,
+        options: CaptureOptions,
+        deadline: float,
+        watchdog: Watchdog,
+    ) -> Capture:
+        slot: _Slot | None = None
+        keep = False
         try:
-            browser = self._ensure_browser(options)
-            browser.captures += 1
-            return self._capture_with(browser, url, options, deadline)
-        except NoTimeLeft as exc:  # the browser is fine: keep it
+            self._time_left(deadline, options)
+            private = isolation.private(url, options, self.settings)
+            slot = flight.slot = self._take_slot(browser, options, private, deadline)
+            found = self._capture(slot, flight, url, options, deadline)
+            keep = True
+            return found
+        except NoTimeLeft as exc:  # the tab is fine: keep it
+            keep = True
             raise CaptureTimeout(exc.message) from None
-        except (PermanentError, CaptureTimeout, EngineUnavailable):
+        except RedirectLoop:
+            raise
+        except PermanentError:  # the page's fault (an error page, no such element...)
+            keep = True
+            raise
+        except CaptureTimeout as exc:
+            loop = self._redirect_loop(flight, deadline)
+            if loop is not None:
+                raise loop from exc
             raise
         except PlaywrightTimeout as exc:
+            raise self._redirect_loop(flight, deadline) or load_timeout(options) from exc
+        except CallTimeout as exc:  # the watchdog could not end the call: nothing answers
+            self._discard_browser(browser)
             raise load_timeout(options) from exc
         except PlaywrightError as exc:
-            self._stop(polite=False)
-            raise browser_crashed(exc) from exc
-        except BaseException:
-            self._stop(polite=False)
-            raise
-
-    def _capture_with(
-        self, browser: Browser, url: str, options: CaptureOptions, deadline: float
-    ) -> Capture:
-        self._time_left(deadline, options)
-        private = isolation.private(url, options, self.settings)
-        context, own = browser.context_for(options, private)
-        tab: Page | None = None
-        try:
-            context.set_default_timeout(max(1.0, (deadline - time.monotonic()) * 1000))
-            if not own:  # the shared context: the last capture's page is closed, wipe the rest
-                context.clear_cookies()
-                context.clear_permissions()
-            if options.cookies:
-                context.add_cookies(
-                    [{"name": name, "value": value, "url": url} for name, value in options.cookies]
-                )
-            record = self._record = PageRecord(page.BlockRules.of(options))
-            tab = context.new_page()
-            shared = PlaywrightTab(context, tab)
-            if not own:  # storage, IndexedDB, Cache Storage, service workers of every origin
-                shared.cdp("Storage.clearDataForOrigin", {"origin": "*", "storageTypes": "all"})
-            if record.rules:
-                tab.route("**/*", record.route)
-            record.follow(tab)
-            return self._capture_in(shared, tab, record, url, options, deadline)
+            raise self._failure(browser, flight, exc, options, deadline, watchdog) from exc
         finally:
-            with contextlib.suppress(PlaywrightError):
-                if own:
-                    context.close()
-                elif tab is not None:
-                    tab.close()
+            if slot is not None:
+                self._release(slot, keep)
+
+    def _failure(
+        self,
+        browser: Browser,
+        flight: _InFlight,
+        exc: PlaywrightError,
+        options: CaptureOptions,
+        deadline: float,
+        watchdog: Watchdog,
+    ) -> Exception:
+        """The error of a capture whose Playwright call failed with ``exc``."""
+        if watchdog.fired or time.monotonic() >= deadline:
+            return self._redirect_loop(flight, deadline, watch=0) or load_timeout(options)
+        record = flight.record
+        if record is not None and record.crashed:  # the page killed its renderer: it would again
+            return NavigationError(PAGE_CRASHED, code="tab crashed")
+        if not browser.alive():
+            self._discard_browser(browser)
+            return browser_crashed(exc)
+        loop = self._redirect_loop(flight, deadline)  # "execution context was destroyed"...
+        if loop is not None:
+            return loop
+        return BrowserCrashed(f"the browser tab stopped answering ({short(exc)})")
+
+    @staticmethod
+    def _redirect_loop(
+        flight: _InFlight, deadline: float, watch: float = LOOP_WATCH
+    ) -> RedirectLoop | None:
+        """A :class:`~screenshots.core.errors.RedirectLoop` if the capture's page kept
+        navigating by itself (watched up to ``watch`` seconds)."""
+        record = flight.record
+        return record.watch_for_loop(deadline, watch) if record is not None else None
+
+    def _capture(
+        self, slot: _Slot, flight: _InFlight, url: str, options: CaptureOptions, deadline: float
+    ) -> Capture:
+        call = self._caller(deadline)
+        record = flight.record = PageRecord(page.BlockRules.of(options))
+        timeout_ms = max(1.0, (deadline - time.monotonic()) * 1000)
+        tab = call(_open_page(call, slot, url, options, record, timeout_ms))
+        try:
+            return self._capture_in(tab, record, url, options, deadline)
+        finally:
+            with contextlib.suppress(PlaywrightError, CallTimeout):
+                if not slot.own and not slot.closed:
+                    call(tab.page.close())
 
     def _capture_in(
         self,
-        shared: PlaywrightTab,
-        tab: Page,
+        tab: PlaywrightTab,
         record: PageRecord,
         url: str,
         options: CaptureOptions,
         deadline: float,
     ) -> Capture:
         clock = Clock()
-        self._egress.begin()
-        try:
-            self._navigate(tab, record, url, options, deadline)
-            clock.navigated = time.monotonic()
-            self._check_shown(tab, record, url)
-            wait_in_page(shared, options, deadline)
-            clock.waited = time.monotonic()
-            self._check_shown(tab, record, url)
-            regions = ignored_regions(shared, options)
-            image = _screenshot(shared, options)
-        except (PlaywrightError, CaptureTimeout) as exc:
-            loop = record.watch_for_loop(tab, deadline, LOOP_WATCH)
-            if loop is not None:
-                raise loop from exc
-            raise
+        egress = self._egress_view()
+        egress.begin()
+        self._navigate(tab, record, url, options, deadline, egress)
+        self._settle(tab, record, options, deadline)
+        clock.navigated = time.monotonic()
+        self._check_shown(tab, record, url, egress)
+        wait_in_page(tab, options, deadline)
+        clock.waited = time.monotonic()
+        self._check_shown(tab, record, url, egress)
+        regions = ignored_regions(tab, options)
+        image = _screenshot(tab, options)
         if record.navigations >= 2:  # it moved on by itself: caught in a loop, mid-way?
-            loop = record.watch_for_loop(tab, deadline, LOOP_SETTLED_WATCH)
+            loop = record.watch_for_loop(deadline, LOOP_SETTLED_WATCH)
             if loop is not None:
                 raise loop
         clock.captured = time.monotonic()
         console = (record.console_count, record.console)
-        shown = (tab.url, tab.title())
-        found = self._result(image, record.document(), shown, record, console, clock)
+        shown = (tab.page.url, tab.call(tab.page.title()))
+        found = self._result(image, record.document(), shown, record, console, clock, egress)
         return replace(found, ignored_regions=regions) if regions else found
 
     def _navigate(
-        self, tab: Page, record: PageRecord, url: str, options: CaptureOptions, deadline: float
+        self,
+        tab: PlaywrightTab,
+        record: PageRecord,
+        url: str,
+        options: CaptureOptions,
+        deadline: float,
+        egress: EgressGuard,
     ) -> None:
         remaining = max(1.0, (deadline - time.monotonic()) * 1000)
         try:
-            tab.goto(url, wait_until=options.wait_until, timeout=remaining)
+            tab.call(tab.page.goto(url, wait_until=options.wait_until, timeout=remaining))
         except PlaywrightTimeout:
             raise
         except PlaywrightError as exc:
@@ -233,30 +308,240 @@ class PlaywrightEngine(ChromiumEngine[Browser]):
             if "Download is starting" in text:
                 document = document or Document(url, 200)
                 raise navigation_error("net::ERR_ABORTED", url, document) from None
-            failed = self._failed_navigation(text, url, document)
+            failed = self._failed_navigation(text, url, document, egress)
             if failed is None:
                 raise
             raise failed from None
 
-    def _check_shown(self, tab: Page, record: PageRecord, url: str) -> None:
+    @staticmethod
+    def _settle(
+        tab: PlaywrightTab, record: PageRecord, options: CaptureOptions, deadline: float
+    ) -> None:
+        """After ``goto``: wait until the page starts no new navigation for
+        ``SETTLE_WINDOW`` (an ``onload`` redirect or a meta refresh of 0 s starts at once, and
+        is a page to wait for), watching for a redirect loop meanwhile."""
+        arrived = record.started
+        give_up = deadline - min(LOOP_CHECK, options.timeout / 10)
+        while True:
+            now = time.monotonic()
+            if record.navigations >= LOOP_EARLY:
+                raise RedirectLoop(record.navigations)
+            if record.crashed:
+                raise NavigationError(PAGE_CRASHED, code="tab crashed")
+            quiet = now - record.changed
+            if not record.pending and quiet >= SETTLE_WINDOW:
+                break
+            if now >= give_up:
+                raise load_timeout(options)
+            time.sleep(min(SETTLE_WINDOW, max(0.005, SETTLE_WINDOW - quiet)))
+        if options.wait_until == "networkidle" and record.started != arrived:
+            remaining = max(1.0, (deadline - time.monotonic()) * 1000)
+            tab.call(tab.page.wait_for_load_state("networkidle", timeout=remaining))
+
+    def _check_shown(
+        self, tab: PlaywrightTab, record: PageRecord, url: str, egress: EgressGuard
+    ) -> None:
         """Raise if the page on screen is Chromium's error page or the proxy's refusal."""
-        self._check_document(url, record.document(), tab.url.startswith("chrome-error://"))
+        error_page = tab.page.url.startswith("chrome-error://")
+        self._check_document(url, record.document(), error_page, egress)
 
-    # -- browser life (engine's thread) ----------------------------------------------------
+    def _caller(self, deadline: float) -> Call:
+        """A function running a coroutine on the loop for a capture due at ``deadline``."""
+        loop = self._loop
+        assert loop is not None
 
-    def _ensure_browser(self, options: CaptureOptions) -> Browser:
-        if self._browser is not None:
-            return self._browser
+        def call(coroutine: Coroutine[Any, Any, _T]) -> _T:
+            backstop = max(0.5, deadline + CALL_BACKSTOP - time.monotonic())
+            return loop.call(coroutine, timeout=backstop)
+
+        return call
+
+    # -- tabs ------------------------------------------------------------------------------
+
+    def _take_slot(
+        self, browser: Browser, options: CaptureOptions, private: bool, deadline: float
+    ) -> _Slot:
+        """An idle context of ``browser`` made with the shot's settings, or a new one (always
+        a new one, the capture's own, for a private capture)."""
+        kwargs = context_options(options)
+        key = context_key(kwargs)
+        taken: _Slot | None = None
+        dropped: list[_Slot] = []
+        if not private:
+            with self._lock:
+                for index in range(len(self._idle) - 1, -1, -1):  # the last used first
+                    if self._idle[index].key == key:
+                        taken = self._idle.pop(index)
+                        break
+                if taken is None and len(self._idle) >= self.tabs:  # other settings: make room
+                    dropped.append(self._idle.pop(0))
+        for slot in dropped:
+            self._close_slot(slot)
+        if taken is not None:
+            return taken
+        context = self._caller(deadline)(browser.new_context(kwargs))
+        return _Slot(browser, context, key, own=private)
+
+    def _release(self, slot: _Slot, keep: bool) -> None:
+        """Give a capture's context back to the idle tabs, or close it."""
+        if keep and not slot.own and not slot.closed:
+            with self._lock:
+                if slot.browser is self._browser and slot.browser.alive():
+                    self._idle.append(slot)
+                    return
+        self._close_slot(slot)
+
+    def _close_slot(self, slot: _Slot) -> None:
+        """Close a context without waiting (its pages with it; nothing uses it any more)."""
+        slot.closed = True
+        loop = self._loop
+        if loop is not None and loop.alive() and slot.browser.alive():
+            with contextlib.suppress(RuntimeError):  # the loop stopped meanwhile
+                loop.submit(_close_quietly(slot.context))
+
+    def _expire(self, flight: _InFlight) -> None:
+        """The watchdog, past a capture's deadline: close its context (which ends whatever
+        call the capture waits for), or kill its browser if it is still starting or does not
+        close it."""
+        slot = flight.slot
+        if slot is None:
+            # Starting the browser took too long: kill it. A capture still waiting for a
+            # browser another one retires leaves it alone (it times out on its own).
+            if flight.starting is not None:
+                flight.starting.kill()
+            return
+        slot.closed = True
+        loop = self._loop
+        try:
+            if loop is None:
+                raise RuntimeError("no loop")
+            loop.submit(slot.context.close()).result(QUIT_TIMEOUT)
+        except Exception:  # noqa: BLE001 - whatever failed, the browser must let go
+            logger.warning("the browser did not close a hung tab: killing it")
+            slot.browser.kill()
+
+    # -- browser life ----------------------------------------------------------------------
+
+    def _enter(self, options: CaptureOptions, watchdog: Watchdog, flight: _InFlight) -> Browser:
+        """Count this capture in, on a browser that is up (started, retired or replaced as
+        needed, by one capture while the others wait)."""
+        with self._lock:
+            while True:
+                if self._retiring:
+                    self._lock.wait()
+                    continue
+                browser = self._browser
+                if browser is not None and not browser.alive():
+                    logger.warning("the browser died: starting a new one")
+                    self._forget(browser)
+                    browser.quit(False)
+                    continue
+                if browser is not None and browser.captures >= self.recycle_after:
+                    logger.debug("recycling the browser after %d captures", browser.captures)
+                    self._retiring = True
+                    try:
+                        while self._in_flight:
+                            self._lock.wait()
+                        self._stop(polite=True)
+                    finally:
+                        self._retiring = False
+                        self._lock.notify_all()
+                    continue
+                break
+            self._in_flight += 1
+            if self._browser is None:
+                self._start(options, watchdog, flight)
+            browser = self._browser
+            assert browser is not None
+            browser.captures += 1
+            return browser
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+            self._lock.notify_all()
+
+    def _start(self, options: CaptureOptions, watchdog: Watchdog, flight: _InFlight) -> None:
         self._before_start()
-        browser = self._browser = Browser(
-            self.settings, options.width, options.height, self._egress.proxy_server()
+        if self._loop is None or not self._loop.alive():
+            self._loop = EngineLoop()
+        browser = self._browser = flight.starting = Browser(
+            self.settings, options.width, options.height, self._egress.proxy_server(), self._loop
         )
         try:
-            browser.start()
-        except PlaywrightError as exc:
-            self._stop(polite=False)
-            raise could_not_start(exc) from exc
-        return browser
+            self._loop.call(browser.start(), timeout=LAUNCH_TIMEOUT + QUIT_TIMEOUT)
+        except BaseException as exc:
+            self._discard()
+            if watchdog.fired:
+                raise start_timeout(options) from exc
+            if isinstance(exc, PlaywrightError | CallTimeout):
+                self._start_failures += 1
+                raise could_not_start(exc, self._start_failures) from exc
+            raise
+        self._start_failures = 0
+
+    def _discard_browser(self, browser: Browser) -> None:
+        """Kill ``browser`` if it is still the engine's (the captures in flight on it fail)."""
+        with self._lock:
+            if self._browser is not browser:
+                return
+            self._forget(browser)
+        browser.quit(False)
+
+    def _forget(self, browser: Browser) -> None:
+        """Drop ``browser`` and its idle contexts (under the lock)."""
+        self._browser = None
+        self._idle = []
+
+    def _stop(self, polite: bool) -> None:
+        with self._lock:
+            browser = self._browser
+            if browser is not None:
+                self._forget(browser)
+        if browser is not None:
+            browser.quit(polite)
+
+    def close(self) -> None:
+        """Close the browser (politely, then by force), delete its profile, stop the loop.
+        Idempotent; any thread may call it."""
+        self._stop(polite=True)
+        self._egress.close()
+        loop, self._loop = self._loop, None
+        if loop is not None:
+            loop.stop()
+
+
+async def _open_page(
+    call: Call,
+    slot: _Slot,
+    url: str,
+    options: CaptureOptions,
+    record: PageRecord,
+    timeout_ms: float,
+) -> PlaywrightTab:
+    """On the loop: wipe what the slot's last capture left, open the capture's page, follow it."""
+    context = slot.context
+    context.set_default_timeout(timeout_ms)
+    if not slot.own:  # the last capture's page is closed: wipe the rest
+        await context.clear_cookies()
+        await context.clear_permissions()
+    if options.cookies:
+        await context.add_cookies(
+            [{"name": name, "value": value, "url": url} for name, value in options.cookies]
+        )
+    new: Page = await context.new_page()
+    tab = PlaywrightTab(call, context, new)
+    if not slot.own:  # storage, IndexedDB, Cache Storage, service workers of every origin
+        await tab.send("Storage.clearDataForOrigin", {"origin": "*", "storageTypes": "all"})
+    if record.rules:
+        await new.route("**/*", record.route)
+    record.follow(new, "domcontentloaded" if options.wait_until == "domcontentloaded" else "load")
+    return tab
+
+
+async def _close_quietly(context: BrowserContext) -> None:
+    with contextlib.suppress(PlaywrightError):
+        await context.close()
 
 
 def _screenshot(tab: PlaywrightTab, options: CaptureOptions) -> bytes:
@@ -265,6 +550,4 @@ def _screenshot(tab: PlaywrightTab, options: CaptureOptions) -> bytes:
         device: dict[str, Any] = {"width": options.width, "height": options.height}
         device.update(mobile=False, deviceScaleFactor=options.scale)
         tab.cdp("Emulation.setDeviceMetricsOverride", device)
-    image = screenshot(tab, options)
-    tab.close()
-    return image
+    return screenshot(tab, options)

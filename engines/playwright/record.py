@@ -10,8 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from playwright.sync_api import ConsoleMessage, Page, Request, Response, Route
-from playwright.sync_api import Error as PlaywrightError
+from playwright.async_api import ConsoleMessage, Page, Request, Response, Route
 
 from engines import page
 from engines.chromium_engine import redirect_loop
@@ -21,8 +20,10 @@ from screenshots.core.result import MAX_CONSOLE_MESSAGES
 
 #: Chromium's console messages about failed resources: counted as failed requests instead.
 _RESOURCE_MESSAGE = "Failed to load resource:"
-#: Milliseconds between two looks at a page watched for a redirect loop.
-_LOOP_POLL_MS = 100
+#: Statuses of a navigation's answer that bring no new document (the page stays).
+NO_DOCUMENT = (204, 205)
+#: Seconds between two looks at a page watched for a redirect loop.
+_LOOP_POLL = 0.1
 
 
 class PageRecord:
@@ -38,15 +39,30 @@ class PageRecord:
         self.documents: list[Response] = []
         self._blocked: set[int] = set()
         self.main_frame: Any = None
+        #: The page's renderer crashed (Playwright's ``crash`` event).
+        self.crashed = False
+        #: Main-frame navigation requests started (redirects included); when the page's
+        #: navigation state last changed (``time.monotonic``).
+        self.started = 0
+        self.changed = time.monotonic()
+        # A navigation request started since the last document arrived; that document has
+        # had its ready event. Playwright may tell a page's ``load`` after the request of the
+        # navigation its onload handler started, so the document's answer is what marks a new
+        # document coming, not the request.
+        self._requested = False
+        self._ready = True
 
-    def follow(self, tab: Page) -> None:
-        """Record what ``tab`` does from now on."""
+    def follow(self, tab: Page, ready: str = "load") -> None:
+        """Record what ``tab`` does from now on; ``ready`` is the page event (``load`` or
+        ``domcontentloaded``) at which a main-frame navigation counts as arrived."""
         self.main_frame = tab.main_frame
+        tab.on(ready, self.on_ready)  # type: ignore[call-overload]
         tab.on("request", self.on_request)
         tab.on("requestfailed", self.on_failed)
         tab.on("response", self.on_response)
         tab.on("console", self.on_console)
         tab.on("pageerror", self.on_page_error)
+        tab.on("crash", self.on_crash)
 
     @property
     def navigations(self) -> int:
@@ -56,10 +72,27 @@ class PageRecord:
 
     def on_request(self, request: Request) -> None:
         self.requests += 1
+        if request.is_navigation_request() and request.frame == self.main_frame:
+            self.started += 1
+            self._requested = True
+            self.changed = time.monotonic()
+
+    def on_ready(self, tab: Page) -> None:
+        self._ready = True
+        self.changed = time.monotonic()
+
+    @property
+    def pending(self) -> bool:
+        """Whether the main frame is on its way to another document (or waits for the last
+        one's ready event)."""
+        return self._requested or not self._ready
 
     def on_failed(self, request: Request) -> None:
         if id(request) not in self._blocked:
             self.failed += 1
+        if request.is_navigation_request() and request.frame == self.main_frame:
+            self._requested = False  # no new document is coming
+            self.changed = time.monotonic()
 
     def on_response(self, response: Response) -> None:
         if response.status >= 400:
@@ -67,6 +100,11 @@ class PageRecord:
         request = response.request
         if request.is_navigation_request() and request.frame == self.main_frame:
             self.documents.append(response)
+            if not 300 <= response.status < 400:  # a redirect's next request is coming
+                self._requested = False
+                if response.status not in NO_DOCUMENT:  # else the page stays where it is
+                    self._ready = False
+                self.changed = time.monotonic()
 
     def on_console(self, message: ConsoleMessage) -> None:
         if message.type == "error" and not message.text.startswith(_RESOURCE_MESSAGE):
@@ -75,19 +113,22 @@ class PageRecord:
     def on_page_error(self, error: Any) -> None:
         self._add_console(str(error))
 
+    def on_crash(self, tab: Page) -> None:
+        self.crashed = True
+
     def _add_console(self, text: str) -> None:
         self.console_count += 1
         if len(self.console) < MAX_CONSOLE_MESSAGES:
             self.console.append(page.clip_message(text))
 
-    def route(self, route: Route) -> None:
+    async def route(self, route: Route) -> None:
         request = route.request
         if self.rules.blocks(request.url, request.resource_type):
             self.blocked += 1
             self._blocked.add(id(request))
-            route.abort("blockedbyclient")
+            await route.abort("blockedbyclient")
         else:
-            route.continue_()
+            await route.continue_()
 
     def document(self) -> Document | None:
         """The last main-frame document response, as the Selenium engine describes one."""
@@ -97,7 +138,7 @@ class PageRecord:
         mime = (response.headers.get("content-type") or "").split(";")[0].strip() or None
         return Document(url=response.url, status=response.status, mime_type=mime)
 
-    def watch_for_loop(self, tab: Page, deadline: float, watch: float) -> RedirectLoop | None:
+    def watch_for_loop(self, deadline: float, watch: float) -> RedirectLoop | None:
         """A :class:`~screenshots.core.errors.RedirectLoop` if the page keeps navigating on its
         own.
 
@@ -108,8 +149,5 @@ class PageRecord:
         while self.navigations < page.LOOP_NAVIGATIONS and self.navigations >= 2:
             if time.monotonic() >= watch_until:
                 break
-            try:
-                tab.wait_for_timeout(_LOOP_POLL_MS)
-            except PlaywrightError:
-                break
+            time.sleep(_LOOP_POLL)  # the loop thread records the page's navigations
         return redirect_loop(self.navigations)

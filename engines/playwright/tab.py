@@ -1,20 +1,25 @@
 """A Playwright page as the shared capture steps of :mod:`engines.tab` talk to it.
 
-Scripts go through Playwright's ``evaluate`` (the context bypasses the page's CSP when the
-shot injects anything), waits use Playwright's own (``wait_for_selector``,
-``wait_for_function``), and DevTools commands go through one CDP session per capture, opened
-on first use. Chromium may have no frame to capture yet on a loaded machine: the screenshot is
-tried again a few times before the page counts as hung.
+The steps run in the capturing thread; every Playwright call they make is a coroutine handed
+to the engine's loop (``call``: :meth:`engines.playwright.thread.EngineLoop.call` with the
+capture's time limit), so several tabs' steps run at once. Scripts go through Playwright's
+``evaluate`` (the context bypasses the page's CSP when the shot injects anything), waits use
+Playwright's own (``wait_for_selector``, ``wait_for_function``), and DevTools commands go
+through the capture's CDP session, opened on first use. Chromium may have no frame to capture
+yet on a loaded machine: the screenshot is tried again a few times before the page counts as
+hung.
 """
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable, Coroutine
 from typing import Any
 
-from playwright.sync_api import BrowserContext, CDPSession, Page
-from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.async_api import BrowserContext, CDPSession, Page
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from engines import page
 from engines.chromium_engine import short
@@ -23,63 +28,79 @@ from screenshots.core.errors import CaptureTimeout, PermanentError
 
 #: Attempts at a screenshot Chromium could not take (no frame yet, on a loaded machine).
 SCREENSHOT_ATTEMPTS = 3
-#: Milliseconds before retrying such a screenshot, times the attempt number.
-SCREENSHOT_RETRY_MS = 200
+#: Seconds before retrying such a screenshot, times the attempt number.
+SCREENSHOT_RETRY = 0.2
 #: Words of Playwright's errors when the page or browser went away.
-_CRASH_WORDS = ("has been closed", "Target crashed", "Target closed", "Browser closed",
-                "Connection closed", "browser has disconnected")
+_CRASH_WORDS = (
+    "has been closed",
+    "Target crashed",
+    "Target closed",
+    "Browser closed",
+    "Connection closed",
+    "browser has disconnected",
+)
 #: Milliseconds between two looks at a ``wait_for_js`` condition.
 _POLL_MS = 100
+
+#: Runs a coroutine on the engine's loop and returns its result (in the capturing thread).
+Call = Callable[[Coroutine[Any, Any, Any]], Any]
 
 
 class PlaywrightTab(Tab):
     """One capture's page (and its context, for the DevTools session)."""
 
-    def __init__(self, context: BrowserContext, tab: Page) -> None:
+    def __init__(self, call: Call, context: BrowserContext, tab: Page) -> None:
+        self.call = call
         self.context = context
         self.page = tab
-        self._session: CDPSession | None = None
+        self.session: CDPSession | None = None
+        #: Set (on the loop) when the page is closed or its renderer crashes.
+        self.gone = threading.Event()
+        tab.on("close", lambda _page: self.gone.set())
+        tab.on("crash", lambda _page: self.gone.set())
 
     def evaluate(self, expression: str, await_promise: bool = False) -> Any:
-        return self.page.evaluate(expression)  # a promise is always awaited
+        return self.call(self.page.evaluate(expression))  # a promise is always awaited
 
-    def cdp(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-        if self._session is None:
-            self._session = self.context.new_cdp_session(self.page)
-        result: dict[str, Any] = self._session.send(method, params)
+    async def send(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A DevTools command for the page (on the loop)."""
+        if self.session is None:
+            self.session = await self.context.new_cdp_session(self.page)
+        result: dict[str, Any] = await self.session.send(method, params)
         return result
 
-    def close(self) -> None:
-        """Detach the DevTools session, if one was opened."""
-        session, self._session = self._session, None
-        if session is not None:
-            session.detach()
+    def cdp(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        result: dict[str, Any] = self.call(self.send(method, params))
+        return result
 
     def run_js(self, expression: str) -> None:
         try:
-            self.page.evaluate(expression)
+            self.call(self.page.evaluate(expression))
         except PlaywrightError as exc:
             if is_crash(exc):
                 raise
             raise PermanentError(short(exc)) from None
 
     def wait_visible(self, selector: str, deadline: float) -> bool:
+        wait = self.page.wait_for_selector(selector, state="visible", timeout=_timeout(deadline))
         try:
-            self.page.wait_for_selector(selector, state="visible", timeout=_timeout(deadline))
+            self.call(wait)
         except PlaywrightTimeout:
             return False
         return True
 
     def wait_truthy(self, expression: str, deadline: float) -> bool:
         script = page.truthy_script(expression)
+        wait = self.page.wait_for_function(script, timeout=_timeout(deadline), polling=_POLL_MS)
         try:
-            self.page.wait_for_function(script, timeout=_timeout(deadline), polling=_POLL_MS)
+            self.call(wait)
         except PlaywrightTimeout:
             return False
         return True
 
     def pause(self, seconds: float) -> None:
-        self.page.wait_for_timeout(seconds * 1000)
+        if self.gone.wait(seconds):  # closed or crashed meanwhile: raise what happened
+            self.evaluate("0")
 
     def capture_screenshot(self, params: dict[str, Any]) -> dict[str, Any]:
         for attempt in range(1, SCREENSHOT_ATTEMPTS + 1):
@@ -95,7 +116,7 @@ class PlaywrightTab(Tab):
                     raise CaptureTimeout(
                         "the page rendered no frame to capture (its script never yields)"
                     ) from exc
-                self.page.wait_for_timeout(SCREENSHOT_RETRY_MS * attempt)
+                time.sleep(SCREENSHOT_RETRY * attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 
 

@@ -1,0 +1,282 @@
+"""One browser, many tabs (issue #15): the Playwright engine with captures in flight at once.
+
+The same promises as ``test_tabs.py`` makes for the Selenium engine, checked on real Chromium
+through Playwright against the local test site: every URL gets its own image from one browser,
+concurrent captures do not see each other's cookies, and a tab that hangs, is closed or crashes
+costs only its own capture; a killed browser is replaced once; recycling waits for the captures
+in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import io
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import psutil
+import pytest
+from PIL import Image
+
+from engines import chromium
+from engines.base import Capture
+from engines.playwright import WATCHDOG_GRACE, PlaywrightEngine
+from screenshots.core.errors import (
+    BrowserCrashed,
+    CaptureTimeout,
+    NavigationError,
+    TransientError,
+)
+from screenshots.core.options import CaptureOptions
+from screenshots.core.settings import load_settings
+from support.site import COLORS, Site
+
+pytestmark = pytest.mark.integration
+
+TABS = 3
+T = TypeVar("T")
+
+
+@pytest.fixture
+def engine() -> Iterator[PlaywrightEngine]:
+    shared = PlaywrightEngine(load_settings(), tabs=TABS)
+    yield shared
+    shared.close()
+    assert chromium.our_browser_processes(owner_pid=os.getpid()) == []
+
+
+def _pixel(capture: Capture) -> str:
+    with Image.open(io.BytesIO(capture.image)) as image:
+        red, green, blue = image.convert("RGB").getpixel((5, 5))  # type: ignore[misc]
+    return f"#{red:02x}{green:02x}{blue:02x}"
+
+
+def _in_threads(calls: Sequence[Callable[[], T]]) -> list[Future[T]]:
+    """Run every call in a thread of its own, all at once; their futures, in order."""
+    with ThreadPoolExecutor(len(calls)) as pool:
+        futures = [pool.submit(call) for call in calls]
+        for future in futures:
+            future.exception()  # wait
+    return futures
+
+
+def _browsers() -> list[psutil.Process]:
+    """The Chromium browser processes (not their renderers...) this test process started."""
+    found = []
+    for process in chromium.our_browser_processes(owner_pid=os.getpid()):
+        with contextlib.suppress(psutil.Error):
+            command = process.cmdline()
+            if process.name() == "chromium" and not any(a.startswith("--type=") for a in command):
+                found.append(process)
+    return found
+
+
+def _on_page(engine: PlaywrightEngine, fragment: str, action: Callable[[Any], Any]) -> None:
+    """Run ``action(page)`` on the engine's loop for the page whose URL contains ``fragment``
+    (waited for up to 10 s)."""
+    browser = engine._browser
+    loop = engine._loop
+    assert browser is not None and browser.context is not None and loop is not None
+    chromium_browser = browser.context.browser
+    assert chromium_browser is not None
+
+    async def find_and_act() -> None:
+        until = time.monotonic() + 10
+        while time.monotonic() < until:
+            for context in chromium_browser.contexts:
+                for page in context.pages:
+                    if fragment in page.url:
+                        await action(page)
+                        return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"no tab shows {fragment}")
+
+    loop.call(find_and_act(), timeout=20)
+
+
+def test_concurrent_captures_give_each_url_its_image(
+    engine: PlaywrightEngine, site: Site
+) -> None:
+    numbers = list(range(12))
+    in_flight = 0
+    most = 0
+    lock = threading.Lock()
+
+    def shoot(n: int) -> Capture:
+        nonlocal in_flight, most
+        with lock:
+            in_flight += 1
+        try:
+            capture = engine.capture(site.url(f"/page/{n}"), CaptureOptions(delay_ms=300))
+            with lock:
+                most = max(most, in_flight)
+            return capture
+        finally:
+            with lock:
+                in_flight -= 1
+
+    futures = _in_threads([functools.partial(shoot, n) for n in numbers])
+    for n, future in zip(numbers, futures, strict=True):
+        capture = future.result()
+        assert capture.title == f"Page {n}"
+        assert capture.final_url == site.url(f"/page/{n}")
+        assert capture.http_status == 200
+        assert _pixel(capture) == COLORS[n % len(COLORS)]
+    assert most >= 2, "the captures did not overlap"
+    assert len(_browsers()) == 1  # one Chromium for all of them
+    assert 1 <= len(engine._idle) <= TABS  # a context per tab, reused
+
+
+def test_concurrent_captures_do_not_share_cookies(engine: PlaywrightEngine, site: Site) -> None:
+    spans: dict[str, tuple[float, float]] = {}
+
+    def shoot(who: str) -> dict[str, object]:
+        started = time.monotonic()
+        options = CaptureOptions(
+            cookies=[("who", who)],
+            js=f"document.cookie = 'mine={who}; path=/'",
+            wait_for_js="document.title != 'pending'",
+            delay_ms=800,
+        )
+        capture = engine.capture(site.url("/state.html"), options)
+        spans[who] = (started, time.monotonic())
+        found: dict[str, object] = json.loads(capture.title or "")
+        return found
+
+    first, second = (f.result() for f in _in_threads([lambda: shoot("a"), lambda: shoot("b")]))
+    assert spans["a"][0] < spans["b"][1] and spans["b"][0] < spans["a"][1], "not concurrent"
+    assert first["cookie"] == "who=a"
+    assert second["cookie"] == "who=b"
+    # and the next captures, in whichever tab, see none of them
+    settled = CaptureOptions(wait_for_js="document.title != 'pending'")
+    again = functools.partial(engine.capture, site.url("/state.html"), settled)
+    after = [json.loads(f.result().title or "")["cookie"] for f in _in_threads([again, again])]
+    assert after == ["", ""]
+
+
+def test_a_closed_tab_loses_only_its_capture(engine: PlaywrightEngine, site: Site) -> None:
+    engine.capture(site.url("/page/0"), CaptureOptions())  # a warm browser
+    victim = "/page/77"
+
+    async def close(page: Any) -> None:
+        await page.close()
+
+    calls: list[Callable[[], Capture | None]] = [
+        lambda: engine.capture(site.url(victim), CaptureOptions(delay_ms=8000, timeout=20)),
+        lambda: engine.capture(site.url("/page/1"), CaptureOptions(delay_ms=1500)),
+        lambda: _on_page(engine, victim, close),
+    ]
+    started = time.monotonic()
+    lost, other, closer = _in_threads(calls)
+    closer.result()
+    with pytest.raises(BrowserCrashed) as caught:
+        lost.result()
+    assert isinstance(caught.value, TransientError)  # the pipeline retries it
+    assert time.monotonic() - started < 7, "the closed tab's capture waited for its delay"
+    capture = other.result()
+    assert capture is not None and capture.title == "Page 1"
+    assert engine.capture(site.url(victim), CaptureOptions()).title == "Page 77"
+
+
+def test_a_crashed_tab_loses_only_its_capture(engine: PlaywrightEngine, site: Site) -> None:
+    engine.capture(site.url("/page/0"), CaptureOptions())
+    victim = "/page/78"
+
+    async def crash(page: Any) -> None:
+        session = await page.context.new_cdp_session(page)
+        with contextlib.suppress(Exception):  # answered by no one when it works
+            await asyncio.wait_for(session.send("Page.crash"), 2)
+
+    calls: list[Callable[[], Capture | None]] = [
+        lambda: engine.capture(site.url(victim), CaptureOptions(delay_ms=4000, timeout=20)),
+        lambda: engine.capture(site.url("/page/2"), CaptureOptions(delay_ms=1500)),
+        lambda: _on_page(engine, victim, crash),
+    ]
+    crashed, other, crasher = _in_threads(calls)
+    crasher.result()
+    with pytest.raises(NavigationError) as caught:
+        crashed.result()
+    assert "crashed the browser tab" in caught.value.message
+    capture = other.result()
+    assert capture is not None and capture.title == "Page 2"
+    assert engine.capture(site.url(victim), CaptureOptions()).title == "Page 78"
+
+
+def test_a_hung_tab_does_not_delay_the_others(engine: PlaywrightEngine, site: Site) -> None:
+    engine.capture(site.url("/page/0"), CaptureOptions())
+    hung_timeout = 10.0
+    finished: list[float] = []
+    started = time.monotonic()
+
+    def quick(n: int) -> Capture:
+        capture = engine.capture(site.url(f"/page/{n}"), CaptureOptions())
+        finished.append(time.monotonic() - started)
+        return capture
+
+    calls: list[Callable[[], Capture]] = [
+        lambda: engine.capture(site.url("/busy.html"), CaptureOptions(timeout=hung_timeout)),
+        *[functools.partial(quick, n) for n in range(3, 9)],
+    ]
+    hung, *others = _in_threads(calls)
+    with pytest.raises(CaptureTimeout):
+        hung.result()
+    assert [f.result().title for f in others] == [f"Page {n}" for n in range(3, 9)]
+    # six captures on the two other tabs finished long before the hung one's deadline
+    assert max(finished) < hung_timeout / 2, finished
+    assert time.monotonic() - started < hung_timeout + WATCHDOG_GRACE + 3
+    # the hung page cost its tab, not the browser
+    first = engine.browser_pid
+    assert engine.capture(site.url("/page/9"), CaptureOptions()).title == "Page 9"
+    assert engine.browser_pid == first
+
+
+def test_a_killed_browser_fails_the_captures_in_flight_then_restarts_once(
+    engine: PlaywrightEngine, site: Site
+) -> None:
+    engine.capture(site.url("/page/0"), CaptureOptions())
+    first = engine.browser_pid
+    assert first is not None
+    threading.Timer(1.0, chromium.kill_process_tree, [first]).start()
+    slow = [
+        functools.partial(
+            engine.capture, site.url(f"/slow?seconds=4&n={n}"), CaptureOptions(timeout=20)
+        )
+        for n in range(TABS)
+    ]
+    for future in _in_threads(slow):
+        with pytest.raises(BrowserCrashed):
+            future.result()
+    pids: list[int | None] = []
+
+    def again(n: int) -> Capture:
+        capture = engine.capture(site.url(f"/page/{n}"), CaptureOptions())
+        pids.append(engine.browser_pid)
+        return capture
+
+    results = _in_threads([functools.partial(again, n) for n in range(TABS)])
+    assert [f.result().title for f in results] == [f"Page {n}" for n in range(TABS)]
+    assert len(set(pids)) == 1 and pids[0] != first  # one new browser for all of them
+
+
+def test_recycling_waits_for_the_captures_in_flight(site: Site) -> None:
+    with PlaywrightEngine(load_settings(), recycle_after=4, tabs=TABS) as recycled:
+        pids: list[int | None] = []
+
+        def shoot(n: int) -> Capture:
+            capture = recycled.capture(site.url(f"/page/{n}"), CaptureOptions(delay_ms=200))
+            pids.append(recycled.browser_pid)
+            return capture
+
+        futures = _in_threads([functools.partial(shoot, n) for n in range(12)])
+        assert [f.result().title for f in futures] == [f"Page {n}" for n in range(12)]
+        assert len(set(pids)) >= 3  # twelve captures, a browser for every four
+        alive = {p.pid for p in chromium.our_browser_processes()}
+        assert not (set(pids[:-1]) - {pids[-1]}) & alive  # the retired browsers are gone
+    assert chromium.our_browser_processes(owner_pid=os.getpid()) == []
