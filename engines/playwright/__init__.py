@@ -7,9 +7,10 @@ Chromium's command line and :func:`engines.chromium.reap_orphans` finds a browse
 died). Playwright never downloads a browser here.
 
 Up to ``SCREENSHOT_TABS`` captures are in flight at once on one browser, from as many threads,
-each in a browser context of its own: a tab's context is reused and wiped between its captures
-(cookies, storage, service workers, permissions: a new context per URL cost ~400 ms of browser
-CPU), so anonymous captures keep its HTTP cache (:mod:`engines.isolation`); a capture with
+each in a tab of its own: a browser context and its page, reused and wiped between captures
+(the page left for ``about:blank``, then cookies, storage, service workers, permissions: a new
+context per URL cost ~400 ms of browser CPU, a new page a renderer process), so anonymous
+captures keep the tab's HTTP cache (:mod:`engines.isolation`); a capture with
 credentials or ``isolation: strict`` gets a context of its own, closed after it. Contexts are
 made with the shot's viewport, scale, user agent, locale, time zone, colour scheme and headers
 (an idle tab's context made with other settings is replaced).

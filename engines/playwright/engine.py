@@ -3,13 +3,15 @@
 Up to ``tabs`` captures (``SCREENSHOT_TABS``) are in flight at once on one Chromium, so
 :meth:`PlaywrightEngine.capture` may be called from that many threads at the same time (more
 wait for a free tab). Every Playwright call is a coroutine run on the engine's loop
-(:class:`~engines.playwright.thread.EngineLoop`), the capturing thread waiting for it. A capture
-takes an idle tab's context made with the same settings (or makes one), wipes what the previous
-capture left in it (cookies, permissions, storage of every origin), opens a page, records what
-it does (:class:`~engines.playwright.record.PageRecord`), navigates, checks the main document,
-runs the steps shared with the other Chromium engine (:func:`engines.tab.wait_in_page`,
-:func:`engines.tab.screenshot`) and closes its page. A private capture (credentials,
-``isolation: strict``) gets a context of its own, closed after it (:mod:`engines.isolation`).
+(:class:`~engines.playwright.thread.EngineLoop`), the capturing thread waiting for it. A tab is
+a browser context of its own and its page, both reused: a capture takes an idle tab whose
+context was made with the same settings (or makes one), leaves the previous capture's page for
+``about:blank`` and wipes what it left (cookies, permissions, storage of every origin, history:
+:func:`_forget_previous_page`), records what the page does
+(:class:`~engines.playwright.record.PageRecord`), navigates, checks the main document, then runs
+the steps shared with the other Chromium engine (:func:`engines.tab.wait_in_page`,
+:func:`engines.tab.screenshot`). A private capture (credentials, ``isolation: strict``) gets a
+context of its own, closed after it (:mod:`engines.isolation`).
 
 Failures stay with their capture: past its deadline (plus ``WATCHDOG_GRACE``) the watchdog
 closes its context, which ends whatever call was stuck, and kills the browser only if that
@@ -28,7 +30,7 @@ from collections.abc import Coroutine
 from dataclasses import replace
 from typing import Any, TypeVar
 
-from playwright.async_api import BrowserContext, Page
+from playwright.async_api import BrowserContext, CDPSession, Page
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
@@ -55,7 +57,7 @@ from engines.playwright.browser import (
     context_options,
 )
 from engines.playwright.record import PageRecord
-from engines.playwright.tab import Call, PlaywrightTab
+from engines.playwright.tab import Call, PlaywrightTab, watch_gone
 from engines.playwright.thread import CallTimeout, EngineLoop
 from engines.tab import ignored_regions, screenshot, wait_in_page
 from screenshots.core.errors import (
@@ -77,6 +79,8 @@ logger = logging.getLogger(__name__)
 LOOP_WATCH = 2.0
 #: The same for a capture that succeeded (a meta refresh loop can be caught mid-way).
 LOOP_SETTLED_WATCH = 0.5
+#: Seconds the last capture's page gets to give way to ``about:blank``.
+LEAVE_TIMEOUT = 2.0
 #: Seconds a loaded page must start no new navigation to count as settled.
 SETTLE_WINDOW = 0.05
 #: Main-frame navigations at which a page still loading is a redirect loop at once.
@@ -92,7 +96,8 @@ CALL_BACKSTOP = WATCHDOG_GRACE + QUIT_TIMEOUT + chromium.KILL_WAIT
 
 
 class _Slot:
-    """A tab's browser context: reused and wiped between its captures, unless ``own``."""
+    """A tab: its browser context and page, reused and wiped between its captures (unless
+    ``own``: a private capture's, closed after it)."""
 
     def __init__(self, browser: Browser, context: BrowserContext, key: str, own: bool) -> None:
         self.browser = browser
@@ -100,6 +105,15 @@ class _Slot:
         self.key = key
         self.own = own
         self.closed = False  # the watchdog closed it
+        #: The tab's page and its DevTools session, made by its first capture.
+        self.page: Page | None = None
+        self.session: CDPSession | None = None
+        self.gone: threading.Event | None = None
+        self.record: PageRecord | None = None  # the last capture's
+
+
+class StaleTab(Exception):
+    """The last capture's page could not be left: the capture goes on in a new tab."""
 
 
 class _InFlight:
@@ -185,7 +199,16 @@ class PlaywrightEngine(ChromiumEngine[Browser]):
             self._time_left(deadline, options)
             private = isolation.private(url, options, self.settings)
             slot = flight.slot = self._take_slot(browser, options, private, deadline)
-            found = self._capture(slot, flight, url, options, deadline)
+            try:
+                found = self._capture(slot, flight, url, options, deadline)
+            except StaleTab as exc:
+                if not browser.alive():
+                    raise
+                logger.warning("replacing a tab: %s", exc)
+                self._close_slot(slot)
+                slot = flight.slot = self._take_slot(browser, options, True, deadline)
+                slot.own = private  # a new context, kept for the next captures if anonymous
+                found = self._capture(slot, flight, url, options, deadline)
             keep = True
             return found
         except NoTimeLeft as exc:  # the tab is fine: keep it
@@ -203,6 +226,11 @@ class PlaywrightEngine(ChromiumEngine[Browser]):
             raise
         except PlaywrightTimeout as exc:
             raise self._redirect_loop(flight, deadline) or load_timeout(options) from exc
+        except StaleTab as exc:  # the new tab could not be made ready either
+            if not browser.alive():
+                self._discard_browser(browser)
+                raise browser_crashed(exc) from exc
+            raise BrowserCrashed(f"the browser tab could not be reused ({short(exc)})") from exc
         except CallTimeout as exc:  # the watchdog could not end the call: nothing answers
             self._discard_browser(browser)
             raise load_timeout(options) from exc
@@ -251,12 +279,7 @@ class PlaywrightEngine(ChromiumEngine[Browser]):
         record = flight.record = PageRecord(page.BlockRules.of(options))
         timeout_ms = max(1.0, (deadline - time.monotonic()) * 1000)
         tab = call(_open_page(call, slot, url, options, record, timeout_ms))
-        try:
-            return self._capture_in(tab, record, url, options, deadline)
-        finally:
-            with contextlib.suppress(PlaywrightError, CallTimeout):
-                if not slot.own and not slot.closed:
-                    call(tab.page.close())
+        return self._capture_in(tab, record, url, options, deadline)
 
     def _capture_in(
         self,
@@ -519,24 +542,62 @@ async def _open_page(
     record: PageRecord,
     timeout_ms: float,
 ) -> PlaywrightTab:
-    """On the loop: wipe what the slot's last capture left, open the capture's page, follow it."""
+    """On the loop: the tab's page, the last capture's page left and everything it could
+    leave behind wiped; this capture's cookies, block rules and record set."""
     context = slot.context
     context.set_default_timeout(timeout_ms)
-    if not slot.own:  # the last capture's page is closed: wipe the rest
-        await context.clear_cookies()
-        await context.clear_permissions()
+    if slot.page is None:
+        slot.page = await context.new_page()
+        slot.session = await context.new_cdp_session(slot.page)
+        slot.gone = watch_gone(slot.page)
+    else:
+        try:
+            await _forget_previous_page(slot)
+        except PlaywrightError as exc:  # the last page's fault (hung, crashed), not this URL's
+            raise StaleTab(f"the previous page could not be left ({short(exc)})") from exc
+    tab, session = slot.page, slot.session
+    assert session is not None and slot.gone is not None
     if options.cookies:
         await context.add_cookies(
             [{"name": name, "value": value, "url": url} for name, value in options.cookies]
         )
-    new: Page = await context.new_page()
-    tab = PlaywrightTab(call, context, new)
-    if not slot.own:  # storage, IndexedDB, Cache Storage, service workers of every origin
-        await tab.send("Storage.clearDataForOrigin", {"origin": "*", "storageTypes": "all"})
     if record.rules:
-        await new.route("**/*", record.route)
-    record.follow(new, "domcontentloaded" if options.wait_until == "domcontentloaded" else "load")
-    return tab
+        await tab.route("**/*", record.route)
+    record.follow(tab, "domcontentloaded" if options.wait_until == "domcontentloaded" else "load")
+    slot.record = record
+    return PlaywrightTab(call, context, tab, session, slot.gone)
+
+
+async def _forget_previous_page(slot: _Slot) -> None:
+    """Leave the last capture's page, then wipe what a page can leave behind.
+
+    The page is left first (for ``about:blank``, from inside the page so its renderer stays
+    warm: closing the page and opening a new one cost a renderer process per capture, 2.5 x
+    the CPU) because it keeps running after its capture: a timer or a ``pagehide`` handler
+    could write again into freshly wiped storage. Then cookies, storage of every origin
+    (local, session, IndexedDB, Cache Storage, service workers), permissions, the tab's
+    history and ``window.name`` are cleared: the next capture sees what a fresh context would,
+    but for the HTTP cache (:mod:`engines.isolation`). A page that will not go away raises
+    (the capture fails as transient, the tab is closed, the next capture gets a new one).
+    """
+    tab, session, last = slot.page, slot.session, slot.record
+    assert tab is not None and session is not None
+    if last is not None:
+        last.unfollow(tab)
+        if last.rules:
+            await tab.unroute("**/*", last.route)
+    if not tab.url.startswith("chrome-error:"):  # an error page runs no script
+        with contextlib.suppress(PlaywrightError):  # "execution context destroyed": it left
+            await tab.evaluate("location.replace('about:blank')")
+    try:
+        await tab.wait_for_url("about:blank", timeout=LEAVE_TIMEOUT * 1000)
+    except PlaywrightTimeout:  # an error page, or a page fighting back: the browser's way
+        await tab.goto("about:blank", timeout=LEAVE_TIMEOUT * 1000)
+    await tab.evaluate("window.name = ''")
+    await slot.context.clear_cookies()
+    await slot.context.clear_permissions()
+    await session.send("Storage.clearDataForOrigin", {"origin": "*", "storageTypes": "all"})
+    await session.send("Page.resetNavigationHistory")
 
 
 async def _close_quietly(context: BrowserContext) -> None:

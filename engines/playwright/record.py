@@ -51,18 +51,29 @@ class PageRecord:
         # document coming, not the request.
         self._requested = False
         self._ready = True
+        self._handlers: list[tuple[str, Any]] = []
 
     def follow(self, tab: Page, ready: str = "load") -> None:
         """Record what ``tab`` does from now on; ``ready`` is the page event (``load`` or
         ``domcontentloaded``) at which a main-frame navigation counts as arrived."""
         self.main_frame = tab.main_frame
-        tab.on(ready, self.on_ready)  # type: ignore[call-overload]
-        tab.on("request", self.on_request)
-        tab.on("requestfailed", self.on_failed)
-        tab.on("response", self.on_response)
-        tab.on("console", self.on_console)
-        tab.on("pageerror", self.on_page_error)
-        tab.on("crash", self.on_crash)
+        self._handlers = [
+            (ready, self.on_ready),
+            ("request", self.on_request),
+            ("requestfailed", self.on_failed),
+            ("response", self.on_response),
+            ("console", self.on_console),
+            ("pageerror", self.on_page_error),
+            ("crash", self.on_crash),
+        ]
+        for event, handler in self._handlers:
+            tab.on(event, handler)  # type: ignore[call-overload]
+
+    def unfollow(self, tab: Page) -> None:
+        """Stop recording ``tab`` (the tab goes on to another capture)."""
+        for event, handler in self._handlers:
+            tab.remove_listener(event, handler)
+        self._handlers = []
 
     @property
     def navigations(self) -> int:

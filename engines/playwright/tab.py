@@ -49,15 +49,20 @@ Call = Callable[[Coroutine[Any, Any, Any]], Any]
 class PlaywrightTab(Tab):
     """One capture's page (and its context, for the DevTools session)."""
 
-    def __init__(self, call: Call, context: BrowserContext, tab: Page) -> None:
+    def __init__(
+        self,
+        call: Call,
+        context: BrowserContext,
+        tab: Page,
+        session: CDPSession | None = None,
+        gone: threading.Event | None = None,
+    ) -> None:
         self.call = call
         self.context = context
         self.page = tab
-        self.session: CDPSession | None = None
+        self.session = session
         #: Set (on the loop) when the page is closed or its renderer crashes.
-        self.gone = threading.Event()
-        tab.on("close", lambda _page: self.gone.set())
-        tab.on("crash", lambda _page: self.gone.set())
+        self.gone = gone if gone is not None else watch_gone(tab)
 
     def evaluate(self, expression: str, await_promise: bool = False) -> Any:
         return self.call(self.page.evaluate(expression))  # a promise is always awaited
@@ -118,6 +123,14 @@ class PlaywrightTab(Tab):
                     ) from exc
                 time.sleep(SCREENSHOT_RETRY * attempt)
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def watch_gone(tab: Page) -> threading.Event:
+    """An event set (on the loop) when ``tab`` is closed or its renderer crashes."""
+    gone = threading.Event()
+    tab.on("close", lambda _page: gone.set())
+    tab.on("crash", lambda _page: gone.set())
+    return gone
 
 
 def is_crash(exc: BaseException) -> bool:
