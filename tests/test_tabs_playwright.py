@@ -68,12 +68,18 @@ def _in_threads(calls: Sequence[Callable[[], T]]) -> list[Future[T]]:
 
 
 def _browsers() -> list[psutil.Process]:
-    """The Chromium browser processes (not their renderers...) this test process started."""
-    found = []
+    """Chromium browser processes of this test process: the top ones (a process Chromium
+    forks carries the browser's command line for a moment, before it becomes a zygote)."""
+    ours = []
     for process in chromium.our_browser_processes(owner_pid=os.getpid()):
         with contextlib.suppress(psutil.Error):
-            command = process.cmdline()
-            if process.name() == "chromium" and not any(a.startswith("--type=") for a in command):
+            if process.name() == "chromium":
+                ours.append(process)
+    pids = {process.pid for process in ours}
+    found = []
+    for process in ours:
+        with contextlib.suppress(psutil.Error):
+            if process.ppid() not in pids:
                 found.append(process)
     return found
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from screenshots.core.errors import ConfigurationError
-from screenshots.core.settings import EnvReader, Secret
+from screenshots.core.settings import DEFAULT_TABS, EnvReader, Secret
 
 #: Shortest API key accepted, in characters: a key must be hard to guess.
 MIN_KEY_LENGTH = 16
@@ -110,7 +110,8 @@ class ApiConfig:
     result_ttl: int = DEFAULT_RESULT_TTL
     #: ``SCREENSHOT_API_HIGH_WATER``: broker mode queue depth that triggers 429 (default 500).
     high_water: int = DEFAULT_HIGH_WATER
-    #: ``SCREENSHOT_API_TABS``: broker-less mode browser tabs (default: number of CPUs).
+    #: ``SCREENSHOT_API_TABS``: broker-less mode captures at once, tabs of one browser
+    #: (default: ``SCREENSHOT_TABS``, the cores + 2, at most 8).
     tabs: int = 1
     #: ``SCREENSHOT_API_WAIT_QUEUE``: broker-less mode requests waiting for a tab (default 2×tabs).
     wait_queue: int = 2
@@ -142,7 +143,7 @@ def load_api_config(environ: Mapping[str, str] | None = None) -> ApiConfig:
     """Read :class:`ApiConfig` from ``environ`` (default: ``os.environ``)."""
     env = os.environ if environ is None else environ
     reader = EnvReader(env)
-    tabs = reader.integer("SCREENSHOT_API_TABS", os.cpu_count() or 1)
+    tabs = reader.integer("SCREENSHOT_API_TABS", reader.integer("SCREENSHOT_TABS", DEFAULT_TABS))
     return ApiConfig(
         keys=parse_keys(env.get("SCREENSHOT_API_KEYS", "")),
         rate=reader.number("SCREENSHOT_API_RATE", DEFAULT_RATE, low=0.001),

@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--concurrency", type=int, default=None,
-        help="parallel captures in embedded mode (default: number of CPUs)",
+        help="parallel captures in embedded mode, tabs of one browser (default: SCREENSHOT_TABS)",
     )
     parser.add_argument(
         "--batch-size", type=int, default=None,

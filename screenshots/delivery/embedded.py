@@ -1,8 +1,10 @@
-"""Run captures in this process: a thread per slot, each with its own engine (browser)."""
+"""Run captures in this process: ``concurrency`` threads on one engine of as many tabs (or an
+engine per thread when it takes one capture at a time: see
+:mod:`screenshots.pipeline.threadengines`)."""
 
 from __future__ import annotations
 
-import os
+import dataclasses
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
@@ -16,13 +18,9 @@ from screenshots.pipeline.threadengines import ThreadEngines
 from screenshots.storage.base import Storage
 
 
-def default_concurrency() -> int:
-    """One capture slot per CPU."""
-    return os.cpu_count() or 1
-
-
 class EmbeddedRunner(Runner):
-    """``concurrency`` captures at a time in threads; at most twice that many shots queued."""
+    """``concurrency`` captures at a time in threads (default ``SCREENSHOT_TABS``); at most
+    twice that many shots queued."""
 
     def __init__(
         self,
@@ -35,10 +33,13 @@ class EmbeddedRunner(Runner):
         self.settings = settings
         self.storage = storage
         self.engine_name = engine_name
-        self.concurrency = concurrency or default_concurrency()
+        # SCREENSHOT_TABS by default: the tabs of one browser, as a worker process runs them.
+        self.concurrency = concurrency or settings.tabs
         self.max_age = max_age
         self.pipeline = Pipeline.from_settings(settings, storage, max_age=max_age)
-        self._engines = ThreadEngines(lambda name: create_engine(name, settings))
+        # One browser with a tab per thread (engines that take several captures at once).
+        tabbed = dataclasses.replace(settings, tabs=self.concurrency)
+        self._engines = ThreadEngines(lambda name: create_engine(name, tabbed))
 
     def check(self) -> None:
         self.storage.check()

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 from engines import Engine, create_engine, engine_names
@@ -44,8 +45,12 @@ def create_backend(config: ApiConfig, settings: Settings) -> Backend:
         choices = ", ".join(engine_names())
         raise ConfigurationError(f"SCREENSHOT_ENGINE {name!r} is unknown: choose one of {choices}")
 
+    # The pool's tab threads share one engine when it takes several captures at once
+    # (screenshots.pipeline.threadengines): give it as many tabs as the pool has.
+    engine_settings = dataclasses.replace(settings, tabs=config.tabs)
+
     def engine_factory() -> Engine:
-        return create_engine(name, settings)
+        return create_engine(name, engine_settings)
 
     return PoolBackend(
         engine_factory,

@@ -3,10 +3,10 @@
 Three bounded stages, like the original design's "pools for screenshot taking and for S3
 operations":
 
-- **tabs**: ``tabs`` threads, each with its own engine (browser), as in
-  :mod:`screenshots.delivery.embedded`. A thread keeps its engine for its whole life and closes it
-  itself
-  (ChromeDriver is tied to the thread that started it).
+- **tabs**: ``tabs`` threads capturing on one engine of as many tabs (one Chromium), as in
+  :mod:`screenshots.delivery.embedded`; an engine that takes one capture at a time (the stub)
+  is made per thread, and each thread closes its own when it ends
+  (:mod:`screenshots.pipeline.threadengines`).
 - **wait queue**: at most ``wait_queue`` accepted captures wait for a tab. When every tab is
   busy and the wait queue is full, :meth:`PoolBackend.submit` raises
   :class:`~screenshots.api.errors.Busy` at once: 429 with a ``Retry-After`` estimated from the
@@ -119,8 +119,10 @@ class PoolBackend(Backend):
         self.max_records = max_records
         self.browser_probe = browser_probe
         self.pipeline = Pipeline(storage, key_prefix=key_prefix, max_attempts=max_attempts)
-        # One engine per tab thread, closed by the thread itself when it ends.
+        # One engine for every tab thread (or one per thread, closed by the thread itself, for
+        # an engine taking one capture at a time); the shared one is closed by close().
         self._engines = ThreadEngines(lambda _name: engine_factory())
+        self._browser_pid: int | None = None  # the last seen, to count restarts once
         self._clock = clock
         self._records: OrderedDict[str, _Record] = OrderedDict()
         self._work: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
@@ -172,6 +174,7 @@ class PoolBackend(Backend):
     def _join(self) -> None:
         for thread in self._threads:
             thread.join(CLOSE_TIMEOUT)
+        self._engines.close()  # the one the tab threads shared
         self._uploader.shutdown(wait=True)
 
     def engines(self) -> Sequence[str]:
@@ -296,6 +299,15 @@ class PoolBackend(Backend):
 
     # -- the tab threads -----------------------------------------------------------------
 
+    def _note_browser(self, pid: int | None) -> None:
+        """Count a browser restart once, whichever tab thread sees the new browser first."""
+        if pid is None:
+            return
+        with self._lock:
+            before, self._browser_pid = self._browser_pid, pid
+        if before is not None and before != pid:
+            metrics.BROWSER_RESTARTS.inc()
+
     def _tab_loop(self) -> None:
         try:
             while True:
@@ -317,12 +329,9 @@ class PoolBackend(Backend):
         handed_over = False
         try:
             engine = self._engines.get(self.default_engine)
-            before = getattr(engine, "browser_pid", None)
             step = self.pipeline.begin(item.shot, lambda: engine)
             self._problem = None
-            after = getattr(engine, "browser_pid", None)
-            if before is not None and after != before:
-                metrics.BROWSER_RESTARTS.inc()
+            self._note_browser(getattr(engine, "browser_pid", None))
             self._note_service_time(self._clock() - started)
             if isinstance(step, Run):
                 self._upload_slots.acquire()
