@@ -27,6 +27,8 @@ The package is split by job:
 - :mod:`engines.playwright.engine`: :class:`PlaywrightEngine`, the tabs, a capture and its
   failures, the browser's life;
 - :mod:`engines.playwright.thread`: the loop running all of an engine's Playwright calls;
+- :mod:`engines.playwright.slot`: a tab (context and page): readied and wiped for each capture,
+  a page that moves on by itself waited for;
 - :mod:`engines.playwright.browser`: Playwright, its Chromium and the contexts' options;
 - :mod:`engines.playwright.record`: what one capture's page did (requests, console, documents);
 - :mod:`engines.playwright.tab`: the page as the shared steps of :mod:`engines.tab` see it.

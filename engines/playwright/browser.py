@@ -110,14 +110,18 @@ class Browser:
                 await self.playwright.stop()
 
     def quit(self, polite: bool) -> None:
-        """Close the browser (politely first if asked), stop Playwright, delete the profile."""
-        if polite and self.context is not None and self.loop.alive():
+        """Close the browser (politely first if asked), stop Playwright, delete the profile.
+
+        Playwright's driver is stopped through Playwright when the loop still runs (killing
+        it first would leave its client an unread "connection closed" error to print), and
+        killed after, whatever happened."""
+        if self.playwright is not None and self.loop.alive():
             with contextlib.suppress(Exception):
-                self.loop.call(self._close(), timeout=QUIT_TIMEOUT)
-        elif self.playwright is not None and self.loop.alive():
-            self.kill()  # first, so that stopping Playwright does not wait for the browser
-            with contextlib.suppress(Exception):
-                self.loop.call(self.playwright.stop(), timeout=QUIT_TIMEOUT)
+                if polite and self.context is not None:
+                    self.loop.call(self._close(), timeout=QUIT_TIMEOUT)
+                else:  # the browser first, so that stopping Playwright does not wait for it
+                    chromium.kill_processes(chromium.our_browser_processes(self.profile))
+                    self.loop.call(self.playwright.stop(), timeout=QUIT_TIMEOUT)
         self.context = None
         self.playwright = None
         self.kill()

@@ -7,7 +7,7 @@ wait for a free tab). Every Playwright call is a coroutine run on the engine's l
 a browser context of its own and its page, both reused: a capture takes an idle tab whose
 context was made with the same settings (or makes one), leaves the previous capture's page for
 ``about:blank`` and wipes what it left (cookies, permissions, storage of every origin, history:
-:func:`_forget_previous_page`), records what the page does
+:func:`~engines.playwright.slot.forget_previous_page`), records what the page does
 (:class:`~engines.playwright.record.PageRecord`), navigates, checks the main document, then runs
 the steps shared with the other Chromium engine (:func:`engines.tab.wait_in_page`,
 :func:`engines.tab.screenshot`). A private capture (credentials, ``isolation: strict``) gets a
@@ -30,7 +30,6 @@ from collections.abc import Coroutine
 from dataclasses import replace
 from typing import Any, TypeVar
 
-from playwright.async_api import BrowserContext, CDPSession, Page
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
@@ -57,7 +56,16 @@ from engines.playwright.browser import (
     context_options,
 )
 from engines.playwright.record import PageRecord
-from engines.playwright.tab import Call, PlaywrightTab, watch_gone
+from engines.playwright.slot import (
+    PAGE_CRASHED,
+    Slot,
+    StaleTab,
+    browser_gone,
+    close_quietly,
+    open_page,
+    settle,
+)
+from engines.playwright.tab import Call, PlaywrightTab
 from engines.playwright.thread import CallTimeout, EngineLoop
 from engines.tab import ignored_regions, screenshot, wait_in_page
 from screenshots.core.errors import (
@@ -79,41 +87,9 @@ logger = logging.getLogger(__name__)
 LOOP_WATCH = 2.0
 #: The same for a capture that succeeded (a meta refresh loop can be caught mid-way).
 LOOP_SETTLED_WATCH = 0.5
-#: Seconds the last capture's page gets to give way to ``about:blank``.
-LEAVE_TIMEOUT = 2.0
-#: Seconds a loaded page must start no new navigation to count as settled.
-SETTLE_WINDOW = 0.05
-#: Main-frame navigations at which a page still loading is a redirect loop at once.
-LOOP_EARLY = 20
-#: Seconds before the deadline the wait for a page to settle gives up (room to tell a loop).
-LOOP_CHECK = 1.0
-#: The error when a page crashes its renderer (a memory bomb past ``chromium.JS_HEAP_MB``): a
-#: permanent error, as the page would do it again (the Selenium engine's words).
-PAGE_CRASHED = "the page crashed the browser tab (out of memory, or a browser bug)"
 #: Seconds past the watchdog after which a capture stops waiting for a call the loop never
 #: answered (the watchdog closes the tab, then kills the browser: this is the last resort).
 CALL_BACKSTOP = WATCHDOG_GRACE + QUIT_TIMEOUT + chromium.KILL_WAIT
-
-
-class _Slot:
-    """A tab: its browser context and page, reused and wiped between its captures (unless
-    ``own``: a private capture's, closed after it)."""
-
-    def __init__(self, browser: Browser, context: BrowserContext, key: str, own: bool) -> None:
-        self.browser = browser
-        self.context = context
-        self.key = key
-        self.own = own
-        self.closed = False  # the watchdog closed it
-        #: The tab's page and its DevTools session, made by its first capture.
-        self.page: Page | None = None
-        self.session: CDPSession | None = None
-        self.gone: threading.Event | None = None
-        self.record: PageRecord | None = None  # the last capture's
-
-
-class StaleTab(Exception):
-    """The last capture's page could not be left: the capture goes on in a new tab."""
 
 
 class _InFlight:
@@ -121,7 +97,7 @@ class _InFlight:
 
     def __init__(self) -> None:
         self.browser: Browser | None = None
-        self.slot: _Slot | None = None
+        self.slot: Slot | None = None
         self.record: PageRecord | None = None
         self.starting: Browser | None = None  # the browser this capture is starting
 
@@ -155,7 +131,7 @@ class PlaywrightEngine(ChromiumEngine[Browser]):
         self._start_failures = 0  # browser starts that failed in a row
         self._tabs = threading.BoundedSemaphore(self.tabs)
         self._lock = threading.Condition()
-        self._idle: list[_Slot] = []  # contexts of the current browser no capture uses
+        self._idle: list[Slot] = []  # contexts of the current browser no capture uses
         self._in_flight = 0
         self._retiring = False
         self._loop: EngineLoop | None = None
@@ -193,7 +169,7 @@ class PlaywrightEngine(ChromiumEngine[Browser]):
         deadline: float,
         watchdog: Watchdog,
     ) -> Capture:
-        slot: _Slot | None = None
+        slot: Slot | None = None
         keep = False
         try:
             self._time_left(deadline, options)
@@ -273,16 +249,17 @@ class PlaywrightEngine(ChromiumEngine[Browser]):
         return record.watch_for_loop(deadline, watch) if record is not None else None
 
     def _capture(
-        self, slot: _Slot, flight: _InFlight, url: str, options: CaptureOptions, deadline: float
+        self, slot: Slot, flight: _InFlight, url: str, options: CaptureOptions, deadline: float
     ) -> Capture:
         call = self._caller(deadline)
         record = flight.record = PageRecord(page.BlockRules.of(options))
         timeout_ms = max(1.0, (deadline - time.monotonic()) * 1000)
-        tab = call(_open_page(call, slot, url, options, record, timeout_ms))
-        return self._capture_in(tab, record, url, options, deadline)
+        tab = call(open_page(call, slot, url, options, record, timeout_ms))
+        return self._capture_in(slot.browser, tab, record, url, options, deadline)
 
     def _capture_in(
         self,
+        browser: Browser,
         tab: PlaywrightTab,
         record: PageRecord,
         url: str,
@@ -292,8 +269,8 @@ class PlaywrightEngine(ChromiumEngine[Browser]):
         clock = Clock()
         egress = self._egress_view()
         egress.begin()
-        self._navigate(tab, record, url, options, deadline, egress)
-        self._settle(tab, record, options, deadline)
+        self._navigate(browser, tab, record, url, options, deadline, egress)
+        settle(tab, record, options, deadline)
         clock.navigated = time.monotonic()
         self._check_shown(tab, record, url, egress)
         wait_in_page(tab, options, deadline)
@@ -313,6 +290,7 @@ class PlaywrightEngine(ChromiumEngine[Browser]):
 
     def _navigate(
         self,
+        browser: Browser,
         tab: PlaywrightTab,
         record: PageRecord,
         url: str,
@@ -334,32 +312,9 @@ class PlaywrightEngine(ChromiumEngine[Browser]):
             failed = self._failed_navigation(text, url, document, egress)
             if failed is None:
                 raise
+            if browser_gone(browser, tab):
+                raise PlaywrightError(f"the browser died during the navigation ({text})") from None
             raise failed from None
-
-    @staticmethod
-    def _settle(
-        tab: PlaywrightTab, record: PageRecord, options: CaptureOptions, deadline: float
-    ) -> None:
-        """After ``goto``: wait until the page starts no new navigation for
-        ``SETTLE_WINDOW`` (an ``onload`` redirect or a meta refresh of 0 s starts at once, and
-        is a page to wait for), watching for a redirect loop meanwhile."""
-        arrived = record.started
-        give_up = deadline - min(LOOP_CHECK, options.timeout / 10)
-        while True:
-            now = time.monotonic()
-            if record.navigations >= LOOP_EARLY:
-                raise RedirectLoop(record.navigations)
-            if record.crashed:
-                raise NavigationError(PAGE_CRASHED, code="tab crashed")
-            quiet = now - record.changed
-            if not record.pending and quiet >= SETTLE_WINDOW:
-                break
-            if now >= give_up:
-                raise load_timeout(options)
-            time.sleep(min(SETTLE_WINDOW, max(0.005, SETTLE_WINDOW - quiet)))
-        if options.wait_until == "networkidle" and record.started != arrived:
-            remaining = max(1.0, (deadline - time.monotonic()) * 1000)
-            tab.call(tab.page.wait_for_load_state("networkidle", timeout=remaining))
 
     def _check_shown(
         self, tab: PlaywrightTab, record: PageRecord, url: str, egress: EgressGuard
@@ -383,13 +338,13 @@ class PlaywrightEngine(ChromiumEngine[Browser]):
 
     def _take_slot(
         self, browser: Browser, options: CaptureOptions, private: bool, deadline: float
-    ) -> _Slot:
+    ) -> Slot:
         """An idle context of ``browser`` made with the shot's settings, or a new one (always
         a new one, the capture's own, for a private capture)."""
         kwargs = context_options(options)
         key = context_key(kwargs)
-        taken: _Slot | None = None
-        dropped: list[_Slot] = []
+        taken: Slot | None = None
+        dropped: list[Slot] = []
         if not private:
             with self._lock:
                 for index in range(len(self._idle) - 1, -1, -1):  # the last used first
@@ -403,9 +358,9 @@ class PlaywrightEngine(ChromiumEngine[Browser]):
         if taken is not None:
             return taken
         context = self._caller(deadline)(browser.new_context(kwargs))
-        return _Slot(browser, context, key, own=private)
+        return Slot(browser, context, key, own=private)
 
-    def _release(self, slot: _Slot, keep: bool) -> None:
+    def _release(self, slot: Slot, keep: bool) -> None:
         """Give a capture's context back to the idle tabs, or close it."""
         if keep and not slot.own and not slot.closed:
             with self._lock:
@@ -414,13 +369,13 @@ class PlaywrightEngine(ChromiumEngine[Browser]):
                     return
         self._close_slot(slot)
 
-    def _close_slot(self, slot: _Slot) -> None:
+    def _close_slot(self, slot: Slot) -> None:
         """Close a context without waiting (its pages with it; nothing uses it any more)."""
         slot.closed = True
         loop = self._loop
         if loop is not None and loop.alive() and slot.browser.alive():
             with contextlib.suppress(RuntimeError):  # the loop stopped meanwhile
-                loop.submit(_close_quietly(slot.context))
+                loop.submit(close_quietly(slot.context))
 
     def _expire(self, flight: _InFlight) -> None:
         """The watchdog, past a capture's deadline: close its context (which ends whatever
@@ -532,77 +487,6 @@ class PlaywrightEngine(ChromiumEngine[Browser]):
         loop, self._loop = self._loop, None
         if loop is not None:
             loop.stop()
-
-
-async def _open_page(
-    call: Call,
-    slot: _Slot,
-    url: str,
-    options: CaptureOptions,
-    record: PageRecord,
-    timeout_ms: float,
-) -> PlaywrightTab:
-    """On the loop: the tab's page, the last capture's page left and everything it could
-    leave behind wiped; this capture's cookies, block rules and record set."""
-    context = slot.context
-    context.set_default_timeout(timeout_ms)
-    if slot.page is None:
-        slot.page = await context.new_page()
-        slot.session = await context.new_cdp_session(slot.page)
-        slot.gone = watch_gone(slot.page)
-    else:
-        try:
-            await _forget_previous_page(slot)
-        except PlaywrightError as exc:  # the last page's fault (hung, crashed), not this URL's
-            raise StaleTab(f"the previous page could not be left ({short(exc)})") from exc
-    tab, session = slot.page, slot.session
-    assert session is not None and slot.gone is not None
-    if options.cookies:
-        await context.add_cookies(
-            [{"name": name, "value": value, "url": url} for name, value in options.cookies]
-        )
-    if record.rules:
-        await tab.route("**/*", record.route)
-    record.follow(tab, "domcontentloaded" if options.wait_until == "domcontentloaded" else "load")
-    slot.record = record
-    return PlaywrightTab(call, context, tab, session, slot.gone)
-
-
-async def _forget_previous_page(slot: _Slot) -> None:
-    """Leave the last capture's page, then wipe what a page can leave behind.
-
-    The page is left first (for ``about:blank``, from inside the page so its renderer stays
-    warm: closing the page and opening a new one cost a renderer process per capture, 2.5 x
-    the CPU) because it keeps running after its capture: a timer or a ``pagehide`` handler
-    could write again into freshly wiped storage. Then cookies, storage of every origin
-    (local, session, IndexedDB, Cache Storage, service workers), permissions, the tab's
-    history and ``window.name`` are cleared: the next capture sees what a fresh context would,
-    but for the HTTP cache (:mod:`engines.isolation`). A page that will not go away raises
-    (the capture fails as transient, the tab is closed, the next capture gets a new one).
-    """
-    tab, session, last = slot.page, slot.session, slot.record
-    assert tab is not None and session is not None
-    if last is not None:
-        last.unfollow(tab)
-        if last.rules:
-            await tab.unroute("**/*", last.route)
-    if not tab.url.startswith("chrome-error:"):  # an error page runs no script
-        with contextlib.suppress(PlaywrightError):  # "execution context destroyed": it left
-            await tab.evaluate("location.replace('about:blank')")
-    try:
-        await tab.wait_for_url("about:blank", timeout=LEAVE_TIMEOUT * 1000)
-    except PlaywrightTimeout:  # an error page, or a page fighting back: the browser's way
-        await tab.goto("about:blank", timeout=LEAVE_TIMEOUT * 1000)
-    await tab.evaluate("window.name = ''")
-    await slot.context.clear_cookies()
-    await slot.context.clear_permissions()
-    await session.send("Storage.clearDataForOrigin", {"origin": "*", "storageTypes": "all"})
-    await session.send("Page.resetNavigationHistory")
-
-
-async def _close_quietly(context: BrowserContext) -> None:
-    with contextlib.suppress(PlaywrightError):
-        await context.close()
 
 
 def _screenshot(tab: PlaywrightTab, options: CaptureOptions) -> bytes:

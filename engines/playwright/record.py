@@ -51,29 +51,14 @@ class PageRecord:
         # document coming, not the request.
         self._requested = False
         self._ready = True
-        self._handlers: list[tuple[str, Any]] = []
+        self.ready_event = "load"
 
     def follow(self, tab: Page, ready: str = "load") -> None:
-        """Record what ``tab`` does from now on; ``ready`` is the page event (``load`` or
-        ``domcontentloaded``) at which a main-frame navigation counts as arrived."""
+        """Record what ``tab`` does from now on (its :class:`Relay` hands this record its
+        events); ``ready`` is the page event (``load`` or ``domcontentloaded``) at which a
+        main-frame navigation counts as arrived."""
         self.main_frame = tab.main_frame
-        self._handlers = [
-            (ready, self.on_ready),
-            ("request", self.on_request),
-            ("requestfailed", self.on_failed),
-            ("response", self.on_response),
-            ("console", self.on_console),
-            ("pageerror", self.on_page_error),
-            ("crash", self.on_crash),
-        ]
-        for event, handler in self._handlers:
-            tab.on(event, handler)  # type: ignore[call-overload]
-
-    def unfollow(self, tab: Page) -> None:
-        """Stop recording ``tab`` (the tab goes on to another capture)."""
-        for event, handler in self._handlers:
-            tab.remove_listener(event, handler)
-        self._handlers = []
+        self.ready_event = ready
 
     @property
     def navigations(self) -> int:
@@ -87,6 +72,14 @@ class PageRecord:
             self.started += 1
             self._requested = True
             self.changed = time.monotonic()
+
+    def on_load(self, tab: Page) -> None:
+        if self.ready_event == "load":
+            self.on_ready(tab)
+
+    def on_dom_content_loaded(self, tab: Page) -> None:
+        if self.ready_event == "domcontentloaded":
+            self.on_ready(tab)
 
     def on_ready(self, tab: Page) -> None:
         self._ready = True
@@ -162,3 +155,35 @@ class PageRecord:
                 break
             time.sleep(_LOOP_POLL)  # the loop thread records the page's navigations
         return redirect_loop(self.navigations)
+
+
+class Relay:
+    """A tab's listeners, attached once for the page's life, handing each event to the record
+    of the capture in progress (``record``, switched by the engine on the loop).
+
+    Attaching and removing listeners per capture would cost Playwright a subscription message
+    to its driver for each of the page's network and console events, twice per capture.
+    """
+
+    def __init__(self, tab: Page) -> None:
+        self.record: PageRecord | None = None
+        events: list[tuple[str, str]] = [
+            ("load", "on_load"),
+            ("domcontentloaded", "on_dom_content_loaded"),
+            ("request", "on_request"),
+            ("requestfailed", "on_failed"),
+            ("response", "on_response"),
+            ("console", "on_console"),
+            ("pageerror", "on_page_error"),
+            ("crash", "on_crash"),
+        ]
+        for event, method in events:
+            tab.on(event, self._handler(method))  # type: ignore[call-overload]
+
+    def _handler(self, method: str) -> Any:
+        def handle(argument: Any) -> None:
+            record = self.record
+            if record is not None:
+                getattr(record, method)(argument)
+
+        return handle
