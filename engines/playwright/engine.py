@@ -361,8 +361,10 @@ class PlaywrightEngine(ChromiumEngine[Browser]):
         return Slot(browser, context, key, own=private)
 
     def _release(self, slot: Slot, keep: bool) -> None:
-        """Give a capture's context back to the idle tabs, or close it."""
-        if keep and not slot.own and not slot.closed:
+        """Give a capture's context back to the idle tabs, or close it (its page crashed or was
+        closed: a permanent error such as a crashed page keeps the tab otherwise)."""
+        gone = slot.gone is not None and slot.gone.is_set()
+        if keep and not slot.own and not slot.closed and not gone:
             with self._lock:
                 if slot.browser is self._browser and slot.browser.alive():
                     self._idle.append(slot)
