@@ -17,7 +17,6 @@ import atexit
 import contextlib
 import logging
 import os
-import threading
 
 from celery.signals import worker_process_init, worker_process_shutdown, worker_shutdown
 
@@ -30,8 +29,6 @@ from screenshots.storage import create_storage
 from screenshots.storage.base import Storage
 
 _engines = ThreadEngines(lambda name: create_engine(name, settings()))
-_shared: dict[str, Engine] = {}  # engines every thread of the process uses, by name
-_shared_lock = threading.Lock()
 _settings: Settings | None = None
 _storage: Storage | None = None
 
@@ -46,15 +43,7 @@ def settings() -> Settings:
 def engine(name: str | None = None) -> Engine:
     """The engine called ``name`` (default: ``SCREENSHOT_ENGINE``), made on first use: the
     process's one if it takes several captures at once, else this thread's."""
-    name = name or settings().engine
-    with _shared_lock:
-        shared = _shared.get(name)
-        if shared is not None:
-            return shared
-        made = _engines.get(name)
-        if made.concurrent > 1:
-            _shared[name] = made
-        return made
+    return _engines.get(name or settings().engine)  # ThreadEngines shares the tabbed ones
 
 
 def storage() -> Storage:
@@ -73,8 +62,6 @@ def storage() -> Storage:
 
 def close_all() -> None:
     """Close every engine this process started (and so every browser process)."""
-    with _shared_lock:
-        _shared.clear()
     _engines.close()
 
 
