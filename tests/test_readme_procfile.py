@@ -1,15 +1,19 @@
-"""The README's distributed setup followed as written: its step 3 settings, `screenshots-broker
-setup`, then `honcho start` — every process of the Procfile, as its step 5 says.
+"""The README's distributed setup followed as written: its step 2 (SeaweedFS and the variables
+it prints), its step 3 settings, `screenshots-broker setup`, then `honcho start` — every process
+of the Procfile, as its step 5 says.
 
-A newcomer doing exactly that saw the worker stop before it was ready ("worker: Warm shutdown"):
-the API (`web`) exits without `SCREENSHOT_API_KEYS`, which step 3 did not set, and honcho then
-stops every process. The settings are read from the README itself, so the test fails again if
-the README and the Procfile drift apart. Only the addresses are the test's own (its vhost, Redis
-db, bucket and free ports).
+Newcomers doing this saw the worker stop before it was ready ("worker: Warm shutdown"): the API
+(`web`) exits on a configuration error and honcho then stops every process. First step 3 did not
+set `SCREENSHOT_API_KEYS`; then step 2's fixed `sleep 10` could end before SeaweedFS had printed
+its variables on a slow machine, leaving no `SCREENSHOT_BUCKET`. Steps 2 and 3 are read from
+the README itself and run by bash, so the test fails again if the README and the Procfile drift
+apart. Only the addresses are the test's own (its directory for step 2's files, vhost, Redis db
+and free ports).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -19,10 +23,10 @@ import time
 import urllib.request
 from pathlib import Path
 
+import psutil
 import pytest
 
 from support.apiserver import free_port
-from support.seaweedfs import S3Server
 from support.services import Broker, RedisDb
 from support.workers import REPO, script, service_env
 
@@ -41,18 +45,33 @@ def readme_settings() -> list[str]:
     return lines
 
 
+def readme_storage(folder: Path) -> list[str]:
+    """The shell lines of the README's step 2 (SeaweedFS), with ``folder`` for its ``/tmp``
+    files."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    step = text.split("\n2. An S3 bucket", 1)[1].split("\n3. ", 1)[0]
+    block = step.split("```sh", 1)[1].split("```", 1)[0]
+    lines = [line.strip() for line in block.splitlines() if line.strip()]
+    assert lines, "the README's step 2 has no commands"
+    return [line.replace("/tmp/weed", str(folder / "weed")) for line in lines]
+
+
 def procfile_names() -> list[str]:
     """The Procfile's process names, in order."""
     lines = (REPO / "Procfile").read_text(encoding="utf-8").splitlines()
     return [line.split(":", 1)[0] for line in lines if line.strip() and not line.startswith("#")]
 
 
-def environment_after(lines: list[str], env: dict[str, str]) -> dict[str, str]:
-    """``env`` once a shell has run ``lines`` (they may run commands: ``$(python3 ...)``)."""
-    shell = subprocess.run(
-        ["bash", "-c", "set -eu; " + "; ".join(lines) + "; env -0"],
-        env=env, capture_output=True, check=True, timeout=30,
-    )
+def environment_after(lines: list[str], env: dict[str, str], log: Path) -> dict[str, str]:
+    """``env`` once bash has run ``lines`` (they may run commands: ``$(python3 ...)``, a
+    server in the background); their errors go to ``log`` (a file: a server left running must
+    not hold a pipe of ours)."""
+    with log.open("wb") as errors:
+        shell = subprocess.run(
+            ["bash", "-c", "set -u\n" + "\n".join(lines) + "\nenv -0"],
+            env=env, stdout=subprocess.PIPE, stderr=errors, timeout=120, cwd=REPO,
+        )
+    assert shell.returncode == 0, log.read_text(errors="replace")[-3000:]
     pairs = (item.split("=", 1) for item in shell.stdout.decode().split("\0") if "=" in item)
     return dict(pairs)
 
@@ -67,13 +86,33 @@ def answers(url: str) -> bool:
         return False
 
 
+def stop_storage(folder: Path) -> None:
+    """Stop step 2's SeaweedFS (its runner stops weed on SIGTERM)."""
+    for process in psutil.process_iter(["cmdline"]):
+        command = process.info["cmdline"] or []
+        if "screenshots.dev.devservers.seaweedfs" in command and str(folder) in " ".join(command):
+            with contextlib.suppress(psutil.Error):
+                process.terminate()
+                process.wait(15)
+
+
 def test_honcho_start_with_the_readmes_settings_keeps_every_process_up(
-    rabbitmq: Broker, redis_db: RedisDb, s3_bucket: tuple[S3Server, str], tmp_path: Path
+    rabbitmq: Broker, redis_db: RedisDb, tmp_path: Path
 ) -> None:
-    server, bucket = s3_bucket
-    env = service_env(**server.env(bucket))  # step 2: the bucket and its AWS_* variables
+    env = service_env()
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env = environment_after(readme_settings(), env)
+    try:
+        steps = readme_storage(tmp_path) + readme_settings()
+        env = environment_after(steps, env, tmp_path / "steps.log")
+        errors = (tmp_path / "steps.log").read_text(errors="replace")
+        assert env.get("SCREENSHOT_BUCKET"), f"step 2 ended without SCREENSHOT_BUCKET:\n{errors}"
+        run_procfile(env, rabbitmq, redis_db, tmp_path)
+    finally:
+        stop_storage(tmp_path)
+
+
+def run_procfile(env: dict[str, str], rabbitmq: Broker, redis_db: RedisDb, tmp_path: Path) -> None:
+    """Step 4, then step 5's ``honcho start``: every process must come up and stay up."""
     # honcho gives each Procfile line PORT = base + 100 x its place: the API listens there.
     base, flower, metrics = free_port(), free_port(), free_port()
     web = base + 100 * procfile_names().index("web")
