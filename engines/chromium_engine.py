@@ -71,6 +71,8 @@ class Browser(Protocol):
 
     def alive(self) -> bool: ...
 
+    def kill(self) -> None: ...
+
     def quit(self, polite: bool) -> None: ...
 
 
@@ -92,21 +94,45 @@ class Clock:
     captured: float = 0.0
 
 
+class InFlight:
+    """One capture's place in the engine: its browser (and the one it is starting), for the
+    watchdog; each engine adds its tab."""
+
+    def __init__(self) -> None:
+        self.browser: Browser | None = None
+        self.starting: Browser | None = None  # the browser this capture is starting
+
+
 BrowserT = TypeVar("BrowserT", bound=Browser)
+FlightT = TypeVar("FlightT", bound=InFlight)
 
 
-class ChromiumEngine(Engine, Generic[BrowserT]):
-    """Base of the engines driving Chromium; see the module docstring.
+class ChromiumEngine(Engine, Generic[BrowserT, FlightT]):
+    """Base of the engines driving Chromium: one browser, ``tabs`` captures at once; see the
+    module docstring.
 
-    ``settings`` gives the binaries' paths (default:
+    ``settings`` gives the binaries' paths and ``SCREENSHOT_TABS`` (default:
     :func:`screenshots.core.settings.load_settings`); ``recycle_after`` is the number of
-    captures a browser serves before it is replaced (default ``settings.recycle_after``).
+    captures a browser serves before it is replaced (default ``settings.recycle_after`` per
+    tab); ``tabs`` overrides ``settings.tabs``. Thread-safe: :meth:`capture` may be called
+    from ``tabs`` threads at once (more wait for a free tab), :meth:`~Engine.close` from any.
+
+    :meth:`capture` counts a capture in on a browser that is up (:meth:`_enter`: started,
+    recycled or replaced by one capture while the others wait), under a :class:`Watchdog`
+    that calls :meth:`_expire` past its deadline, and hands it to :meth:`_capture_in_tab`.
+    An engine says how it starts a browser (:meth:`_start`), captures in a tab, ends a stuck
+    capture and drops its idle tabs (:meth:`_drop_idle_tabs`).
     """
 
     #: Every option (an engine refuses what it cannot honour in :meth:`unsupported`).
     supports = frozenset(option_names())
 
-    def __init__(self, settings: Settings | None = None, recycle_after: int | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        recycle_after: int | None = None,
+        tabs: int | None = None,
+    ) -> None:
         if settings is None:
             from screenshots.core.settings import load_settings
 
@@ -115,8 +141,60 @@ class ChromiumEngine(Engine, Generic[BrowserT]):
         self.recycle_after = settings.recycle_after if recycle_after is None else recycle_after
         if self.recycle_after < 1:
             raise ValueError("recycle_after must be at least 1")
+        self.tabs = settings.tabs if tabs is None else tabs
+        if self.tabs < 1:
+            raise ValueError("tabs must be at least 1")
+        self.concurrent = self.tabs
+        if recycle_after is None:
+            # SCREENSHOT_RECYCLE_AFTER counts captures per tab: each tab's browser context
+            # keeps its own HTTP cache, which a replaced browser loses (a browser of 4 tabs
+            # replaced every 200 captures cost the bench 13% more CPU per shot).
+            self.recycle_after = settings.recycle_after * self.tabs
         self._browser: BrowserT | None = None
         self._egress = EgressGuard(settings)  # the filtering proxy every browser goes through
+        #: Browser starts that failed in a row (see :func:`could_not_start`).
+        self._start_failures = 0
+        self._free_tabs = threading.BoundedSemaphore(self.tabs)
+        self._lock = threading.Condition()
+        self._in_flight = 0
+        self._retiring = False
+
+    # -- capture ---------------------------------------------------------------------------
+
+    def capture(self, url: str, options: CaptureOptions) -> Capture:
+        deadline = time.monotonic() + options.timeout
+        with self._free_tabs:
+            flight = self._new_flight()
+            with Watchdog(options.timeout + WATCHDOG_GRACE, lambda: self._expire(flight)) as dog:
+                try:
+                    browser = self._enter(options, dog, flight)
+                except BaseException:
+                    self._leave()
+                    raise
+                flight.browser = browser
+                try:
+                    return self._capture_in_tab(browser, flight, url, options, deadline, dog)
+                finally:
+                    self._leave()
+
+    def _new_flight(self) -> FlightT:  # pragma: no cover
+        raise NotImplementedError
+
+    def _capture_in_tab(
+        self,
+        browser: BrowserT,
+        flight: FlightT,
+        url: str,
+        options: CaptureOptions,
+        deadline: float,
+        watchdog: Watchdog,
+    ) -> Capture:  # pragma: no cover
+        """Capture ``url`` in a tab of ``browser``; failures stay with this capture."""
+        raise NotImplementedError
+
+    def _expire(self, flight: FlightT) -> None:  # pragma: no cover
+        """The watchdog, past a capture's deadline: end whatever the capture waits for."""
+        raise NotImplementedError
 
     @property
     def profile_dir(self) -> Path | None:
@@ -144,16 +222,54 @@ class ChromiumEngine(Engine, Generic[BrowserT]):
             if killed:
                 logger.warning("killed %d orphaned browser processes", killed)
 
-    def _retire_if_needed(self) -> None:
-        browser = self._browser
-        if browser is None:
-            return
-        if browser.captures >= self.recycle_after:
-            logger.debug("recycling the browser after %d captures", browser.captures)
-            self._stop(polite=True)
-        elif not browser.alive():
-            logger.warning("the browser died between captures: starting a new one")
-            self._discard()
+    def _enter(self, options: CaptureOptions, watchdog: Watchdog, flight: FlightT) -> BrowserT:
+        """Count this capture in, on a browser that is up (started, retired or replaced as
+        needed, by one capture while the others wait)."""
+        with self._lock:
+            while True:
+                if self._retiring:
+                    self._lock.wait()
+                    continue
+                browser = self._browser
+                if browser is not None and not browser.alive():
+                    logger.warning("the browser died: starting a new one")
+                    self._forget(browser)
+                    browser.quit(False)
+                    continue
+                if browser is not None and browser.captures >= self.recycle_after:
+                    logger.debug("recycling the browser after %d captures", browser.captures)
+                    self._retiring = True
+                    try:
+                        while self._in_flight:
+                            self._lock.wait()
+                        self._stop(polite=True)
+                    finally:
+                        self._retiring = False
+                        self._lock.notify_all()
+                    continue
+                break
+            self._in_flight += 1
+            if self._browser is None:
+                self._start(options, watchdog, flight)
+            browser = self._browser
+            assert browser is not None
+            browser.captures += 1
+            return browser
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+            self._lock.notify_all()
+
+    def _start(
+        self, options: CaptureOptions, watchdog: Watchdog, flight: FlightT
+    ) -> None:  # pragma: no cover
+        """Start a browser as ``self._browser`` (under the lock, the other captures wait)."""
+        raise NotImplementedError
+
+    def _drop_idle_tabs(self) -> None:  # pragma: no cover
+        """Forget the tabs no capture uses (their browser is going away; under the lock)."""
+        raise NotImplementedError
 
     @staticmethod
     def _time_left(deadline: float, options: CaptureOptions) -> float:
@@ -167,8 +283,24 @@ class ChromiumEngine(Engine, Generic[BrowserT]):
     def _discard(self) -> None:
         self._stop(polite=False)
 
+    def _discard_browser(self, browser: BrowserT) -> None:
+        """Kill ``browser`` if it is still the engine's (the captures in flight on it fail)."""
+        with self._lock:
+            if self._browser is not browser:
+                return
+            self._forget(browser)
+        browser.quit(False)
+
+    def _forget(self, browser: BrowserT) -> None:
+        """Drop ``browser`` and its idle tabs (under the lock)."""
+        self._browser = None
+        self._drop_idle_tabs()
+
     def _stop(self, polite: bool) -> None:
-        browser, self._browser = self._browser, None
+        with self._lock:
+            browser = self._browser
+            if browser is not None:
+                self._forget(browser)
         if browser is not None:
             browser.quit(polite)
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 import time
 from collections.abc import Coroutine
 from dataclasses import replace
@@ -39,6 +38,7 @@ from engines.chromium_engine import (
     WATCHDOG_GRACE,
     ChromiumEngine,
     Clock,
+    InFlight,
     NoTimeLeft,
     Watchdog,
     browser_crashed,
@@ -92,17 +92,16 @@ LOOP_SETTLED_WATCH = 0.5
 CALL_BACKSTOP = WATCHDOG_GRACE + QUIT_TIMEOUT + chromium.KILL_WAIT
 
 
-class _InFlight:
+class _InFlight(InFlight):
     """One capture's place in the engine: its browser, context and record, for the watchdog."""
 
     def __init__(self) -> None:
-        self.browser: Browser | None = None
+        super().__init__()
         self.slot: Slot | None = None
         self.record: PageRecord | None = None
-        self.starting: Browser | None = None  # the browser this capture is starting
 
 
-class PlaywrightEngine(ChromiumEngine[Browser]):
+class PlaywrightEngine(ChromiumEngine[Browser, _InFlight]):
     """Chromium through Playwright, one browser per engine, ``tabs`` captures at once; see
     :mod:`engines.playwright.engine`.
 
@@ -121,19 +120,8 @@ class PlaywrightEngine(ChromiumEngine[Browser]):
         recycle_after: int | None = None,
         tabs: int | None = None,
     ) -> None:
-        super().__init__(settings, recycle_after)
-        self.tabs = self.settings.tabs if tabs is None else tabs
-        if self.tabs < 1:
-            raise ValueError("tabs must be at least 1")
-        self.concurrent = self.tabs
-        if recycle_after is None:  # counted per tab, as the Selenium engine does (its HTTP cache)
-            self.recycle_after = self.settings.recycle_after * self.tabs
-        self._start_failures = 0  # browser starts that failed in a row
-        self._tabs = threading.BoundedSemaphore(self.tabs)
-        self._lock = threading.Condition()
+        super().__init__(settings, recycle_after, tabs)
         self._idle: list[Slot] = []  # contexts of the current browser no capture uses
-        self._in_flight = 0
-        self._retiring = False
         self._loop: EngineLoop | None = None
 
     @property
@@ -144,23 +132,10 @@ class PlaywrightEngine(ChromiumEngine[Browser]):
 
     # -- capture (caller's thread) ---------------------------------------------------------
 
-    def capture(self, url: str, options: CaptureOptions) -> Capture:
-        deadline = time.monotonic() + options.timeout
-        with self._tabs:
-            flight = _InFlight()
-            with Watchdog(options.timeout + WATCHDOG_GRACE, lambda: self._expire(flight)) as dog:
-                try:
-                    browser = self._enter(options, dog, flight)
-                except BaseException:
-                    self._leave()
-                    raise
-                flight.browser = browser
-                try:
-                    return self._capture_in_slot(browser, flight, url, options, deadline, dog)
-                finally:
-                    self._leave()
+    def _new_flight(self) -> _InFlight:
+        return _InFlight()
 
-    def _capture_in_slot(
+    def _capture_in_tab(
         self,
         browser: Browser,
         flight: _InFlight,
@@ -402,45 +377,6 @@ class PlaywrightEngine(ChromiumEngine[Browser]):
 
     # -- browser life ----------------------------------------------------------------------
 
-    def _enter(self, options: CaptureOptions, watchdog: Watchdog, flight: _InFlight) -> Browser:
-        """Count this capture in, on a browser that is up (started, retired or replaced as
-        needed, by one capture while the others wait)."""
-        with self._lock:
-            while True:
-                if self._retiring:
-                    self._lock.wait()
-                    continue
-                browser = self._browser
-                if browser is not None and not browser.alive():
-                    logger.warning("the browser died: starting a new one")
-                    self._forget(browser)
-                    browser.quit(False)
-                    continue
-                if browser is not None and browser.captures >= self.recycle_after:
-                    logger.debug("recycling the browser after %d captures", browser.captures)
-                    self._retiring = True
-                    try:
-                        while self._in_flight:
-                            self._lock.wait()
-                        self._stop(polite=True)
-                    finally:
-                        self._retiring = False
-                        self._lock.notify_all()
-                    continue
-                break
-            self._in_flight += 1
-            if self._browser is None:
-                self._start(options, watchdog, flight)
-            browser = self._browser
-            assert browser is not None
-            browser.captures += 1
-            return browser
-
-    def _leave(self) -> None:
-        with self._lock:
-            self._in_flight -= 1
-            self._lock.notify_all()
-
     def _start(self, options: CaptureOptions, watchdog: Watchdog, flight: _InFlight) -> None:
         self._before_start()
         if self._loop is None or not self._loop.alive():
@@ -460,26 +396,8 @@ class PlaywrightEngine(ChromiumEngine[Browser]):
             raise
         self._start_failures = 0
 
-    def _discard_browser(self, browser: Browser) -> None:
-        """Kill ``browser`` if it is still the engine's (the captures in flight on it fail)."""
-        with self._lock:
-            if self._browser is not browser:
-                return
-            self._forget(browser)
-        browser.quit(False)
-
-    def _forget(self, browser: Browser) -> None:
-        """Drop ``browser`` and its idle contexts (under the lock)."""
-        self._browser = None
+    def _drop_idle_tabs(self) -> None:
         self._idle = []
-
-    def _stop(self, polite: bool) -> None:
-        with self._lock:
-            browser = self._browser
-            if browser is not None:
-                self._forget(browser)
-        if browser is not None:
-            browser.quit(polite)
 
     def close(self) -> None:
         """Close the browser (politely, then by force), delete its profile, stop the loop.

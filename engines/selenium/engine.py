@@ -19,7 +19,6 @@ the captures in flight.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -29,9 +28,9 @@ from selenium.common.exceptions import SessionNotCreatedException
 from engines import isolation, page
 from engines.base import Capture
 from engines.chromium_engine import (
-    WATCHDOG_GRACE,
     ChromiumEngine,
     Clock,
+    InFlight,
     NoTimeLeft,
     Watchdog,
     browser_crashed,
@@ -72,16 +71,15 @@ BROWSER_PING_TIMEOUT = 1.0
 TAB_ERRORS = (*TRANSPORT_ERRORS, cdp.CommandTimeout)
 
 
-class _InFlight:
+class _InFlight(InFlight):
     """One capture's place in the engine: its browser and tab, for the watchdog."""
 
     def __init__(self) -> None:
-        self.browser: Browser | None = None
+        super().__init__()
         self.tab: CdpTab | None = None
-        self.starting: Browser | None = None  # the browser this capture is starting
 
 
-class SeleniumEngine(ChromiumEngine[Browser]):
+class SeleniumEngine(ChromiumEngine[Browser, _InFlight]):
     """Chromium started by ChromeDriver, one browser per engine, ``tabs`` captures at once.
 
     ``settings`` gives the binaries' paths and ``SCREENSHOT_TABS`` (default:
@@ -102,23 +100,8 @@ class SeleniumEngine(ChromiumEngine[Browser]):
         recycle_after: int | None = None,
         tabs: int | None = None,
     ) -> None:
-        super().__init__(settings, recycle_after)
-        self.tabs = self.settings.tabs if tabs is None else tabs
-        if self.tabs < 1:
-            raise ValueError("tabs must be at least 1")
-        self.concurrent = self.tabs
-        if recycle_after is None:
-            # SCREENSHOT_RECYCLE_AFTER counts captures per tab: each tab's browser context
-            # keeps its own HTTP cache, which a replaced browser loses (a browser of 4 tabs
-            # replaced every 200 captures cost the bench 13% more CPU per shot).
-            self.recycle_after = self.settings.recycle_after * self.tabs
-        #: Browser starts that failed in a row (see :func:`could_not_start`).
-        self._start_failures = 0
-        self._slots = threading.BoundedSemaphore(self.tabs)
-        self._lock = threading.Condition()
+        super().__init__(settings, recycle_after, tabs)
         self._idle: list[CdpTab] = []
-        self._in_flight = 0
-        self._retiring = False
         # ChromeDriver dies with the thread that started it (PR_SET_PDEATHSIG): browsers are
         # started from this long-lived thread, not from whichever capturing thread came first.
         self._owner: ThreadPoolExecutor | None = None
@@ -138,25 +121,8 @@ class SeleniumEngine(ChromiumEngine[Browser]):
 
     # -- capture ---------------------------------------------------------------------------
 
-    def capture(self, url: str, options: CaptureOptions) -> Capture:
-        deadline = time.monotonic() + options.timeout
-        with self._slots:
-            flight = _InFlight()
-            with Watchdog(options.timeout + WATCHDOG_GRACE, lambda: self._expire(flight)) as dog:
-                try:
-                    browser = self._enter(options, dog, flight)
-                except BaseException:
-                    with self._lock:
-                        self._in_flight -= 1
-                        self._lock.notify_all()
-                    raise
-                flight.browser = browser
-                try:
-                    return self._capture_in_tab(browser, flight, url, options, deadline, dog)
-                finally:
-                    with self._lock:
-                        self._in_flight -= 1
-                        self._lock.notify_all()
+    def _new_flight(self) -> _InFlight:
+        return _InFlight()
 
     def _capture_in_tab(
         self,
@@ -363,40 +329,6 @@ class SeleniumEngine(ChromiumEngine[Browser]):
 
     # -- browser life ----------------------------------------------------------------------
 
-    def _enter(self, options: CaptureOptions, watchdog: Watchdog, flight: _InFlight) -> Browser:
-        """Count this capture in, on a browser that is up (started, retired or replaced as
-        needed, by one capture while the others wait)."""
-        with self._lock:
-            while True:
-                if self._retiring:
-                    self._lock.wait()
-                    continue
-                browser = self._browser
-                if browser is not None and not browser.alive():
-                    logger.warning("the browser died: starting a new one")
-                    self._forget(browser)
-                    browser.quit(False)
-                    continue
-                if browser is not None and browser.captures >= self.recycle_after:
-                    logger.debug("recycling the browser after %d captures", browser.captures)
-                    self._retiring = True
-                    try:
-                        while self._in_flight:
-                            self._lock.wait()
-                        self._stop(polite=True)
-                    finally:
-                        self._retiring = False
-                        self._lock.notify_all()
-                    continue
-                break
-            self._in_flight += 1
-            if self._browser is None:
-                self._start(options, watchdog, flight)
-            browser = self._browser
-            assert browser is not None
-            browser.captures += 1
-            return browser
-
     def _start(self, options: CaptureOptions, watchdog: Watchdog, flight: _InFlight) -> None:
         self._before_start()
         browser = self._browser = flight.starting = Browser(
@@ -427,28 +359,10 @@ class SeleniumEngine(ChromiumEngine[Browser]):
         self._egress.protect(browser.service.port, browser.debugger_address())
         logger.debug("started Chromium pid %s in %.2f s", browser.pid, time.monotonic() - started)
 
-    def _discard_browser(self, browser: Browser) -> None:
-        """Kill ``browser`` if it is still the engine's (the captures in flight on it fail)."""
-        with self._lock:
-            if self._browser is not browser:
-                return
-            self._forget(browser)
-        browser.quit(False)
-
-    def _forget(self, browser: Browser) -> None:
-        """Drop ``browser`` and its idle tabs (under the lock)."""
-        self._browser = None
+    def _drop_idle_tabs(self) -> None:
         for tab in self._idle:
             tab.connection.close()
         self._idle = []
-
-    def _stop(self, polite: bool) -> None:
-        with self._lock:
-            browser = self._browser
-            if browser is not None:
-                self._forget(browser)
-        if browser is not None:
-            browser.quit(polite)
 
     def close(self) -> None:
         """Quit the browser (politely, then by force) and delete its profile. Idempotent."""
