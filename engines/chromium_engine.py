@@ -3,15 +3,19 @@
 :class:`ChromiumEngine` holds the browser-wide part of the Selenium and Playwright engines, so
 that each keeps only how it navigates, evaluates in the page and records the network:
 
-- settings, ``recycle_after``, the egress guard (the filtering proxy every browser goes through);
+- settings, ``recycle_after``, ``tabs``, the egress guard (the filtering proxy every browser
+  goes through);
+- the tabs: up to ``tabs`` captures at once, each under a :class:`Watchdog`, counted in on a
+  browser that is up (:meth:`ChromiumEngine._enter`);
 - starting: the binaries' checks (one clear error when Chromium is not installed) and reaping
   the browsers of dead owners once per process;
-- retiring: a browser is replaced after ``recycle_after`` captures or when it died between
-  captures; stopping politely or by force;
+- retiring: a browser is replaced after ``recycle_after`` captures (once the captures in
+  flight end) or when it died, by one capture while the others wait; stopping politely or by
+  force;
 - the main document: turning a network error or the proxy's refusal into the error of
   :mod:`screenshots.core.errors` the user reads, and building the :class:`~engines.base.Capture`;
 - the user-facing texts of timeouts, crashes and failed starts (:func:`load_timeout`...), and
-  the :class:`Watchdog` that kills a browser past its capture's deadline.
+  the :class:`Watchdog` that ends a capture past its deadline.
 
 What one capture does inside the page (styles, scripts, waits, the image) is in
 :mod:`engines.tab`. The engine object is browser-wide: per-capture state lives in the objects

@@ -10,7 +10,6 @@ process, and none is left after them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import os
 import threading
@@ -19,7 +18,6 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import psutil
 import pytest
 
 from engines import chromium
@@ -35,6 +33,7 @@ from screenshots.delivery.embedded import EmbeddedRunner
 from screenshots.pipeline.threadengines import ThreadEngines
 from screenshots.storage.local import LocalStorage
 from support.site import Site
+from support.tabs import browser_processes
 
 
 class Tabbed(StubEngine):
@@ -102,26 +101,9 @@ def test_an_engine_taking_one_capture_stays_one_per_thread() -> None:
 # -- real Chromium -----------------------------------------------------------------------
 
 
-def _browsers() -> list[psutil.Process]:
-    """Chromium browser processes of this test process: the top ones (a process Chromium
-    forks carries the browser's command line for a moment, before it becomes a zygote)."""
-    ours = []
-    for process in chromium.our_browser_processes(owner_pid=os.getpid()):
-        with contextlib.suppress(psutil.Error):
-            if process.name() == "chromium":
-                ours.append(process)
-    pids = {process.pid for process in ours}
-    found = []
-    for process in ours:
-        with contextlib.suppress(psutil.Error):
-            if process.ppid() not in pids:
-                found.append(process)
-    return found
-
-
 @pytest.fixture
 def no_browser_left() -> Iterator[None]:
-    assert _browsers() == []
+    assert browser_processes() == []
     yield
     assert chromium.our_browser_processes(owner_pid=os.getpid()) == []
 
@@ -141,7 +123,7 @@ def test_the_embedded_runner_runs_one_browser_for_its_threads(
     titles: dict[int, str | None] = {}
     for result in runner.run(shots):
         titles[result.line] = result.title
-        browsers.append(len(_browsers()))
+        browsers.append(len(browser_processes()))
     assert titles == {n: f"Page {n}" for n in range(1, 10)}
     assert set(browsers) == {1}  # one Chromium all along, for three threads
 
@@ -174,7 +156,7 @@ def test_the_api_pool_runs_one_browser_of_as_many_tabs(
             most = 0
             until = time.monotonic() + 90
             while time.monotonic() < until:
-                most = max(most, len(_browsers()))
+                most = max(most, len(browser_processes()))
                 statuses = await backend.lookup(ids)
                 if all(s is not None and s.state == DONE for s in statuses):
                     break

@@ -72,6 +72,8 @@ class Browser:
             accept_downloads=False,
         )
         self.process, self.driver_pid = _started_processes(self.profile)
+        for blank in self.context.pages:  # the launch's own page: the tabs have their own
+            await blank.close()
 
     @property
     def pid(self) -> int | None:
