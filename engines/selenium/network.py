@@ -56,6 +56,10 @@ class NetworkLog:
         self.last_activity = time.monotonic()
         self._ignored: set[str] = set()
         self._coming_until = 0.0  # see coming()
+        # A document asked for and not yet committed: the load events until its commit are the
+        # previous document's (an onload redirect's request is sent before the old page's
+        # ``Page.loadEventFired`` arrives; counting it left a capture of the page in between).
+        self._committing = False
 
     def feed_event(self, method: str, params: dict[str, Any]) -> None:
         """Take one DevTools event into account (others than the ones counted are ignored)."""
@@ -97,12 +101,17 @@ class NetworkLog:
 
     def _follow_page(self, method: str, params: dict[str, Any]) -> None:
         if method == "Page.loadEventFired":
-            self.loaded = self.ready = True
+            if not self._committing:
+                self.loaded = self.ready = True
         elif method == "Page.domContentEventFired":
-            self.ready = True
+            if not self._committing:
+                self.ready = True
         elif method == "Page.frameNavigated":
             if (params.get("frame") or {}).get("id") == self.frame_id:
                 self._coming_until = 0.0
+                if params.get("type", "Navigation") == "Navigation" and self._committing:
+                    self._committing = False
+                    self.loaded = self.ready = False  # the new document's own events follow
         elif params.get("frameId") != self.frame_id:
             return
         elif method == "Page.frameScheduledNavigation" and params.get("delay", 0) > COMING_MAX:
@@ -125,6 +134,7 @@ class NetworkLog:
                     self.navigations += 1
                     self.loaded = self.ready = False
                     self._coming_until = 0.0
+                    self._committing = True
                 url = (params.get("request") or {}).get("url", "")
                 self.documents[request_id] = Document(url=str(url))
             return
@@ -138,8 +148,8 @@ class NetworkLog:
             document.mime_type = response.get("mimeType")
         elif method == "Network.loadingFailed":
             document.error = params.get("errorText") or "net::ERR_FAILED"
+            self._committing = False
             self.loaded = self.ready = True  # nothing new to load: the previous page stays up
-
 
 
 def main_document(documents: list[Document], error_page: bool) -> Document | None:
