@@ -80,7 +80,7 @@ WORKDIR /data
 ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/screenshots-entrypoint"]
 # The Procfile's worker line, word for word (tests/test_deploy_manifests.py checks it); the
 # settings come from the same environment variables.
-CMD ["/bin/sh", "-c", "exec celery -A tasks worker --loglevel=INFO --concurrency=${WORKER_CONCURRENCY:-1} --hostname=${HONCHO_PROCESS_NAME:-worker}@%h --max-tasks-per-child=${WORKER_MAX_TASKS_PER_CHILD:-1000}"]
+CMD ["/bin/sh", "-c", "exec celery -A tasks worker --loglevel=INFO --concurrency=${WORKER_CONCURRENCY:-1} --hostname=${HONCHO_PROCESS_NAME:-celery}@%h --max-tasks-per-child=${WORKER_MAX_TASKS_PER_CHILD:-1000}"]
 # What it checks depends on the command (a worker answers a ping through the broker, the API
 # its /healthz...): see deploy/docker/healthcheck.sh.
 HEALTHCHECK --interval=60s --timeout=20s --start-period=60s --retries=3 \

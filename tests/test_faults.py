@@ -471,3 +471,43 @@ def test_procfile_worker_stopped_by_honcho_loses_nothing(cluster, tmp_path):
     finally:
         if honcho.poll() is None:
             os.killpg(honcho.pid, signal.SIGKILL)
+
+
+def test_procfile_worker_line_answers_a_ping_to_celerys_default_node_name(cluster, tmp_path):
+    """The Procfile's worker line run by a process manager other than honcho (``sh -c``, as
+    Heroku-style runners and the image do) is node ``celery@<host>``, Celery's default, so
+    ``celery inspect ping -d celery@<host>`` tells it is ready (it was ``worker@<host>``: a
+    check using the default name never saw it ready)."""
+    env, _server, _bucket, _workers = cluster
+    env = {k: v for k, v in env.items() if k != "HONCHO_PROCESS_NAME"}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    line = next(
+        row.split(":", 1)[1].strip()
+        for row in (REPO / "Procfile").read_text().splitlines()
+        if row.startswith("worker:")
+    )
+    with (tmp_path / "worker.log").open("wb") as log:
+        worker = subprocess.Popen(
+            ["sh", "-c", line], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        node = f"celery@{os.uname().nodename}"
+        deadline = time.monotonic() + 30
+        while True:
+            ping = subprocess.run(
+                [script("celery"), "-A", "tasks", "inspect", "ping", "--timeout", "2",
+                 "--destination", node],
+                cwd=REPO, env=env, capture_output=True, text=True, timeout=30,
+            )
+            if ping.returncode == 0 and "pong" in ping.stdout:
+                break
+            assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-2000:]
+            assert time.monotonic() < deadline, (
+                f"{node} not ready in 30 s:\n{(tmp_path / 'worker.log').read_text()[-2000:]}"
+            )
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(30) == 0
+    finally:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGKILL)

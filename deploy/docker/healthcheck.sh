@@ -3,7 +3,7 @@
 # on the command PID 1 (tini) runs. Exit 0 when healthy, 1 when not.
 #
 # - a Celery worker answers a ping sent through the broker to its own node name (the
-#   Procfile's --hostname=${HONCHO_PROCESS_NAME:-worker}@%h, else Celery's default
+#   Procfile's --hostname=${HONCHO_PROCESS_NAME:-celery}@%h: honcho's process name, else Celery's default
 #   celery@%h): it is connected and its consumer loop turns, not merely alive;
 # - the API answers GET /healthz; the worker-metrics exporter answers GET /metrics;
 # - Flower accepts a connection on its port (its pages need the basic-auth password);
@@ -30,7 +30,7 @@ PY
 case "$command_line" in
     *"celery -A tasks worker"*)
         case "$command_line" in
-            *'--hostname=${HONCHO_PROCESS_NAME:-worker}@%h'*) node="${HONCHO_PROCESS_NAME:-worker}" ;;
+            *'--hostname=${HONCHO_PROCESS_NAME:-celery}@%h'*) node="${HONCHO_PROCESS_NAME:-celery}" ;;
             *) node=celery ;;
         esac
         exec celery -A tasks inspect ping --timeout 10 --destination "$node@$(hostname)" > /dev/null ;;
