@@ -465,6 +465,7 @@ def _engine_round(ok, wall, tree, busy=None, own=None, urls=None, problems=(), b
         own=busy if own is None else own, problems=list(problems),
         timings={"duration_ms": [base, base * 2], "navigation_ms": [base // 2],
                  "capture_ms": []},
+        steady_shots=ok - 2, steady_wall=wall * 0.8,
     )
 
 
@@ -481,9 +482,23 @@ def _engine_runs():
     return [s.to_dict() for s in (selenium, playwright, lonely)]
 
 
+def test_engines_steady_rate_leaves_out_the_start_of_a_run():
+    def row(second):
+        return {"finished_at": f"2026-12-05T10:00:{second:06.3f}+00:00"}
+
+    # the browser started, the first two (cold) pages at 5 s, then one page every 0.5 s
+    rows = [row(5.0), row(5.1)] + [row(5.1 + 0.5 * n) for n in range(1, 9)]
+    shots, seconds = engine_bench.steady(rows, 2)
+    assert shots == 7 and seconds == pytest.approx(3.5)  # from the third finish to the last
+    assert engine_bench.steady([{"finished_at": None}, *rows[:4]], 2) == (0, 0.0)
+    assert engine_bench.steady(list(reversed(rows)), 2) == (shots, pytest.approx(seconds))
+
+
 def test_engines_system_sums_its_rounds():
     selenium, playwright, _ = _engine_runs()
     assert selenium["rate"] == pytest.approx(2.0)
+    assert selenium["steady_rate"] == pytest.approx(16 / 8.0)
+    assert playwright["steady_rate"] == pytest.approx(15 / (0.8 * 6.5))
     assert selenium["tree_cpu_per_shot"] == pytest.approx(0.5)
     assert selenium["timings_ms"]["duration_ms"] == {"p50": 150.0, "p90": 200.0}
     assert selenium["timings_ms"]["capture_ms"] == {"p50": None, "p90": None}
@@ -501,13 +516,19 @@ def test_engines_ratio_is_playwright_over_selenium_where_both_ran():
     item = ratios[0]
     assert item["concurrency"] == 1
     assert item["rate_ratio"] == pytest.approx((19 / 6.5) / 2.0)
+    assert item["steady_ratio"] == pytest.approx((15 / 5.2) / 2.0)
     assert item["round_rate_ratios"] == [pytest.approx(1.25), pytest.approx(1.8)]
     assert item["tree_cpu_ratio"] == pytest.approx((7.0 / 19) / 0.5)
     assert engine_bench.comparisons([]) == []
     assert engine_bench.floor_misses(ratios) == []
     slow = [dict(item, rate_ratio=0.85) for item in ratios]
     assert engine_bench.floor_misses(slow) == ["1"]
-    assert "**NOT met at concurrency 1**" in engine_bench.floor_lines(slow)[0]
+    assert engine_bench.floor_misses(slow, "steady_ratio") == []
+    lines = engine_bench.floor_lines(slow)
+    assert "throughput, at every concurrency: floor 0.9: **NOT met at concurrency 1**" in lines[0]
+    assert "steady throughput, at every concurrency: floor 0.9: **met**" in lines[1]
+    assert engine_bench.floor_misses([dict(item, steady_ratio=None) for item in ratios],
+                                     "steady_ratio") == ["1"]
 
 
 def test_engines_markdown_table_flags_and_files(tmp_path):
@@ -520,13 +541,13 @@ def test_engines_markdown_table_flags_and_files(tmp_path):
         "runs": runs, "ratios": engine_bench.comparisons(runs), "errors": 1,
     }
     text = engine_bench.markdown(results)
-    assert ("| selenium | 1 | 20 | 20 | 0 | 10.0 | 2.00 | 0.500 | 0.525 | 150 / 200 "
+    assert ("| selenium | 1 | 20 | 20 | 0 | 10.0 | 2.00 | 2.00 | 0.500 | 0.525 | 150 / 200 "
             "| 50 / 50 | — / — | 0% |") in text
     assert "| playwright | 1 | 20 | 19 | **1** |" in text
     assert "| 35% ⚠ |" in text
     assert "during 1 of 3 rows" in text
     assert "**⚠ 1 URLs did not end with an `ok` row** (e.g. `http://h/x: timeout`)" in text
-    assert "| 1 | 2.00 | 2.92 | **1.46** | 1.25, 1.80 | 0.74 |" in text
+    assert "| 1 | 2.00 | 2.92 | **1.46** | 1.25, 1.80 | **1.44** | 0.74 |" in text
     assert "floor 0.9: **met**" in text
     json_path, md_path = engine_bench.write(results, tmp_path / "out")
     assert json_path.name == "engines.json" and md_path.name == "engines.md"

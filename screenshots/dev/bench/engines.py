@@ -30,6 +30,11 @@ Figures, per engine and concurrency:
 
 - screenshots/s: ok rows / wall time of the dispatcher processes (Python and browser
   start-up included);
+- steady screenshots/s: the same run without its start: ok rows after the first
+  ``concurrency`` (the browser's start-up and its tabs' first, cold pages) over the time
+  between their finishes (the rows' ``finished_at``). A worker lives for thousands of pages,
+  so this is its rate per screenshot; the first figure adds one start per ``--pages /
+  --rounds`` pages;
 - CPU-s per screenshot, dispatcher tree: user + system CPU of the dispatcher and all its
   descendants (ChromeDriver, Chromium's processes, Playwright's driver), from
   ``RUSAGE_CHILDREN`` once they are reaped; this process adopts orphans (child subreaper),
@@ -245,6 +250,20 @@ def own_cpu(kinds: Mapping[str, float]) -> float:
     )
 
 
+def steady(rows: Iterable[Mapping[str, Any]], skip: int) -> tuple[int, float]:
+    """(shots, seconds) of a run after its start: the rows finished after the first
+    ``skip + 1`` and the time from that row's finish to the last one's; ``(0, 0.0)`` when
+    fewer than three rows are left to time."""
+    stamps = sorted(
+        datetime.fromisoformat(value).timestamp()
+        for row in rows
+        if isinstance(value := row.get("finished_at"), str)
+    )
+    if len(stamps) - skip < 3:
+        return 0, 0.0
+    return len(stamps) - 1 - skip, stamps[-1] - stamps[skip]
+
+
 # -- figures -------------------------------------------------------------------------------
 
 
@@ -264,6 +283,9 @@ class Round:
     pre_load: float = 0.0
     problems: list[str] = field(default_factory=list)
     timings: dict[str, list[int]] = field(default_factory=dict)
+    #: :func:`steady`'s shots and seconds of this run.
+    steady_shots: int = 0
+    steady_wall: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -295,6 +317,11 @@ class System:
         return self.total("ok") / wall if wall > 0 else 0.0
 
     @property
+    def steady_rate(self) -> float | None:
+        wall = self.total("steady_wall")
+        return self.total("steady_shots") / wall if wall > 0 else None
+
+    @property
     def not_own(self) -> float:
         busy = self.total("busy")
         return max(0.0, 1.0 - self.total("own") / busy) if busy > 0 else 0.0
@@ -318,6 +345,7 @@ class System:
             "errors": urls - ok,
             "wall": round(self.total("wall"), 3),
             "rate": self.rate,
+            "steady_rate": self.steady_rate,
             "tree_cpu": round(self.total("tree"), 3),
             "tree_cpu_per_shot": self.per_shot("tree"),
             "machine_cpu": round(self.total("busy"), 3),
@@ -347,6 +375,7 @@ def comparisons(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
                 f"{base_name}_rate": base["rate"],
                 f"{other_name}_rate": other["rate"],
                 "rate_ratio": ratio(other["rate"], base["rate"]),
+                "steady_ratio": ratio(other.get("steady_rate"), base.get("steady_rate")),
                 "round_rate_ratios": [
                     ratio(o, b)
                     for o, b in zip(other["round_rates"], base["round_rates"], strict=False)
@@ -381,7 +410,7 @@ def run_row(run: Mapping[str, Any]) -> str:
     errors = f"**{run['errors']}**" if run["errors"] else "0"
     return (
         f"| {run['engine']} | {run['concurrency']} | {run['urls']} | {run['ok']} | {errors} | "
-        f"{_num(run['wall'], 1)} | {_num(run['rate'])} | "
+        f"{_num(run['wall'], 1)} | {_num(run['rate'])} | {_num(run.get('steady_rate'))} | "
         f"{_num(run['tree_cpu_per_shot'], 3)} | {_num(run['machine_cpu_per_shot'], 3)} | "
         f"{_pair(times['duration_ms'])} | {_pair(times['navigation_ms'])} | "
         f"{_pair(times['capture_ms'])} | {_share(run['not_own'])} |"
@@ -394,28 +423,33 @@ def ratio_row(item: Mapping[str, Any]) -> str:
     return (
         f"| {item['concurrency']} | {_num(item[f'{base_name}_rate'])} | "
         f"{_num(item[f'{other_name}_rate'])} | **{_num(item['rate_ratio'])}** | {rounds} | "
+        f"**{_num(item.get('steady_ratio'))}** | "
         f"{_num(item['tree_cpu_ratio'])} | {_num(item['machine_cpu_ratio'])} |"
     )
 
 
-def floor_misses(ratios: Sequence[Mapping[str, Any]]) -> list[str]:
-    """The concurrency levels at which the second engine's throughput is under
-    :data:`FLOOR_RATIO` of the first's (issue #15: Playwright at least 0.9x Selenium)."""
+def floor_misses(ratios: Sequence[Mapping[str, Any]], key: str = "rate_ratio") -> list[str]:
+    """The concurrency levels at which the second engine's throughput (``key``: with its
+    start-up, or ``steady_ratio``) is under :data:`FLOOR_RATIO` of the first's (issue #15:
+    Playwright at least 0.9x Selenium)."""
     return [
         str(item["concurrency"])
         for item in ratios
-        if item["rate_ratio"] is None or item["rate_ratio"] < FLOOR_RATIO
+        if item.get(key) is None or item[key] < FLOOR_RATIO
     ]
 
 
 def floor_lines(ratios: Sequence[Mapping[str, Any]]) -> list[str]:
     base_name, other_name = ENGINES
-    missed = floor_misses(ratios)
-    verdict = "met" if not missed else f"NOT met at concurrency {', '.join(missed)}"
-    return [
-        f"- {other_name} / {base_name} throughput, at every concurrency: floor {FLOOR_RATIO}: "
-        f"**{verdict}**."
-    ]
+    lines = []
+    for name, key in (("throughput", "rate_ratio"), ("steady throughput", "steady_ratio")):
+        missed = floor_misses(ratios, key)
+        verdict = "met" if not missed else f"NOT met at concurrency {', '.join(missed)}"
+        lines.append(
+            f"- {other_name} / {base_name} {name}, at every concurrency: floor {FLOOR_RATIO}: "
+            f"**{verdict}**."
+        )
+    return lines
 
 
 def _warnings(runs: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -460,10 +494,11 @@ def markdown(results: Mapping[str, Any]) -> str:
         f"then {corpus['rounds']} interleaved rounds, each engine first in every other one.",
         "",
         "| engine | concurrency | URLs | ok | errors | wall s | screenshots/s "
+        "| steady screenshots/s "
         "| CPU-s per shot, dispatcher tree | CPU-s per shot, machine "
         "| per URL ms p50 / p90 | navigation ms p50 / p90 | capture ms p50 / p90 "
         "| CPU not the bench's |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         *(run_row(run) for run in runs),
         "",
     ]
@@ -471,15 +506,17 @@ def markdown(results: Mapping[str, Any]) -> str:
         lines += [
             f"| concurrency | {base_name} shots/s | {other_name} shots/s "
             f"| **{other_name} / {base_name} throughput** | the same, per round "
-            f"| {other_name} / {base_name} CPU per shot (tree) | the same (machine) |",
-            "|---|---|---|---|---|---|---|",
+            f"| **steady** | {other_name} / {base_name} CPU per shot (tree) | the same (machine) |",
+            "|---|---|---|---|---|---|---|---|",
             *(ratio_row(item) for item in results["ratios"]),
             "",
             *floor_lines(results["ratios"]),
             "",
         ]
     lines += [
-        "- screenshots/s: ok rows / wall time of the dispatcher processes. CPU per shot, "
+        "- screenshots/s: ok rows / wall time of the dispatcher processes. Steady: the same "
+        "without each run's start (the rows after the first `concurrency`, over the time "
+        "between their finishes): a worker's rate once its browser is up. CPU per shot, "
         "dispatcher tree: user+system CPU of the dispatcher and every process under it "
         "(ChromeDriver, Chromium, Playwright's driver), orphans included. Machine: /proc/stat "
         "busy time of the whole machine (the static server and other jobs included). Per URL "
@@ -556,6 +593,7 @@ class Bench:
         if alive:
             log(f"warning: {len(alive)} processes of the run still alive (not counted)")
         ok_rows, problems = check_rows(read_rows(out), urls, engine)
+        shots, seconds = steady(ok_rows, concurrency)
         return Round(
             urls=len(urls),
             ok=len(ok_rows),
@@ -566,6 +604,8 @@ class Bench:
             pre_load=pre_load,
             problems=problems,
             timings=timings(ok_rows),
+            steady_shots=shots,
+            steady_wall=seconds,
         )
 
 
@@ -583,10 +623,11 @@ def measure(args: argparse.Namespace, bench: Bench, urls: list[str]) -> list[Sys
         for engine, level in schedule(args.concurrencies, index):
             run = bench.shoot(engine, level, part)
             flag = f", {len(run.problems)} not ok" if run.problems else ""
+            steady_rate = run.steady_shots / run.steady_wall if run.steady_wall else 0.0
             log(
                 f"round {index + 1}/{len(parts)}, {engine} -c {level}: {run.ok}/{run.urls} ok "
-                f"in {run.wall:.1f} s, {run.rate:.2f}/s, {run.tree / max(run.ok, 1):.3f} "
-                f"CPU-s per shot{flag}"
+                f"in {run.wall:.1f} s, {run.rate:.2f}/s ({steady_rate:.2f}/s steady), "
+                f"{run.tree / max(run.ok, 1):.3f} CPU-s per shot{flag}"
             )
             systems[(engine, level)].rounds.append(run)
     return list(systems.values())
