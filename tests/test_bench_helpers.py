@@ -388,7 +388,7 @@ def test_report_flags_runs_where_other_jobs_used_the_machine():
 
 def test_engines_parse_args_defaults_and_levels():
     args = engine_bench.parse_args([])
-    assert (args.pages, args.concurrencies, args.rounds) == (100, [1, 2], 2)
+    assert (args.pages, args.concurrencies, args.rounds) == (400, [1, 2, 4], 2)
     assert (args.warmup, args.quiet_wait, str(args.out)) == (10, 10.0, "bench-output")
     args = engine_bench.parse_args(["--pages", "20", "--concurrency", "2, 1,2", "--rounds", "3"])
     assert (args.pages, args.concurrencies, args.rounds) == (20, [2, 1], 3)

@@ -93,10 +93,14 @@ from screenshots.dev.bench.stats import chunks
 
 #: The engines compared, the baseline first: ratios are ``ENGINES[1] / ENGINES[0]``.
 ENGINES = ("selenium", "playwright")
-#: Corpus pages shot by every (engine, concurrency) (``--pages``), spread over the corpus.
-DEFAULT_PAGES = 100
-#: ``dispatcher.py --concurrency`` levels (``--concurrency``).
-DEFAULT_CONCURRENCY = "1,2"
+#: Corpus pages shot by every (engine, concurrency) (``--pages``), spread over the corpus:
+#: 200 per run at 2 rounds, so a run's browser start (Playwright also starts its Node.js
+#: driver) weighs on it no more than on a worker's first few hundred pages (see README: at
+#: 50 pages per run the start was a large part of the gap between the engines).
+DEFAULT_PAGES = 400
+#: ``dispatcher.py --concurrency`` levels (``--concurrency``): 4 is ``SCREENSHOT_TABS``'s
+#: default on 2 cores, what a worker runs as shipped.
+DEFAULT_CONCURRENCY = "1,2,4"
 #: Interleaved rounds (``--rounds``); 2 lets each engine go first once per concurrency.
 DEFAULT_ROUNDS = 2
 #: Warm-up pages per engine, not measured (``--warmup``).
