@@ -506,8 +506,37 @@ def test_procfile_worker_line_answers_a_ping_to_celerys_default_node_name(cluste
             assert time.monotonic() < deadline, (
                 f"{node} not ready in 30 s:\n{(tmp_path / 'worker.log').read_text()[-2000:]}"
             )
+        # A check that names the broker on Celery's command line, with no CELERY_* set: it
+        # needs no result backend (this was a traceback: "CELERY_RESULT_BACKEND is required").
+        bare = {k: v for k, v in env.items() if not k.startswith("CELERY_")}
+        ping = subprocess.run(
+            [script("celery"), "-A", "tasks", "-b", env["CELERY_BROKER_URL"], "inspect", "ping",
+             "--timeout", "5", "--destination", node],
+            cwd=REPO, env=bare, capture_output=True, text=True, timeout=60,
+        )
+        assert ping.returncode == 0 and "pong" in ping.stdout, ping.stdout + ping.stderr[-2000:]
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(30) == 0
     finally:
         if worker.poll() is None:
             os.killpg(worker.pid, signal.SIGKILL)
+
+
+def test_procfile_worker_line_without_a_result_backend_stops_and_says_why(cluster, tmp_path):
+    """Given a broker but no result backend, the worker would write its rows to its own
+    host's Redis: it stops at once with the reason, rather than starting."""
+    env, _server, _bucket, _workers = cluster
+    dropped = ("HONCHO_PROCESS_NAME", "CELERY_RESULT_BACKEND")
+    env = {k: v for k, v in env.items() if k not in dropped}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    line = next(
+        row.split(":", 1)[1].strip()
+        for row in (REPO / "Procfile").read_text().splitlines()
+        if row.startswith("worker:")
+    )
+    worker = subprocess.run(
+        ["sh", "-c", line], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert worker.returncode != 0
+    assert "CELERY_RESULT_BACKEND is required with CELERY_BROKER_URL" in worker.stderr
+    assert "ready." not in worker.stderr

@@ -179,6 +179,9 @@ def make_runner(
     args: argparse.Namespace, settings: Settings, engine: str, options: CaptureOptions
 ) -> Runner:
     if settings.distributed:
+        missing = settings.missing_result_backend()
+        if missing:
+            raise UsageError(missing)
         if not settings.bucket:
             raise UsageError(
                 "SCREENSHOT_BUCKET is required with CELERY_BROKER_URL: workers store "

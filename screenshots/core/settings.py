@@ -165,6 +165,22 @@ class Settings:
         """Whether work goes through a broker to Celery workers."""
         return self.broker_url is not None
 
+    def missing_result_backend(self) -> str | None:
+        """Why this distributed configuration cannot carry results, if it cannot.
+
+        With a broker but no ``CELERY_RESULT_BACKEND``, a worker would write its rows to its
+        own host's Redis and the dispatcher would wait for them forever. Checked by what reads
+        or writes results (worker, dispatcher, API), not when the settings are read: Celery's
+        other commands (``celery -A tasks -b URL inspect ping``, ``status``, Flower) need no
+        result backend, and failing there was a traceback on every one of them.
+        """
+        if self.broker_url is not None and self.result_backend is None:
+            return (
+                "CELERY_RESULT_BACKEND is required with CELERY_BROKER_URL "
+                "(e.g. redis://127.0.0.1:6379/0)"
+            )
+        return None
+
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read :class:`Settings` from ``environ`` (default: ``os.environ``)."""
@@ -175,16 +191,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 
     broker = text("CELERY_BROKER_URL")
     backend = text("CELERY_RESULT_BACKEND")
-    if broker is not None:
-        if not broker.startswith(("amqp://", "amqps://", "pyamqp://", "redis://", "memory://")):
-            raise ConfigurationError(
-                f"CELERY_BROKER_URL must be an amqp:// URL, not {redact_url(broker)!r}"
-            )
-        if backend is None:
-            raise ConfigurationError(
-                "CELERY_RESULT_BACKEND is required with CELERY_BROKER_URL "
-                "(e.g. redis://127.0.0.1:6379/0)"
-            )
+    schemes = ("amqp://", "amqps://", "pyamqp://", "redis://", "memory://")
+    if broker is not None and not broker.startswith(schemes):
+        raise ConfigurationError(
+            f"CELERY_BROKER_URL must be an amqp:// URL, not {redact_url(broker)!r}"
+        )
     if backend is not None and not backend.startswith(("redis://", "rediss://", "cache+memory")):
         raise ConfigurationError(
             f"CELERY_RESULT_BACKEND must be a redis:// URL, not {redact_url(backend)!r}"

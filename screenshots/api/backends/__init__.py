@@ -25,6 +25,9 @@ def create_backend(config: ApiConfig, settings: Settings) -> Backend:
     """The back end the settings ask for. Raises
     :class:`~screenshots.core.errors.ConfigurationError`."""
     if settings.distributed:
+        missing = settings.missing_result_backend()
+        if missing:
+            raise ConfigurationError(missing)
         if not settings.bucket:
             raise ConfigurationError(
                 "SCREENSHOT_BUCKET is required with CELERY_BROKER_URL: workers store "
