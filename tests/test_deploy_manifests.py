@@ -28,6 +28,7 @@ import yaml
 from screenshots.core.options import DEFAULT_TIMEOUT
 from screenshots.core.settings import DEFAULT_MAX_ATTEMPTS, load_settings
 from screenshots.delivery.topology import policy_definition
+from support.procfile import procfile
 
 ROOT = Path(__file__).resolve().parent.parent
 KUBERNETES = ROOT / "deploy" / "kubernetes"
@@ -43,11 +44,6 @@ CHROMIUM_PER_TAB_MIB = 250 * 1000**2 / 1024**2
 PRIVATE_PROBES = ["10.0.0.1", "10.96.0.10", "172.16.0.1", "172.31.255.254", "192.168.1.1",
                   "169.254.169.254", "127.0.0.1", "fd00:ec2::254", "fe80::1"]
 PUBLIC_PROBES = ["93.184.215.14", "1.1.1.1", "2606:4700:4700::1111"]
-
-
-def procfile() -> dict[str, str]:
-    lines = (ROOT / "Procfile").read_text().splitlines()
-    return dict(line.split(": ", 1) for line in lines if line.strip())
 
 
 def manifests() -> list[tuple[str, dict[str, Any]]]:

@@ -28,6 +28,7 @@ import pytest
 from screenshots.core.keys import thumbnail_key
 from screenshots.dev.devservers.seaweedfs import start_seaweedfs, stop_seaweedfs
 from support.poison_engine import POISON_HOST
+from support.procfile import procfile
 from support.redis_server import start_redis
 from support.services import rabbitmqctl
 from support.workers import REPO, Worker, script, service_env, start_worker
@@ -481,11 +482,7 @@ def test_procfile_worker_line_answers_a_ping_to_celerys_default_node_name(cluste
     env, _server, _bucket, _workers = cluster
     env = {k: v for k, v in env.items() if k != "HONCHO_PROCESS_NAME"}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    line = next(
-        row.split(":", 1)[1].strip()
-        for row in (REPO / "Procfile").read_text().splitlines()
-        if row.startswith("worker:")
-    )
+    line = procfile()["worker"]
     with (tmp_path / "worker.log").open("wb") as log:
         worker = subprocess.Popen(
             ["sh", "-c", line], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -529,11 +526,7 @@ def test_procfile_worker_line_without_a_result_backend_stops_and_says_why(cluste
     dropped = ("HONCHO_PROCESS_NAME", "CELERY_RESULT_BACKEND")
     env = {k: v for k, v in env.items() if k not in dropped}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    line = next(
-        row.split(":", 1)[1].strip()
-        for row in (REPO / "Procfile").read_text().splitlines()
-        if row.startswith("worker:")
-    )
+    line = procfile()["worker"]
     worker = subprocess.run(
         ["sh", "-c", line], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
     )

@@ -27,6 +27,7 @@ import psutil
 import pytest
 
 from support.apiserver import free_port
+from support.procfile import procfile
 from support.services import Broker, RedisDb
 from support.workers import REPO, script, service_env
 
@@ -58,8 +59,7 @@ def readme_storage(folder: Path) -> list[str]:
 
 def procfile_names() -> list[str]:
     """The Procfile's process names, in order."""
-    lines = (REPO / "Procfile").read_text(encoding="utf-8").splitlines()
-    return [line.split(":", 1)[0] for line in lines if line.strip() and not line.startswith("#")]
+    return list(procfile())
 
 
 def environment_after(lines: list[str], env: dict[str, str], log: Path) -> dict[str, str]:
