@@ -65,6 +65,7 @@ bench: install
 	$(PY) -m screenshots.dev.bench.apiload --json bench-output/api-load.json
 	$(PY) -m screenshots.dev.bench.engines
 	$(PY) -m screenshots.dev.bench.visual --json bench-output/visual.json
+	$(PY) -m screenshots.dev.bench.s3put --json bench-output/s3put.json
 
 # Issue #14 on this machine (root; run by .ci/run after `make test`): the tools (podman,
 # buildah, debootstrap, runc, iproute2, socat; installed once), the base image made with

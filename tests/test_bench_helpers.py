@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -720,3 +723,21 @@ def test_scaling_markdown_shows_rate_cores_and_central_cost():
     assert delivery.noisy(busy) and not delivery.noisy(run)
     text = "\n".join(delivery.scaling_markdown([busy]))
     assert "| 150.0 ⚠ other jobs | 94% |" in text and "lower than this machine can do" in text
+
+
+# -- bench.s3put: uploads signed here against botocore's -----------------------------------------
+
+
+@pytest.mark.integration
+def test_the_upload_bench_runs_as_make_bench_runs_it(tmp_path: Path) -> None:
+    out = tmp_path / "s3put.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "screenshots.dev.bench.s3put", "--puts", "20", "--rounds", "1",
+         "--json", str(out)],
+        capture_output=True, text=True, timeout=180, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = json.loads(out.read_text())
+    assert [row["path"] for row in rows] == ["signed here", "botocore put_object"]
+    assert all(row["client_cpu_ms"] > 0 and row["wall_ms"] > 0 for row in rows)
+    assert "| signed here |" in done.stdout

@@ -372,7 +372,7 @@ def test_s3_stalled_server_is_transient(s3_bucket: tuple[S3Server, str]) -> None
         started = time.monotonic()
         with pytest.raises(StorageUnavailable, match="Read timeout"):
             storage.put(KEY, PNG, "image/png")
-        # Each attempt: up to 1 s waiting for "100 Continue", then the 1 s read timeout.
+        # Each attempt: the 1 s read timeout (no "Expect: 100-continue" to wait for first).
         assert time.monotonic() - started < 8
     finally:
         server.process.send_signal(signal.SIGCONT)
@@ -404,3 +404,103 @@ def test_s3_links_signed_without_botocore_download_the_object(
         urllib.request.urlopen(forged, timeout=10)
     assert refused.value.code == 403
     refused.value.close()  # the error is also the answer: close its connection
+
+
+def _env_storage(
+    server: S3Server, bucket: str, monkeypatch: pytest.MonkeyPatch, **options: float
+) -> S3Storage:
+    """A storage that builds its own client from the environment, as the worker's does."""
+    for name, value in server.env(bucket).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    return S3Storage(bucket, **options)  # type: ignore[arg-type]
+
+
+@pytest.mark.integration
+def test_s3_uploads_signed_without_botocore_store_what_botocore_would(
+    s3_bucket: tuple[S3Server, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """storage.signed_put: the object, its type, metadata and tags arrive as through
+    ``put_object``, which is not called; a key it does not sign goes through botocore."""
+    server, bucket = s3_bucket
+    storage = _env_storage(server, bucket, monkeypatch)
+    botocore_puts: list[str] = []
+    storage.client.meta.events.register(
+        "before-call.s3.PutObject", lambda params, **_: botocore_puts.append(params["url_path"])
+    )
+    assert storage._putter is not None  # learned with the client
+    metadata = {"width": "1280", "phash": "8f0f0f0f0f0f0f0f", "version": KEY + "/v/1.png"}
+    assert storage.put(KEY, PNG, "image/png", metadata, tags={"kind": "version"}) == (
+        f"s3://{bucket}/{KEY}"
+    )
+    check = server.client()
+    got = check.get_object(Bucket=bucket, Key=KEY)
+    assert (got["ContentType"], got["Metadata"], got["Body"].read()) == (
+        "image/png",
+        metadata,
+        PNG,
+    )
+    tags = check.get_object_tagging(Bucket=bucket, Key=KEY)["TagSet"]
+    assert tags == [{"Key": "kind", "Value": "version"}]
+    assert botocore_puts == []
+    odd_key = "screenshots/with space.png"
+    storage.put(odd_key, b"odd", "image/png")
+    assert len(botocore_puts) == 1
+    assert check.get_object(Bucket=bucket, Key=odd_key)["Body"].read() == b"odd"
+
+
+@pytest.mark.integration
+def test_s3_signed_uploads_that_fail_end_as_botocores_errors(
+    s3_bucket: tuple[S3Server, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An upload the server refuses is sent again through botocore, whose errors say why."""
+    server, bucket = s3_bucket
+    missing = _env_storage(server, "no-such-bucket-here", monkeypatch)
+    assert missing.client is not None and missing._putter is not None
+    with pytest.raises(StorageRejected, match="bucket 'no-such-bucket-here' does not exist at"):
+        missing.put(KEY, PNG, "image/png")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong-secret-value")
+    refused = S3Storage(bucket)
+    with pytest.raises(StorageRejected, match="AWS_SECRET_ACCESS_KEY") as caught:
+        refused.put(KEY, PNG, "image/png")
+    assert refused._putter is not None
+    assert "wrong-secret-value" not in str(caught.value)
+
+
+@pytest.mark.integration
+def test_s3_signed_upload_to_a_stalled_server_is_transient(
+    s3_bucket: tuple[S3Server, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, bucket = s3_bucket
+    storage = _env_storage(server, bucket, monkeypatch, read_timeout=1, max_attempts=2)
+    storage.put(KEY, PNG, "image/png")
+    assert storage._putter is not None
+    server.process.send_signal(signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        with pytest.raises(StorageUnavailable, match="Read timeout"):
+            storage.put(KEY, PNG, "image/png")
+        # The signed attempt's 1 s read timeout, then botocore's two.
+        assert time.monotonic() - started < 8
+    finally:
+        server.process.send_signal(signal.SIGCONT)
+    storage.put(KEY, PNG, "image/png")
+
+
+def test_s3_client_sends_no_expect_header(monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore's ``Expect: 100-continue`` costs a round trip per PUT: the client leaves it out."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{closed_port()}")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKID")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    client = S3Storage("shots").client
+    seen: list[dict[str, str]] = []
+
+    def stop(request: object, **_: object) -> None:
+        seen.append(dict(request.headers))  # type: ignore[attr-defined]
+        raise KeyboardInterrupt  # nothing is sent
+
+    client.meta.events.register_first("before-send.s3.PutObject", stop)
+    with pytest.raises(KeyboardInterrupt):
+        client.put_object(Bucket="shots", Key="k.png", Body=PNG)
+    assert seen and "Expect" not in seen[0]

@@ -42,7 +42,7 @@ class Credentials(NamedTuple):
 
 
 @lru_cache(maxsize=8)
-def _signing_key(secret_key: str, day: str, region: str, service: str) -> bytes:
+def signing_key(secret_key: str, day: str, region: str, service: str) -> bytes:
     """The SigV4 signing key of a day (the four chained HMACs, once per day)."""
     key = ("AWS4" + secret_key).encode("utf-8")
     for part in (day, region, service, "aws4_request"):
@@ -68,9 +68,7 @@ class LinkSigner:
     service: str
 
     @classmethod
-    def learn(
-        cls, probe_url: str, probe_key: str, credentials: Credentials
-    ) -> LinkSigner | None:
+    def learn(cls, probe_url: str, probe_key: str, credentials: Credentials) -> LinkSigner | None:
         """A signer that reproduces ``probe_url`` (botocore's link to ``probe_key``, made with
         ``credentials``) exactly, or ``None``."""
         parts = urlsplit(probe_url)
@@ -132,15 +130,20 @@ class LinkSigner:
         canonical_query = "&".join(f"{_encode(k)}={_encode(v)}" for k, v in sorted(params))
         canonical = "\n".join(
             (
-                "GET", self.path + key, canonical_query,
-                f"host:{self.host}", "", "host", "UNSIGNED-PAYLOAD",
+                "GET",
+                self.path + key,
+                canonical_query,
+                f"host:{self.host}",
+                "",
+                "host",
+                "UNSIGNED-PAYLOAD",
             )
         )
         to_sign = "\n".join(
             (_ALGORITHM, stamp, scope, hashlib.sha256(canonical.encode("utf-8")).hexdigest())
         )
-        signing_key = _signing_key(credentials.secret_key, day, self.region, self.service)
-        signature = hmac.new(signing_key, to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+        key_of_day = signing_key(credentials.secret_key, day, self.region, self.service)
+        signature = hmac.new(key_of_day, to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
         return f"{self.base}{key}?{query}&X-Amz-Signature={signature}"
 
 

@@ -16,12 +16,14 @@ never a credential.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
+from botocore.awsrequest import AWSPreparedRequest
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
@@ -37,9 +39,12 @@ from screenshots.core.errors import StorageRejected, StorageUnavailable
 from screenshots.core.settings import DEFAULT_LINK_EXPIRY, redact_url
 from screenshots.storage.base import Storage, StoredObject
 from screenshots.storage.presign import SIGNABLE_KEY, Credentials, LinkSigner, learn_signer
+from screenshots.storage.signed_put import PutSigner, botocore_preparer, learn_put_signer
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+logger = logging.getLogger(__name__)
 
 #: Seconds to open a connection to S3.
 DEFAULT_CONNECT_TIMEOUT = 5.0
@@ -119,6 +124,10 @@ class S3Storage(Storage):
         #: on the first link; ``None`` once it failed to reproduce botocore's link.
         self._signer: LinkSigner | None = None
         self._signer_pid = 0
+        #: Signs uploads without botocore (see :mod:`screenshots.storage.signed_put`): learned
+        #: with each process's client; ``None`` when it does not reproduce botocore's requests.
+        self._putter: PutSigner | None = None
+        self._http_session: Any = None  # the client's botocore HTTP session, which sends them
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -136,6 +145,7 @@ class S3Storage(Storage):
                 if self._client is None or self._client_pid != os.getpid():
                     self._client = self._new_client()
                     self._client_pid = os.getpid()
+                    self._putter = self._learn_putter(self._client)
         return self._client
 
     def _new_client(self) -> S3Client:
@@ -147,9 +157,7 @@ class S3Storage(Storage):
             client = session.client("s3", config=self._config)
             self._session = session
             # No "Expect: 100-continue": it costs a round trip per PUT of a small object.
-            client.meta.events.unregister(
-                "before-call.s3.PutObject", handler=add_expect_header
-            )
+            client.meta.events.unregister("before-call.s3", handler=add_expect_header)
             return client
         except ValueError as exc:  # a malformed endpoint URL
             raise StorageRejected(f"S3 is misconfigured: {exc}") from None
@@ -170,27 +178,68 @@ class S3Storage(Storage):
         metadata: Mapping[str, str] | None = None,
         tags: Mapping[str, str] | None = None,
     ) -> str:
+        meta = dict(metadata or {})
+        tagging = urlencode(dict(tags)) if tags else None
+        if self._put_signed(key, data, content_type, meta, tagging):
+            return self.uri(key)
         try:
-            if tags:
+            if tagging is not None:
                 self.client.put_object(
                     Bucket=self.bucket,
                     Key=key,
                     Body=data,
                     ContentType=content_type,
-                    Metadata=dict(metadata or {}),
-                    Tagging=urlencode(dict(tags)),
+                    Metadata=meta,
+                    Tagging=tagging,
                 )
             else:
                 self.client.put_object(
-                    Bucket=self.bucket,
-                    Key=key,
-                    Body=data,
-                    ContentType=content_type,
-                    Metadata=dict(metadata or {}),
+                    Bucket=self.bucket, Key=key, Body=data, ContentType=content_type, Metadata=meta
                 )
         except (BotoCoreError, ClientError) as exc:
             raise self._translate(exc) from exc
         return self.uri(key)
+
+    def _put_signed(
+        self,
+        key: str,
+        data: bytes,
+        content_type: str,
+        metadata: dict[str, str],
+        tagging: str | None,
+    ) -> bool:
+        """Upload through the fast path (:mod:`screenshots.storage.signed_put`); ``False`` when
+        it does not apply or the upload did not end in a 200 (then botocore uploads it)."""
+        self.client  # noqa: B018 - this process's client, and the signer learned with it
+        putter = self._putter
+        if putter is None or not putter.accepts(key, content_type, metadata, tagging):
+            return False
+        credentials = self._credentials()
+        if credentials is None:
+            return False
+        headers = putter.headers(key, data, content_type, metadata, tagging, credentials)
+        # A plain dict: what urllib3 takes (botocore's HTTPHeaders is a slower email.Message).
+        url = putter.url(key)
+        request = AWSPreparedRequest("PUT", url, headers, data, False)  # type: ignore[arg-type]
+        try:
+            answer = self._http_session.send(request)
+        except BotoCoreError:
+            return False
+        return bool(answer.status_code == 200)
+
+    def _learn_putter(self, client: S3Client) -> PutSigner | None:
+        """A :class:`PutSigner` for ``client``, taught by botocore's own requests, or ``None``."""
+        session = getattr(getattr(client, "_endpoint", None), "http_session", None)
+        credentials = self._credentials()
+        if session is None or not hasattr(session, "send") or credentials is None:
+            return None
+        try:
+            putter = learn_put_signer(botocore_preparer(client, self.bucket), credentials)
+        except Exception:  # a fast path that cannot be learned is only not used
+            logger.debug("uploads stay with botocore: the probe failed", exc_info=True)
+            return None
+        self._http_session = session
+        return putter
 
     def put_lifecycle(self, configuration: Mapping[str, Any]) -> None:
         """Set the bucket's lifecycle configuration (:mod:`screenshots.storage.lifecycle`)."""
