@@ -48,9 +48,10 @@ PROBES: tuple[tuple[str, bytes, str, dict[str, str], str | None], ...] = (
     ),
     ("probe/0123456789abcdef.thumb.webp", b"RIFF probe", "image/webp", {}, None),
 )
-#: Headers botocore sends without signing them, which the fast path leaves out: the
-#: invocation id and attempt count are botocore's own bookkeeping, the length is added by the
-#: HTTP layer, and ``Expect: 100-continue`` would cost a round trip per object.
+#: Headers botocore sends without signing them, left out when learning: the fast path sends
+#: botocore's ``User-Agent`` as learned, leaves out the invocation id and attempt count
+#: (botocore's own bookkeeping) and ``Expect: 100-continue`` (a round trip per object), and lets
+#: the HTTP layer add the length.
 UNSIGNED = frozenset(
     {"user-agent", "amz-sdk-invocation-id", "amz-sdk-request", "content-length", "expect"}
 )
