@@ -1,11 +1,18 @@
 """The Celery application, configured from :mod:`celeryconfig`."""
 
 import logging
+import sys
 from typing import Any
 
 import celery.app.trace
 from celery import Celery
-from celery.signals import worker_init, worker_ready
+from celery.signals import (
+    after_setup_logger,
+    after_setup_task_logger,
+    worker_init,
+    worker_ready,
+)
+from celery.utils.log import get_multiprocessing_logger
 
 #: Name under which tasks are published; the dispatcher sends by this name.
 CAPTURE_TASK = "screenshots.capture"
@@ -18,6 +25,25 @@ log = logging.getLogger(__name__)
 # Celery logs every task's return value at INFO ("succeeded in 1.2s: [...]"); ours are rows
 # holding presigned links, which are bearer secrets: log the timing only.
 celery.app.trace.LOG_SUCCESS = "Task %(name)s[%(id)s] succeeded in %(runtime)ss"
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _log_to_stdout(logger: logging.Logger | None = None, **_: object) -> None:
+    """The worker's log goes to standard output, not Celery's default standard error.
+
+    A Procfile process writes its event stream to stdout (twelve-factor): a process manager or
+    check that reads stdout, as Heroku-style runners may, saw the banner and "worker: Warm
+    shutdown" there but never "celery@host ready.", and took a ready worker for a stuck one.
+    Only the console handlers move; ``--logfile`` is left as given.
+    """
+    for each in (logger, get_multiprocessing_logger()):
+        for handler in each.handlers if each is not None else ():
+            if isinstance(handler, logging.StreamHandler) and handler.stream in (
+                sys.stderr,
+                sys.__stderr__,
+            ):
+                handler.setStream(sys.__stdout__)
 
 
 @worker_init.connect

@@ -483,9 +483,10 @@ def test_procfile_worker_line_answers_a_ping_to_celerys_default_node_name(cluste
     env = {k: v for k, v in env.items() if k != "HONCHO_PROCESS_NAME"}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     line = procfile()["worker"]
-    with (tmp_path / "worker.log").open("wb") as log:
+    # The two streams apart: a check may read standard output only.
+    with (tmp_path / "worker.log").open("wb") as log, (tmp_path / "worker.err").open("wb") as err:
         worker = subprocess.Popen(
-            ["sh", "-c", line], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+            ["sh", "-c", line], cwd=REPO, env=env, stdout=log, stderr=err,
             start_new_session=True,
         )
     try:
@@ -512,6 +513,10 @@ def test_procfile_worker_line_answers_a_ping_to_celerys_default_node_name(cluste
             cwd=REPO, env=bare, capture_output=True, text=True, timeout=60,
         )
         assert ping.returncode == 0 and "pong" in ping.stdout, ping.stdout + ping.stderr[-2000:]
+        # Ready is also said on standard output, where the banner and "Warm shutdown" are: a
+        # check reading stdout for it used to wait 30 s and stop a ready worker.
+        said, errors = ((tmp_path / name).read_text() for name in ("worker.log", "worker.err"))
+        assert f"{node} ready." in said, said[-2000:] + errors[-2000:]
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(30) == 0
     finally:
@@ -532,4 +537,4 @@ def test_procfile_worker_line_without_a_result_backend_stops_and_says_why(cluste
     )
     assert worker.returncode != 0
     assert "CELERY_RESULT_BACKEND is required with CELERY_BROKER_URL" in worker.stderr
-    assert "ready." not in worker.stderr
+    assert "ready." not in worker.stdout + worker.stderr
