@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import boto3
 import botocore.auth
 import pytest
 from botocore.config import Config
@@ -16,6 +15,7 @@ from screenshots.storage.presign import (
     LinkSigner,
     learn_signer,
 )
+from support.signing import example_client
 
 NOW = dt.datetime(2026, 11, 29, 12, 34, 56)
 CONFIG = Config(signature_version="s3v4", s3={"addressing_style": "path"})
@@ -37,15 +37,7 @@ def frozen_botocore_clock(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _client(case: str) -> tuple[object, Credentials]:
     session_args, endpoint, token = CASES[case]
-    session = boto3.session.Session(
-        aws_access_key_id="AKIDEXAMPLE",
-        aws_secret_access_key="wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-        aws_session_token=token,
-        **session_args,
-    )
-    client = session.client("s3", config=CONFIG, endpoint_url=endpoint)
-    frozen = session.get_credentials().get_frozen_credentials()
-    return client, Credentials(frozen.access_key, frozen.secret_key, frozen.token)
+    return example_client(session_args, endpoint, token, CONFIG)
 
 
 def _botocore_link(client: object, key: str, expires: int = 600) -> str:

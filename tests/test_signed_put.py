@@ -17,6 +17,7 @@ from screenshots.storage.signed_put import (
     botocore_preparer,
     learn_put_signer,
 )
+from support.signing import example_client
 
 NOW = dt.datetime(2026, 11, 29, 12, 34, 56)
 PATH_STYLE = Config(
@@ -86,15 +87,7 @@ def frozen_botocore_clock(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _client(case: str) -> tuple[Any, Credentials]:
     session_args, endpoint, token, config = CASES[case]
-    session = boto3.session.Session(
-        aws_access_key_id="AKIDEXAMPLE",
-        aws_secret_access_key="wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-        aws_session_token=token,
-        **session_args,
-    )
-    client = session.client("s3", config=config, endpoint_url=endpoint)
-    frozen = session.get_credentials().get_frozen_credentials()
-    return client, Credentials(frozen.access_key, frozen.secret_key, frozen.token)
+    return example_client(session_args, endpoint, token, config)
 
 
 def _sent(headers: dict[str, str]) -> dict[str, str]:

@@ -251,6 +251,21 @@ def test_s3_public_link_is_base_url_plus_key() -> None:
 # -- S3Storage against SeaweedFS -----------------------------------------------------------------
 
 
+def _use_environment_of(server: S3Server, bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point the AWS_* and SCREENSHOT_BUCKET variables at ``server``'s ``bucket``."""
+    for name, value in server.env(bucket).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+
+
+def _env_storage(
+    server: S3Server, bucket: str, monkeypatch: pytest.MonkeyPatch, **options: float
+) -> S3Storage:
+    """A storage that builds its own client from the environment, as the worker's does."""
+    _use_environment_of(server, bucket, monkeypatch)
+    return S3Storage(bucket, **options)  # type: ignore[arg-type]
+
+
 @pytest.fixture
 def s3_storage(s3_bucket: tuple[S3Server, str]) -> S3Storage:
     server, bucket = s3_bucket
@@ -312,9 +327,7 @@ def test_s3_from_environment(
     s3_bucket: tuple[S3Server, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     server, bucket = s3_bucket
-    for name, value in server.env(bucket).items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    _use_environment_of(server, bucket, monkeypatch)
     storage = create_storage(load_settings(), None)
     storage.check()
     assert storage.put(KEY, PNG, "image/png") == f"s3://{bucket}/{KEY}"
@@ -366,13 +379,18 @@ def test_s3_stalled_server_is_transient(s3_bucket: tuple[S3Server, str]) -> None
     server, bucket = s3_bucket
     client = server.client(read_timeout=1, retries={"total_max_attempts": 2, "mode": "standard"})
     storage = S3Storage(bucket, client=client)
+    # Each attempt: the 1 s read timeout (no "Expect: 100-continue" to wait for first).
+    _assert_a_stall_is_transient(server, storage)
+
+
+def _assert_a_stall_is_transient(server: S3Server, storage: S3Storage) -> None:
+    """With SeaweedFS stopped (SIGSTOP), a PUT fails as transient within 8 s; after, it works."""
     storage.put(KEY, PNG, "image/png")
     server.process.send_signal(signal.SIGSTOP)
     try:
         started = time.monotonic()
         with pytest.raises(StorageUnavailable, match="Read timeout"):
             storage.put(KEY, PNG, "image/png")
-        # Each attempt: the 1 s read timeout (no "Expect: 100-continue" to wait for first).
         assert time.monotonic() - started < 8
     finally:
         server.process.send_signal(signal.SIGCONT)
@@ -386,9 +404,7 @@ def test_s3_links_signed_without_botocore_download_the_object(
     """A storage built from the environment signs links itself (storage.presign): they work,
     and a key it does not sign (a space) still gets a working link from botocore."""
     server, bucket = s3_bucket
-    for name, value in server.env(bucket).items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    _use_environment_of(server, bucket, monkeypatch)
     storage = S3Storage(bucket, link_expiry=300)
     odd_key = "screenshots/with space.png"
     for key in (KEY, odd_key):
@@ -404,16 +420,6 @@ def test_s3_links_signed_without_botocore_download_the_object(
         urllib.request.urlopen(forged, timeout=10)
     assert refused.value.code == 403
     refused.value.close()  # the error is also the answer: close its connection
-
-
-def _env_storage(
-    server: S3Server, bucket: str, monkeypatch: pytest.MonkeyPatch, **options: float
-) -> S3Storage:
-    """A storage that builds its own client from the environment, as the worker's does."""
-    for name, value in server.env(bucket).items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    return S3Storage(bucket, **options)  # type: ignore[arg-type]
 
 
 @pytest.mark.integration
@@ -473,18 +479,9 @@ def test_s3_signed_upload_to_a_stalled_server_is_transient(
 ) -> None:
     server, bucket = s3_bucket
     storage = _env_storage(server, bucket, monkeypatch, read_timeout=1, max_attempts=2)
-    storage.put(KEY, PNG, "image/png")
-    assert storage._putter is not None
-    server.process.send_signal(signal.SIGSTOP)
-    try:
-        started = time.monotonic()
-        with pytest.raises(StorageUnavailable, match="Read timeout"):
-            storage.put(KEY, PNG, "image/png")
-        # The signed attempt's 1 s read timeout, then botocore's two.
-        assert time.monotonic() - started < 8
-    finally:
-        server.process.send_signal(signal.SIGCONT)
-    storage.put(KEY, PNG, "image/png")
+    assert storage.client is not None and storage._putter is not None
+    # The signed attempt's 1 s read timeout, then botocore's two.
+    _assert_a_stall_is_transient(server, storage)
 
 
 def test_s3_client_sends_no_expect_header(monkeypatch: pytest.MonkeyPatch) -> None:
