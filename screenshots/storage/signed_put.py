@@ -58,6 +58,8 @@ UNSIGNED = frozenset(
 #: Header values sent as is: printable ASCII without runs of spaces (SigV4 signs values with
 #: spaces trimmed and squeezed; such values are left to botocore rather than reproduced).
 PLAIN_VALUE = re.compile(r"[!-~]+( [!-~]+)*")
+#: Metadata names sent as is (S3 keeps them lower-case; others are left to botocore).
+METADATA_NAME = re.compile(r"[a-z0-9-]+")
 _ALGORITHM = "AWS4-HMAC-SHA256"
 _TIME_FORMAT = "%Y%m%dT%H%M%SZ"
 _UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
@@ -95,7 +97,7 @@ class PutSigner:
         if tagging is not None and not PLAIN_VALUE.fullmatch(tagging):
             return False
         return all(
-            re.fullmatch(r"[a-z0-9-]+", name) and PLAIN_VALUE.fullmatch(value)
+            METADATA_NAME.fullmatch(name) and PLAIN_VALUE.fullmatch(value)
             for name, value in metadata.items()
         )
 

@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import psutil
+
 from screenshots.dev.devservers.seaweedfs import start_seaweedfs, stop_seaweedfs
 from screenshots.storage.s3 import S3Storage
 
@@ -28,9 +30,9 @@ METADATA = {"width": "1280", "height": "800", "engine": "selenium", "phash": "8f
 
 
 def _process_cpu(pid: int) -> float:
-    """CPU seconds (user + system) of process ``pid`` so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU seconds (user + system) of process ``pid`` so far (psutil, as the other benches)."""
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
 
 
 def measure(puts: int, rounds: int, size: int) -> list[dict[str, float | str]]:
