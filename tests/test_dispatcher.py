@@ -249,3 +249,22 @@ def test_records_that_are_not_text_are_error_rows_not_a_traceback(tmp_path: Path
     assert by_line[3]["error"] == "line is nested too deeply"
     assert by_line[4]["status"] == "ok"
     assert "4 URLs: 1 ok, 3 failed" in (out / "report.html").read_text()
+
+
+def test_dispatcher_process_starts_no_blas_threads() -> None:
+    """numpy's OpenBLAS would start a spinning thread per core in every dispatcher run (0.2 s
+    of CPU on 2 cores, for nothing: see ``screenshots/__init__.py``)."""
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("one core: OpenBLAS starts no extra thread anyway")
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    script = (
+        "import os, sys, screenshots.batch.dispatcher;"
+        "assert 'numpy' in sys.modules;"
+        "print(len(os.listdir('/proc/self/task')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "1"  # the main thread alone
