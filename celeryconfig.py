@@ -41,6 +41,16 @@ broker_connection_max_retries = None
 #: A channel error (e.g. consumer_timeout) reconnects instead of killing the worker.
 broker_channel_error_retry = True
 broker_heartbeat = 30
+#: Each node's control queue (``<node>.celery.pidbox``: ping, inspect) is shared, not
+#: exclusive (Celery 5.5+'s default). Exclusive, a worker whose node name is already connected
+#: never becomes ready: it retries RESOURCE_LOCKED forever. That is a second
+#: ``celery -A tasks worker`` on the same host (both ``celery@<host>``), or a worker restarted
+#: while the broker still holds its dead predecessor's connection (until the heartbeat times
+#: out). Shared, it starts and Celery warns that the name is in use, as before 5.5. Durable (and
+#: deleted 10 s after its last consumer, ``control_queue_expires``): RabbitMQ 4 deprecates
+#: transient queues that are not exclusive.
+control_queue_exclusive = False
+control_queue_durable = True
 #: A running task whose ack can no longer reach the broker is cancelled on reconnect: it has
 #: been requeued and will run again elsewhere (celery#6654).
 worker_cancel_long_running_tasks_on_connection_loss = True

@@ -524,6 +524,44 @@ def test_procfile_worker_line_answers_a_ping_to_celerys_default_node_name(cluste
             os.killpg(worker.pid, signal.SIGKILL)
 
 
+def test_procfile_worker_line_is_ready_beside_a_worker_of_the_same_node_name(cluster, tmp_path):
+    """A worker started by hand (``celery -A tasks worker``: node ``celery@<host>``) and the
+    Procfile's line outside honcho (the same name) on one broker: both become ready. With
+    Celery's exclusive control queue the second retried RESOURCE_LOCKED forever and a check
+    stopped it after 30 s ("worker: Warm shutdown")."""
+    env, _server, _bucket, _workers = cluster
+    env = {k: v for k, v in env.items() if k != "HONCHO_PROCESS_NAME"}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    node = f"celery@{os.uname().nodename}"
+    commands = {
+        "by-hand": [script("celery"), "-A", "tasks", "worker", "-c", "1", "--loglevel=INFO"],
+        "procfile": ["sh", "-c", procfile()["worker"]],
+    }
+    workers: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        for name, command in commands.items():
+            with (tmp_path / f"{name}.log").open("wb") as log:
+                workers[name] = subprocess.Popen(
+                    command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            said = ""
+            deadline = time.monotonic() + 30
+            while f"{node} ready." not in said:
+                said = (tmp_path / f"{name}.log").read_text(errors="replace")
+                assert workers[name].poll() is None, f"{name} exited:\n{said[-2000:]}"
+                assert time.monotonic() < deadline, f"{name} not ready in 30 s:\n{said[-2000:]}"
+                time.sleep(0.2)
+        assert "RESOURCE_LOCKED" not in (tmp_path / "procfile.log").read_text(errors="replace")
+        for worker in workers.values():
+            worker.send_signal(signal.SIGTERM)
+        assert [worker.wait(30) for worker in workers.values()] == [0, 0]
+    finally:
+        for worker in workers.values():
+            if worker.poll() is None:
+                os.killpg(worker.pid, signal.SIGKILL)
+
+
 def test_procfile_worker_line_without_a_result_backend_stops_and_says_why(cluster, tmp_path):
     """Given a broker but no result backend, the worker would write its rows to its own
     host's Redis: it stops at once with the reason, rather than starting."""
