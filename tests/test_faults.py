@@ -474,14 +474,21 @@ def test_procfile_worker_stopped_by_honcho_loses_nothing(cluster, tmp_path):
             os.killpg(honcho.pid, signal.SIGKILL)
 
 
+def outside_honcho(env: dict[str, str], *dropped: str) -> dict[str, str]:
+    """``env`` as a process manager other than honcho runs the Procfile's lines with: no
+    ``HONCHO_PROCESS_NAME`` (nor ``dropped``), this environment's console scripts on PATH."""
+    env = {k: v for k, v in env.items() if k not in ("HONCHO_PROCESS_NAME", *dropped)}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
 def test_procfile_worker_line_answers_a_ping_to_celerys_default_node_name(cluster, tmp_path):
     """The Procfile's worker line run by a process manager other than honcho (``sh -c``, as
     Heroku-style runners and the image do) is node ``celery@<host>``, Celery's default, so
     ``celery inspect ping -d celery@<host>`` tells it is ready (it was ``worker@<host>``: a
     check using the default name never saw it ready)."""
     env, _server, _bucket, _workers = cluster
-    env = {k: v for k, v in env.items() if k != "HONCHO_PROCESS_NAME"}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env = outside_honcho(env)
     line = procfile()["worker"]
     # The two streams apart: a check may read standard output only.
     with (tmp_path / "worker.log").open("wb") as log, (tmp_path / "worker.err").open("wb") as err:
@@ -530,8 +537,7 @@ def test_procfile_worker_line_is_ready_beside_a_worker_of_the_same_node_name(clu
     Celery's exclusive control queue the second retried RESOURCE_LOCKED forever and a check
     stopped it after 30 s ("worker: Warm shutdown")."""
     env, _server, _bucket, _workers = cluster
-    env = {k: v for k, v in env.items() if k != "HONCHO_PROCESS_NAME"}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env = outside_honcho(env)
     node = f"celery@{os.uname().nodename}"
     commands = {
         "by-hand": [script("celery"), "-A", "tasks", "worker", "-c", "1", "--loglevel=INFO"],
@@ -566,9 +572,7 @@ def test_procfile_worker_line_without_a_result_backend_stops_and_says_why(cluste
     """Given a broker but no result backend, the worker would write its rows to its own
     host's Redis: it stops at once with the reason, rather than starting."""
     env, _server, _bucket, _workers = cluster
-    dropped = ("HONCHO_PROCESS_NAME", "CELERY_RESULT_BACKEND")
-    env = {k: v for k, v in env.items() if k not in dropped}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env = outside_honcho(env, "CELERY_RESULT_BACKEND")
     line = procfile()["worker"]
     worker = subprocess.run(
         ["sh", "-c", line], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
