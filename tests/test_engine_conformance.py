@@ -379,3 +379,15 @@ def test_a_redirect_after_load_is_followed(engine: Engine, servers: Servers) -> 
     capture = engine.capture(servers.site.url("/onload-redirect.html"), CaptureOptions())
     assert capture.final_url == servers.site.url("/slow?seconds=1")
     assert capture.title == "Slow"
+
+
+@pytest.mark.integration
+def test_both_engines_count_the_same_requests(engine: Engine, servers: Servers) -> None:
+    """``requests`` and ``failed_requests`` mean one thing whatever the engine: the document,
+    its style sheet, both hops of a redirected image, a 404 and a refused connection are six
+    requests, two of them failed (the README's metadata columns)."""
+    if engine.name == "stub":
+        pytest.skip("the stub's page metadata is made up: nothing to conform to")
+    capture = engine.capture(servers.site.url("/requests.html"), CaptureOptions())
+    assert (capture.requests, capture.failed_requests) == (6, 2), capture
+    assert capture.blocked_requests == 0
