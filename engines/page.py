@@ -73,6 +73,20 @@ READ_CONSOLE = (
     f"return [s.length, s.slice(0, {MAX_CONSOLE_MESSAGES})]; }})()"
 )
 
+#: On ``about:blank``, clears ``window.name`` (it outlives navigations) and says ``true``;
+#: ``"error page"`` on Chromium's error page. ``location`` cannot be redefined by a page.
+BLANK_AND_NAMELESS = (
+    "(() => { try { const here = location.href;"
+    " if (here === 'about:blank') { window.name = ''; return true; }"
+    " return here.startsWith('chrome-error:') ? 'error page' : false;"
+    " } catch (e) { return false; } })()"
+)
+#: The document's title as a string (``null`` if the page's own ``document.title`` throws).
+READ_TITLE = (
+    "(() => { try { const t = document.title; return t == null ? null : String(t); }"
+    " catch (e) { return null; } })()"
+)
+
 #: Scrolls down a viewport at a time (at most to the full-page limit and for ``budget``
 #: milliseconds), back to the top, then waits for images still loading (bounded).
 SCROLL = """(async (budget) => {
@@ -137,6 +151,7 @@ CONTENT_HEIGHT = (
 #: Navigations of the main frame in one capture (the one asked for included) from which a
 #: page that fails to settle is reported as a redirect loop rather than a timeout.
 LOOP_NAVIGATIONS = 5
+
 
 def js_string(value: str) -> str:
     """``value`` as a JavaScript string literal."""

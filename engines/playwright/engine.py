@@ -259,7 +259,7 @@ class PlaywrightEngine(ChromiumEngine[Browser, _InFlight]):
                 raise loop
         clock.captured = time.monotonic()
         console = (record.console_count, record.console)
-        shown = (tab.page.url, tab.call(tab.page.title()))
+        shown = (tab.page.url, tab.title())
         found = self._result(image, record.document(), shown, record, console, clock, egress)
         return replace(found, ignored_regions=regions) if regions else found
 

@@ -18,10 +18,11 @@ from playwright.async_api import BrowserContext, CDPSession, Page
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
+from engines import page
 from engines.chromium_engine import load_timeout, short
 from engines.playwright.browser import Browser
 from engines.playwright.record import PageRecord, Relay
-from engines.playwright.tab import Call, PlaywrightTab, watch_gone
+from engines.playwright.tab import Call, PlaywrightTab, evaluate, watch_gone
 from engines.playwright.thread import CallTimeout
 from screenshots.core.errors import NavigationError, RedirectLoop
 from screenshots.core.options import CaptureOptions
@@ -36,6 +37,8 @@ LOOP_EARLY = 20
 LOOP_CHECK = 1.0
 #: Seconds the browser gets to answer after a failed navigation (see :func:`browser_gone`).
 BROWSER_PING_TIMEOUT = 1.0
+#: Leaves the last capture's page from inside it (its renderer stays warm).
+LEAVE = "location.replace('about:blank')"
 #: The error when a page crashes its renderer (a memory bomb past ``chromium.JS_HEAP_MB``): a
 #: permanent error, as the page would do it again (the Selenium engine's words).
 PAGE_CRASHED = "the page crashed the browser tab (out of memory, or a browser bug)"
@@ -139,14 +142,27 @@ async def forget_previous_page(slot: Slot) -> None:
     assert tab is not None and session is not None
     if last is not None and last.rules:
         await tab.unroute("**/*", last.route)
+    if slot.gone is not None and slot.gone.is_set():
+        # Crashed (or closed): a DevTools command to its renderer would wait for ever.
+        raise PlaywrightError("the page crashed or was closed")
     if not tab.url.startswith("chrome-error:"):  # an error page runs no script
-        with contextlib.suppress(PlaywrightError):  # "execution context destroyed": it left
-            await tab.evaluate("location.replace('about:blank')")
+        # "Inspected target navigated": it left; no answer in time: the wait below decides.
+        with contextlib.suppress(PlaywrightError, TimeoutError):
+            await asyncio.wait_for(
+                session.send("Runtime.evaluate", {"expression": LEAVE}), LEAVE_TIMEOUT
+            )
     try:
         await tab.wait_for_url("about:blank", timeout=LEAVE_TIMEOUT * 1000)
     except PlaywrightTimeout:  # an error page, or a page fighting back: the browser's way
         await tab.goto("about:blank", timeout=LEAVE_TIMEOUT * 1000)
-    await tab.evaluate("window.name = ''")
+    try:
+        nameless = await asyncio.wait_for(
+            evaluate(session, page.BLANK_AND_NAMELESS), LEAVE_TIMEOUT
+        )
+    except TimeoutError:
+        raise PlaywrightError("about:blank did not answer") from None
+    if nameless is not True:
+        await tab.evaluate("window.name = ''")  # Playwright waits for the new document's world
     await slot.context.clear_permissions()
     # Every origin's cookies too ("all"): a separate clear_cookies() was one more round trip
     # through Playwright's driver per capture for what this already does (the Selenium

@@ -78,6 +78,13 @@ class PlaywrightTab(Tab):
         result: dict[str, Any] = self.call(self.send(method, params))
         return result
 
+    def title(self) -> str | None:
+        """The page's title (see :func:`evaluate`)."""
+        if self.session is None or self.gone.is_set():  # Playwright says what happened
+            return str(self.call(self.page.title()))
+        title = self.call(evaluate(self.session, page.READ_TITLE))
+        return str(title) if title is not None else None
+
     def run_js(self, expression: str) -> None:
         try:
             self.call(self.page.evaluate(expression))
@@ -123,6 +130,24 @@ class PlaywrightTab(Tab):
                     ) from exc
                 time.sleep(SCREENSHOT_RETRY * attempt)
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def evaluate(session: CDPSession, expression: str) -> Any:
+    """The value of ``expression`` in the page's main world, through DevTools
+    ``Runtime.evaluate`` (``None`` if it threw).
+
+    Playwright's own ``evaluate`` first installs its utility script (13.7 kB of JavaScript)
+    in every new document it evaluates in; a capture evaluated in three documents (leaving the
+    last page, wiping ``window.name`` on ``about:blank``, reading the title), so every capture
+    paid it three times. The scripts sent this way are the Selenium engine's, in the same
+    world.
+    """
+    result = await session.send(
+        "Runtime.evaluate", {"expression": expression, "returnByValue": True}
+    )
+    if result.get("exceptionDetails"):
+        return None
+    return result.get("result", {}).get("value")
 
 
 def watch_gone(tab: Page) -> threading.Event:

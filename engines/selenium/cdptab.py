@@ -44,14 +44,6 @@ SETUP_TIMEOUT = 5.0
 #: The shortest wait given to a command near the deadline.
 MIN_COMMAND_TIMEOUT = 0.05
 
-#: On ``about:blank``, clears ``window.name`` (it outlives navigations) and says ``true``;
-#: ``"error page"`` on Chromium's error page. ``location`` cannot be redefined by a page.
-_BLANK_AND_NAMELESS = (
-    "(() => { try { const here = location.href;"
-    " if (here === 'about:blank') { window.name = ''; return true; }"
-    " return here.startsWith('chrome-error:') ? 'error page' : false;"
-    " } catch (e) { return false; } })()"
-)
 #: The document's URL, title and console errors (see :data:`engines.page.READ_CONSOLE`); a
 #: page that breaks the console read gets no console errors, not a failed capture.
 _READ_DOCUMENT = (
@@ -208,7 +200,7 @@ class CdpTab(Tab):
             if state == "error page" or time.monotonic() >= deadline:
                 # An error page, or a page fighting back: a browser-side navigation works.
                 self.cdp("Page.navigate", {"url": "about:blank"})
-                if self.evaluate(_BLANK_AND_NAMELESS) is not True:
+                if self.evaluate(page.BLANK_AND_NAMELESS) is not True:
                     raise StaleTab("the previous page would not give way to about:blank")
                 break
             time.sleep(pause)
@@ -220,9 +212,10 @@ class CdpTab(Tab):
         self.cdp("Page.resetNavigationHistory")
 
     def _blank_state(self) -> object:
-        """:data:`_BLANK_AND_NAMELESS` in the page; ``False`` while it is being replaced."""
+        """:data:`engines.page.BLANK_AND_NAMELESS` in the page; ``False`` while it is being
+        replaced."""
         try:
-            return self.evaluate(_BLANK_AND_NAMELESS)
+            return self.evaluate(page.BLANK_AND_NAMELESS)
         except cdp.CdpError:  # the context went away under the command: not there yet
             return False
 
