@@ -185,6 +185,10 @@ class Browser:
         process = getattr(self.service, "process", None)
         if self.driver is None or process is None or process.poll() is not None:
             return False
+        if self.connection is not None and self.connection.closed:
+            # Its DevTools websocket closed: the browser is gone, even when its process was
+            # not found at start (then only ChromeDriver's process would be looked at).
+            return False
         return self.browser_process is None or chromium.process_alive(self.browser_process)
 
     def kill(self) -> None:
