@@ -31,7 +31,7 @@ from support.poison_engine import POISON_HOST
 from support.procfile import procfile
 from support.redis_server import start_redis
 from support.services import rabbitmqctl
-from support.workers import REPO, Worker, script, service_env, start_worker
+from support.workers import REPO, Worker, script, service_env, start_worker, wait_until_ready
 
 pytestmark = pytest.mark.integration
 
@@ -543,29 +543,25 @@ def test_procfile_worker_line_is_ready_beside_a_worker_of_the_same_node_name(clu
         "by-hand": [script("celery"), "-A", "tasks", "worker", "-c", "1", "--loglevel=INFO"],
         "procfile": ["sh", "-c", procfile()["worker"]],
     }
-    workers: dict[str, subprocess.Popen[bytes]] = {}
+    workers: dict[str, Worker] = {}
     try:
         for name, command in commands.items():
-            with (tmp_path / f"{name}.log").open("wb") as log:
-                workers[name] = subprocess.Popen(
+            log_path = tmp_path / f"{name}.log"
+            with log_path.open("wb") as log:
+                process = subprocess.Popen(
                     command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
                     start_new_session=True,
                 )
-            said = ""
-            deadline = time.monotonic() + 30
-            while f"{node} ready." not in said:
-                said = (tmp_path / f"{name}.log").read_text(errors="replace")
-                assert workers[name].poll() is None, f"{name} exited:\n{said[-2000:]}"
-                assert time.monotonic() < deadline, f"{name} not ready in 30 s:\n{said[-2000:]}"
-                time.sleep(0.2)
-        assert "RESOURCE_LOCKED" not in (tmp_path / "procfile.log").read_text(errors="replace")
+            workers[name] = wait_until_ready(Worker(name, process, log_path), timeout=30)
+            assert f"{node} ready." in workers[name].log()
+        assert "RESOURCE_LOCKED" not in workers["procfile"].log()
         for worker in workers.values():
-            worker.send_signal(signal.SIGTERM)
-        assert [worker.wait(30) for worker in workers.values()] == [0, 0]
+            worker.process.send_signal(signal.SIGTERM)
+        assert [worker.process.wait(30) for worker in workers.values()] == [0, 0]
     finally:
         for worker in workers.values():
-            if worker.poll() is None:
-                os.killpg(worker.pid, signal.SIGKILL)
+            if worker.process.poll() is None:
+                os.killpg(worker.process.pid, signal.SIGKILL)
 
 
 def test_procfile_worker_line_without_a_result_backend_stops_and_says_why(cluster, tmp_path):

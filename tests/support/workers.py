@@ -75,13 +75,19 @@ def start_worker(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    worker = Worker(name, process, log_path)
-    deadline = time.monotonic() + READY_TIMEOUT
+    return wait_until_ready(Worker(name, process, log_path))
+
+
+def wait_until_ready(worker: Worker, timeout: float = READY_TIMEOUT) -> Worker:
+    """``worker`` once its log says it is ready; the test fails (and the worker is stopped)
+    if it exits or is not ready within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"worker {name} exited with {process.returncode}:\n{worker.log()[-3000:]}")
+        if worker.process.poll() is not None:
+            code = worker.process.returncode
+            pytest.fail(f"worker {worker.name} exited with {code}:\n{worker.log()[-3000:]}")
         if " ready." in worker.log():
             return worker
         time.sleep(0.2)
     worker.stop(5)
-    pytest.fail(f"worker {name} not ready within {READY_TIMEOUT}s:\n{worker.log()[-3000:]}")
+    pytest.fail(f"worker {worker.name} not ready within {timeout}s:\n{worker.log()[-3000:]}")
