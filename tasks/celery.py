@@ -49,13 +49,22 @@ def _log_to_stdout(logger: logging.Logger | None = None, **_: object) -> None:
 @worker_init.connect
 def _refuse_without_result_backend(**_: object) -> None:
     """A worker given a broker but no result backend stops at once and says why (its rows
-    would go to its own host's Redis); raised as SystemExit, which Celery's signal dispatch
-    does not swallow."""
+    would go to its own host's Redis), as does one the broker refuses for good (a vhost it
+    does not have, rejected credentials: see
+    :func:`screenshots.delivery.topology.broker_refusal`); raised as SystemExit, which
+    Celery's signal dispatch does not swallow."""
     from screenshots.core.settings import load_settings
 
-    missing = load_settings().missing_result_backend()
+    settings = load_settings()
+    missing = settings.missing_result_backend()
     if missing:
         raise SystemExit(f"worker: {missing}")
+    if settings.broker_url is not None and str(settings.broker_url).startswith("amqp"):
+        from screenshots.delivery.topology import broker_refusal
+
+        refused = broker_refusal(str(settings.broker_url))
+        if refused:
+            raise SystemExit(f"worker: {refused}")
 
 
 @worker_ready.connect

@@ -21,6 +21,7 @@ import time
 import uuid
 from collections import Counter
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import psutil
 import pytest
@@ -575,4 +576,30 @@ def test_procfile_worker_line_without_a_result_backend_stops_and_says_why(cluste
     )
     assert worker.returncode != 0
     assert "CELERY_RESULT_BACKEND is required with CELERY_BROKER_URL" in worker.stderr
+    assert "ready." not in worker.stdout + worker.stderr
+
+
+@pytest.mark.parametrize("refusal", ["no such vhost", "wrong password"])
+def test_procfile_worker_line_refused_by_the_broker_stops_and_says_why(cluster, tmp_path, refusal):
+    """A broker that refuses the worker for good (a vhost it does not have, a password it
+    rejects) made the worker retry for ever, a traceback a second, never ready, until a check
+    stopped it after 30 s ("worker: Warm shutdown"): it stops at once with the broker's reason."""
+    env, _server, _bucket, _workers = cluster
+    env = outside_honcho(env)
+    parts = urlsplit(env["CELERY_BROKER_URL"])
+    if refusal == "no such vhost":
+        url, said = parts._replace(path=f"/no-such-vhost-{uuid.uuid4().hex[:8]}"), "NOT_ALLOWED"
+    else:
+        netloc = f"{parts.username}:not-the-password@{parts.hostname}:{parts.port or 5672}"
+        url, said = parts._replace(netloc=netloc), "ACCESS_REFUSED"
+    env["CELERY_BROKER_URL"] = urlunsplit(url)
+    started = time.monotonic()
+    worker = subprocess.run(
+        ["sh", "-c", procfile()["worker"]], cwd=REPO, env=env, capture_output=True, text=True,
+        timeout=60,
+    )
+    assert worker.returncode != 0
+    assert time.monotonic() - started < 30
+    assert "the broker at amqp://" in worker.stderr and said in worker.stderr, worker.stderr
+    assert "not-the-password" not in worker.stdout + worker.stderr
     assert "ready." not in worker.stdout + worker.stderr

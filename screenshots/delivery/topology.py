@@ -130,6 +130,28 @@ def setup(settings: Settings, delivery_limit: int = DEFAULT_DELIVERY_LIMIT) -> s
     )
 
 
+def broker_refusal(url: str, timeout: float = 4.0) -> str | None:
+    """Why the broker at ``url`` refuses us for good, if it does: a vhost it does not have
+    (``530 NOT_ALLOWED``) or credentials or permissions it rejects (``403 ACCESS_REFUSED``).
+
+    A worker retries its broker connection for ever (``broker_connection_max_retries``), which
+    is right while the broker is down or restarting, but these answers do not change by
+    waiting: the worker looped on them, logging a traceback a second and never becoming
+    ready, until something stopped it. ``None`` when the broker lets us in, and also when it
+    cannot be reached at all (then retrying is the right thing).
+    """
+    from amqp.exceptions import AccessRefused, NotAllowed  # type: ignore[import-untyped]
+
+    try:
+        with Connection(url, connect_timeout=timeout) as connection:
+            connection.connect()
+    except (AccessRefused, NotAllowed) as exc:
+        return f"the broker at {redact_url(url)} refuses this worker: {exc}"
+    except Exception:  # noqa: BLE001 - unreachable, or anything else: Celery retries as before
+        return None
+    return None
+
+
 def _quote(part: str) -> str:
     return f"'{part}'" if any(c in part for c in " {}\"^$") else part
 
