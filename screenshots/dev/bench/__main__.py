@@ -71,17 +71,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--rounds", type=int, default=3, help="interleaved rounds of (a) and (b) (default 3)"
     )
     parser.add_argument(
-        "--concurrency", default="2,3",
-        help="worker -c values for (a) (default 2,3); CxT also sets SCREENSHOT_TABS=T "
-        "(1x4: one process, one browser, 4 tabs)",
+        "--concurrency", default="1",
+        help="worker -c values for (a) (default 1: the Procfile's, one browser with the default "
+        "SCREENSHOT_TABS); CxT also sets SCREENSHOT_TABS=T (1x4: one process, one browser, 4 tabs)",
     )
     parser.add_argument(
         "--engine", default="selenium", help="the workers' engine for (a) (default selenium)"
     )
     parser.add_argument(
-        "--strict-concurrency", default="2",
+        "--strict-concurrency", default="1",
         help="worker -c values for (a strict): (a) again with SCREENSHOT_ISOLATION=strict, "
-        "judged against (b') (default 2; empty for none)",
+        "judged against (b') (default 1, as (a); empty for none)",
     )
     parser.add_argument("--tabs", type=int, default=3, help="parallel tabs for (b) (default 3)")
     parser.add_argument(
