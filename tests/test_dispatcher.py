@@ -251,14 +251,31 @@ def test_records_that_are_not_text_are_error_rows_not_a_traceback(tmp_path: Path
     assert "4 URLs: 1 ok, 3 failed" in (out / "report.html").read_text()
 
 
+def test_dispatcher_publishes_without_importing_the_capture_pipeline_or_the_report() -> None:
+    """What the dispatcher imports before its first URL is published is time every worker waits:
+    not the workers' capture pipeline (``tasks.capture``: numpy, Pillow, imagehash, the engines'
+    drivers) nor the report's numpy and scipy, which come later, in the background."""
+    script = (
+        "import sys, screenshots.batch.dispatcher, screenshots.delivery.distributed, tasks;"
+        "heavy = {'tasks.capture', 'screenshots.pipeline.screenshot', 'numpy', 'scipy', 'PIL',"
+        " 'screenshots.batch.report', 'screenshots.batch.compare'};"
+        "print(sorted(heavy & set(sys.modules)))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
 def test_dispatcher_process_starts_no_blas_threads() -> None:
     """numpy's OpenBLAS would start a spinning thread per core in every dispatcher run (0.2 s
     of CPU on 2 cores, for nothing: see ``screenshots/__init__.py``)."""
     if (os.cpu_count() or 1) < 2:
         pytest.skip("one core: OpenBLAS starts no extra thread anyway")
     env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
-    script = (
-        "import os, sys, screenshots.batch.dispatcher;"
+    script = (  # the report's modules: the dispatcher imports them once its run is under way
+        "import os, sys, screenshots.batch.dispatcher, screenshots.batch.report;"
         "assert 'numpy' in sys.modules;"
         "print(len(os.listdir('/proc/self/task')))"
     )

@@ -18,20 +18,20 @@ saying why, no traceback).
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import sys
+import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engines import engine_names
-from screenshots.batch.compare import Comparer, Summary, compare_runs, rules_from_urls, summary_text
 from screenshots.batch.inputs import InputError, count_lines, read_shots
 from screenshots.batch.manifest import JSONL_NAME, Manifest
 from screenshots.batch.progress import Progress
-from screenshots.batch.report import write_report
 from screenshots.core.errors import ConfigurationError, InvalidOption
 from screenshots.core.keys import capture_digest
 from screenshots.core.options import CaptureOptions, OptionSpec, option_specs
@@ -41,7 +41,49 @@ from screenshots.core.settings import Settings, load_settings
 from screenshots.core.shot import Shot
 from screenshots.delivery.runner import Runner
 
+if TYPE_CHECKING:
+    from screenshots.batch.compare import Summary
+
 JOB_FILE = "job.json"
+
+#: What only the end of a run uses: the report (it groups screenshots with numpy and scipy) and
+#: the comparison (it diffs images with numpy). Importing them took ~250 of the ~430 ms the
+#: command spent importing before it published its first URL (``python -X importtime``), and the
+#: whole fleet waited for it. They are imported in the background once the run is under way
+#: (:class:`LateImports`), while the workers capture.
+LATE_MODULES = ("screenshots.batch.report",)
+COMPARE_MODULE = "screenshots.batch.compare"
+
+
+class LateImports:
+    """Import ``modules`` on a thread of their own, started by :meth:`start`.
+
+    Python's import lock makes a module the main thread asks for while the thread is importing
+    it wait for that import, not import it twice; :meth:`wait` is called before the command
+    exits either way, so no import is cut off by the interpreter's shutdown.
+    """
+
+    def __init__(self, modules: Sequence[str]) -> None:
+        self._thread = threading.Thread(
+            target=self._run, args=(tuple(modules),), name="late-imports", daemon=True
+        )
+
+    @staticmethod
+    def _run(modules: tuple[str, ...]) -> None:
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - the main thread's own import raises it again
+                return
+
+    def start(self) -> None:
+        """Start importing (the first call; later calls do nothing)."""
+        if self._thread.ident is None:
+            self._thread.start()
+
+    def wait(self) -> None:
+        if self._thread.ident is not None:
+            self._thread.join()
 
 
 class UsageError(Exception):
@@ -243,6 +285,24 @@ def run(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     progress = Progress(total, enabled=None if not args.quiet else False)
+    late = LateImports(LATE_MODULES + ((COMPARE_MODULE,) if args.compare is not None else ()))
+    try:
+        return finish_run(args, settings, options, manifest, runner, progress, total, late)
+    finally:
+        late.wait()
+
+
+def finish_run(
+    args: argparse.Namespace,
+    settings: Settings,
+    options: CaptureOptions,
+    manifest: Manifest,
+    runner: Runner,
+    progress: Progress,
+    total: int,
+    late: LateImports,
+) -> int:
+    """Shoot what ``manifest`` does not have yet, then write the CSV, report and comparison."""
     try:
         runner.check()
 
@@ -259,6 +319,7 @@ def run(argv: Sequence[str] | None = None) -> int:
                     yield item
 
         for result in runner.run(pending()):
+            late.start()  # the first URLs are out: import the report's modules meanwhile
             if manifest.write(result):
                 progress.update(result.ok)
     except ConfigurationError as exc:
@@ -278,10 +339,14 @@ def run(argv: Sequence[str] | None = None) -> int:
         runner.close()
     progress.finish()
     if args.compare is not None:
+        from screenshots.batch.compare import summary_text
+
         summary = compare_with(args, settings, options)
         if not args.quiet:
             print(summary_text(summary), file=sys.stderr)
     manifest.write_csv()
+    from screenshots.batch.report import write_report
+
     report = write_report(args.out, manifest.jsonl_path)
     if progress.done < total:
         print(f"error: {total - progress.done} URL lines got no result", file=sys.stderr)
@@ -295,6 +360,7 @@ def run(argv: Sequence[str] | None = None) -> int:
 def compare_with(args: argparse.Namespace, settings: Settings, options: CaptureOptions) -> Summary:
     """Compare the finished run in ``args.out`` with the one in ``args.compare``; each URL's
     ``ignore`` and ``changed_above`` are its own (a row of the URL file) or the flags'."""
+    from screenshots.batch.compare import Comparer, compare_runs, rules_from_urls
     from screenshots.storage import create_storage
 
     comparer = Comparer(
