@@ -268,6 +268,23 @@ def test_dispatcher_publishes_without_importing_the_capture_pipeline_or_the_repo
     assert done.stdout.strip() == "[]"
 
 
+def test_late_imports_run_on_their_own_thread_once_and_only_when_given_modules() -> None:
+    """An embedded run gives no modules (its capture threads import scipy themselves): no thread
+    starts; a distributed run's modules are imported by one thread, started once."""
+    nothing = dispatcher.LateImports(())
+    nothing.start()
+    nothing.wait()
+    assert nothing._thread.ident is None
+
+    late = dispatcher.LateImports(("screenshots.batch.report",))
+    late.start()
+    first = late._thread.ident
+    late.start()
+    late.wait()
+    assert first is not None and late._thread.ident == first
+    assert "screenshots.batch.report" in sys.modules
+
+
 def test_dispatcher_process_starts_no_blas_threads() -> None:
     """numpy's OpenBLAS would start a spinning thread per core in every dispatcher run (0.2 s
     of CPU on 2 cores, for nothing: see ``screenshots/__init__.py``)."""

@@ -49,8 +49,11 @@ JOB_FILE = "job.json"
 #: What only the end of a run uses: the report (it groups screenshots with numpy and scipy) and
 #: the comparison (it diffs images with numpy). Importing them took ~250 of the ~430 ms the
 #: command spent importing before it published its first URL (``python -X importtime``), and the
-#: whole fleet waited for it. They are imported in the background once the run is under way
-#: (:class:`LateImports`), while the workers capture.
+#: whole fleet waited for it. In a distributed run they are imported in the background once the
+#: run is under way (:class:`LateImports`), while the workers capture. Not in an embedded run:
+#: there the capture threads import scipy on their own (imagehash's ``phash`` does, on its first
+#: call), and two threads importing parts of one package at once can meet in a circular import
+#: that Python resolves by raising in one of them.
 LATE_MODULES = ("screenshots.batch.report",)
 COMPARE_MODULE = "screenshots.batch.compare"
 
@@ -64,8 +67,9 @@ class LateImports:
     """
 
     def __init__(self, modules: Sequence[str]) -> None:
+        self._modules = tuple(modules)
         self._thread = threading.Thread(
-            target=self._run, args=(tuple(modules),), name="late-imports", daemon=True
+            target=self._run, args=(self._modules,), name="late-imports", daemon=True
         )
 
     @staticmethod
@@ -77,8 +81,8 @@ class LateImports:
                 return
 
     def start(self) -> None:
-        """Start importing (the first call; later calls do nothing)."""
-        if self._thread.ident is None:
+        """Start importing (the first call; later calls, or no modules, do nothing)."""
+        if self._modules and self._thread.ident is None:
             self._thread.start()
 
     def wait(self) -> None:
@@ -285,7 +289,11 @@ def run(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     progress = Progress(total, enabled=None if not args.quiet else False)
-    late = LateImports(LATE_MODULES + ((COMPARE_MODULE,) if args.compare is not None else ()))
+    late = LateImports(
+        LATE_MODULES + ((COMPARE_MODULE,) if args.compare is not None else ())
+        if settings.distributed
+        else ()
+    )
     try:
         return finish_run(args, settings, options, manifest, runner, progress, total, late)
     finally:
