@@ -812,6 +812,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))
     work = OUT / "delivery"
     work.mkdir(parents=True, exist_ok=True)
+    # A fresh store every run: an interrupted run leaves its SeaweedFS data (and bucket) here,
+    # and the next run's bucket creation failed on it ("BucketAlreadyOwnedByYou").
+    shutil.rmtree(work / "s3", ignore_errors=True)
     vhost, redis, s3 = Vhost(), RedisDb(), S3(work / "s3")
     results: dict[str, Any] = {}
     try:
