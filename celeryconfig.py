@@ -12,6 +12,7 @@ from __future__ import annotations
 from kombu import Exchange, Queue
 
 from screenshots.core.settings import load_settings
+from screenshots.delivery.topology import on_blocked, on_unblocked
 
 _settings = load_settings()
 
@@ -25,7 +26,14 @@ result_backend = str(_settings.result_backend) if _settings.result_backend else 
 
 # -- publishing: never lose a message silently -------------------------------------------
 #: Publisher confirms: a publish returns only once RabbitMQ has the message (celery#5410).
-broker_transport_options = {"confirm_publish": True}
+#: on_blocked/on_unblocked (py-amqp's connection callbacks): a RabbitMQ resource alarm (low
+#: disk, memory) blocks every publisher, and a worker starting then waited, never ready, in
+#: silence; now its log says why (screenshots/delivery/topology.py).
+broker_transport_options = {
+    "confirm_publish": True,
+    "on_blocked": on_blocked,
+    "on_unblocked": on_unblocked,
+}
 task_publish_retry = True
 task_publish_retry_policy = {
     "max_retries": 10,

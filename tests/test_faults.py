@@ -603,3 +603,40 @@ def test_procfile_worker_line_refused_by_the_broker_stops_and_says_why(cluster, 
     assert "the broker at amqp://" in worker.stderr and said in worker.stderr, worker.stderr
     assert "not-the-password" not in worker.stdout + worker.stderr
     assert "ready." not in worker.stdout + worker.stderr
+
+
+def test_procfile_worker_line_under_a_broker_resource_alarm_says_why_then_gets_ready(
+    cluster, tmp_path
+):
+    """A RabbitMQ resource alarm (free disk under its limit, memory over its watermark) blocks
+    every publisher: a worker started then waited on its first publish, never ready, in
+    silence, until a check stopped it ("worker: Warm shutdown"). Its log now says why at once,
+    and it becomes ready when the alarm clears."""
+    env, _server, _bucket, _workers = cluster
+    env = outside_honcho(env)
+    limit = rabbitmqctl("eval", "rabbit_disk_monitor:get_disk_free_limit().").strip()
+    assert limit.isdigit(), limit
+    log_path = tmp_path / "worker.log"
+    worker: Worker | None = None
+    rabbitmqctl("set_disk_free_limit", "1000000GB")  # more than any disk: the alarm goes off
+    try:
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                ["sh", "-c", procfile()["worker"]], cwd=REPO, env=env, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        worker = Worker("alarm", process, log_path)
+        deadline = time.monotonic() + 30
+        while "the broker blocks this connection" not in worker.log():
+            assert process.poll() is None, worker.log()[-3000:]
+            assert time.monotonic() < deadline, f"no word of the alarm:\n{worker.log()[-3000:]}"
+            time.sleep(0.2)
+        assert "rabbitmqctl status" in worker.log() and " ready." not in worker.log()
+    finally:
+        rabbitmqctl("set_disk_free_limit", limit)
+    assert worker is not None
+    try:
+        wait_until_ready(worker, timeout=30)
+        assert "the broker unblocked this connection" in worker.log()
+    finally:
+        worker.stop(10)

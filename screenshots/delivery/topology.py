@@ -21,6 +21,7 @@ management API) once per vhost.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import subprocess
 import sys
@@ -128,6 +129,27 @@ def setup(settings: Settings, delivery_limit: int = DEFAULT_DELIVERY_LIMIT) -> s
         f"declared {dead_letter_queue_name(settings.queue)} and set policy "
         f"{settings.queue}-delivery (delivery-limit {delivery_limit}) on {redact_url(url)}"
     )
+
+
+log = logging.getLogger("screenshots.broker")
+
+
+def on_blocked(reason: str) -> None:
+    """RabbitMQ blocked this connection (``connection.blocked``): a resource alarm (free disk
+    under ``disk_free_limit``, memory over its watermark) stops every publisher until it clears.
+    A worker starting then never became ready and said nothing (it waits on its first
+    publish); now it says why in its log. Set as ``on_blocked`` in ``broker_transport_options``
+    (py-amqp calls it; its ``reason`` is generic)."""
+    log.error(
+        "the broker blocks this connection (%s): RabbitMQ has a resource alarm (low disk "
+        "space or memory: `rabbitmqctl status`, under Alarms) and takes no message until it "
+        "clears; waiting", reason,
+    )
+
+
+def on_unblocked() -> None:
+    """The alarm of :func:`on_blocked` cleared."""
+    log.warning("the broker unblocked this connection: its resource alarm cleared")
 
 
 def broker_refusal(url: str, timeout: float = 4.0) -> str | None:
