@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import psutil
 import pytest
 
 from screenshots.core.errors import ConfigurationError, StorageRejected, StorageUnavailable
@@ -383,11 +384,21 @@ def test_s3_stalled_server_is_transient(s3_bucket: tuple[S3Server, str]) -> None
     _assert_a_stall_is_transient(server, storage)
 
 
+def _wait_until_stopped(pid: int, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while psutil.Process(pid).status() != psutil.STATUS_STOPPED:
+        assert time.monotonic() < deadline, f"process {pid} did not stop"
+        time.sleep(0.01)
+
+
 def _assert_a_stall_is_transient(server: S3Server, storage: S3Storage) -> None:
     """With SeaweedFS stopped (SIGSTOP), a PUT fails as transient within 8 s; after, it works."""
     storage.put(KEY, PNG, "image/png")
     server.process.send_signal(signal.SIGSTOP)
     try:
+        # Wait until it is stopped: the signal is delivered asynchronously, and on a busy machine a
+        # PUT sent at once was once answered before it stopped (the test failed, "DID NOT RAISE").
+        _wait_until_stopped(server.process.pid)
         started = time.monotonic()
         with pytest.raises(StorageUnavailable, match="Read timeout"):
             storage.put(KEY, PNG, "image/png")
