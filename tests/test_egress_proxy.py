@@ -125,6 +125,8 @@ RESOLVED: dict[str, list[list[str]]] = {}
 
 
 async def _fake_resolver(host: str, port: int) -> list[str]:
+    if host == "no-resolver.test":  # what getaddrinfo says on a host that lost its network
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
     answers = RESOLVED.get(host)
     if not answers:
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
@@ -328,6 +330,20 @@ def test_unknown_host_is_502(proxy: EgressProxy) -> None:
     assert failure is not None and not failure.blocked
     assert failure.message == "unknown host nosuch.test"
     assert proxy.blocked_count == 0
+
+
+def test_a_resolver_that_could_not_be_asked_is_not_an_unknown_host(proxy: EgressProxy) -> None:
+    """EAI_AGAIN says nothing about the name (the pipeline then checks the worker's own
+    network): ERR_NAME_RESOLUTION_FAILED with the resolver's words, not "unknown host"."""
+    with _connect(proxy) as sock:
+        status, headers, _ = _get(sock, "http://no-resolver.test/")
+    assert status == "HTTP/1.1 502 Bad Gateway"
+    assert headers["x-egress-error"] == "net::ERR_NAME_RESOLUTION_FAILED"
+    failure = proxy.failure_for("http://no-resolver.test/")
+    assert failure is not None and not failure.blocked
+    assert failure.message == (
+        "could not resolve no-resolver.test: Temporary failure in name resolution"
+    )
 
 
 def test_refused_connection_is_502(proxy: EgressProxy) -> None:

@@ -60,11 +60,14 @@ class FakeProbe:
         return self.down
 
 
-def take(probe: FakeProbe, engine: StubEngine, raise_outage: bool = True) -> Any:
+def take(
+    probe: FakeProbe, engine: StubEngine, raise_outage: bool = True, names_by_proxy: bool = False
+) -> Any:
     pipeline = Pipeline(
         MemoryStorage(),
         raise_storage_outage=raise_outage,
         network_probe=probe,
+        names_by_proxy=names_by_proxy,
         sleep=lambda _: None,
     )
     return pipeline.take(Shot(line=1, url=URL, options=CaptureOptions()), lambda: engine)
@@ -132,6 +135,29 @@ def test_without_a_queue_to_go_back_to_the_row_says_the_machine_was_offline() ->
     row = take(FakeProbe("10.231.0.1:8333 (No route to host)"), UnreachablePage(), False)
     assert row.status == "error"
     assert "cannot reach its services either: 10.231.0.1:8333" in (row.error or "")
+
+
+def test_a_name_the_egress_proxy_s_resolver_says_does_not_exist_is_the_page_s_error_unprobed(
+) -> None:
+    """The most common error of a large URL list: a dead domain. With the egress proxy
+    resolving names, ERR_NAME_NOT_RESOLVED is a resolver's answer (a host without network gets
+    ERR_NAME_RESOLUTION_FAILED from it), so the row is the page's and no service is dialled."""
+    probe = FakeProbe("10.231.0.1:5672 (No route to host)")
+    row = take(probe, UnreachablePage("net::ERR_NAME_NOT_RESOLVED"), names_by_proxy=True)
+    assert row.status == "error" and "ERR_NAME_NOT_RESOLVED" in (row.error or "")
+    assert probe.calls == 0
+    with pytest.raises(WorkerOffline):  # no resolver answered: maybe this host's network
+        take(probe, UnreachablePage("net::ERR_NAME_RESOLUTION_FAILED"), names_by_proxy=True)
+    # Chromium resolving names itself (egress policy off) says NOT_RESOLVED for both: probed.
+    with pytest.raises(WorkerOffline):
+        take(probe, UnreachablePage("net::ERR_NAME_NOT_RESOLVED"), names_by_proxy=False)
+    assert probe.calls == 2
+
+
+@pytest.mark.parametrize(("policy", "by_proxy"), [("on", True), ("off", False)])
+def test_the_pipeline_of_the_settings_knows_who_resolves_names(policy: str, by_proxy: bool) -> None:
+    settings = load_settings({"SCREENSHOT_EGRESS_POLICY": policy})
+    assert Pipeline.from_settings(settings, MemoryStorage()).names_by_proxy is by_proxy
 
 
 def test_codes_are_recognised_with_or_without_chromium_s_prefix() -> None:

@@ -38,6 +38,19 @@ Resolver = Callable[[str, int], Awaitable[list[str]]]
 
 _HOSTNAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_.")
 
+#: ``getaddrinfo`` errors that are a resolver's answer: the name does not exist (or has no
+#: address). Any other failure (``EAI_AGAIN``: no resolver could be asked, as on a host that
+#: lost its network) says nothing about the name.
+NO_SUCH_NAME = frozenset(
+    code
+    for code in (
+        socket.EAI_NONAME,
+        getattr(socket, "EAI_NODATA", None),
+        getattr(socket, "EAI_ADDRFAMILY", None),
+    )
+    if code is not None
+)
+
 
 @dataclass
 class Upstream:
@@ -126,7 +139,9 @@ class Dialer:
                 host, port, "net::ERR_NAME_RESOLUTION_FAILED", f"could not resolve {host}", 502
             )
             raise Refused(failure) from None
-        except (OSError, UnicodeError):
+        except OSError as exc:  # socket.gaierror among them
+            raise Refused(_resolver_failure(host, port, exc)) from None
+        except UnicodeError:  # not a name a resolver could be asked about
             failure = Failure(host, port, "net::ERR_NAME_NOT_RESOLVED", f"unknown host {host}", 502)
             raise Refused(failure) from None
         addresses: list[IPAddress] = []
@@ -186,3 +201,16 @@ def plausible_hostname(host: str) -> bool:
     if not host or len(host) > 253:
         return False
     return all(ch in _HOSTNAME_CHARS for ch in host.lower())
+
+
+def _resolver_failure(host: str, port: int, exc: OSError) -> Failure:
+    """What a failed lookup answers: ``net::ERR_NAME_NOT_RESOLVED`` ("unknown host") when a
+    resolver said the name does not exist, as Chromium's own resolver does; otherwise
+    ``net::ERR_NAME_RESOLUTION_FAILED`` with the resolver's words. The pipeline tells them apart
+    (:mod:`screenshots.pipeline.reachability`): only the second may mean this host has no
+    network, so only it costs a probe of the worker's services."""
+    if isinstance(exc, socket.gaierror) and exc.errno in NO_SUCH_NAME:
+        return Failure(host, port, "net::ERR_NAME_NOT_RESOLVED", f"unknown host {host}", 502)
+    reason = exc.strerror or type(exc).__name__
+    message = f"could not resolve {host}: {reason}"
+    return Failure(host, port, "net::ERR_NAME_RESOLUTION_FAILED", message, 502)

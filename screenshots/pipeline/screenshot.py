@@ -69,6 +69,9 @@ class Pipeline:
     max_age: float | None = None
     raise_storage_outage: bool = False
     network_probe: Callable[[], Sequence[str]] | None = field(default=None, repr=False)
+    #: The egress proxy resolves every name (``SCREENSHOT_EGRESS_POLICY`` on, set by
+    #: :meth:`from_settings`): ``ERR_NAME_NOT_RESOLVED`` is then a resolver's answer, not probed.
+    names_by_proxy: bool = False
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
     clock: Callable[[], float] = field(default=time.monotonic, repr=False)
 
@@ -78,6 +81,7 @@ class Pipeline:
         ``raise_storage_outage``, probing the settings' services after a network failure."""
         options.setdefault("key_prefix", settings.key_prefix)
         options.setdefault("max_attempts", settings.max_attempts)
+        options.setdefault("names_by_proxy", settings.egress_enabled)
         if options.get("raise_storage_outage"):
             options.setdefault("network_probe", ServiceProbe.from_settings(settings))
         return cls(storage, **options)
@@ -129,7 +133,8 @@ class Pipeline:
         if isinstance(exc, StorageUnavailable) and self.raise_storage_outage:
             raise exc
         message = exc.message
-        down = self.network_probe() if self.network_probe and _host_suspect(exc) else ()
+        probe = self.network_probe
+        down = probe() if probe is not None and _host_suspect(exc, self.names_by_proxy) else ()
         if down:
             offline = WorkerOffline(
                 f"{exc.message}; this worker cannot reach its services either: "
@@ -143,12 +148,12 @@ class Pipeline:
         return failed_row(run, message, started)
 
 
-def _host_suspect(exc: ScreenshotError) -> bool:
+def _host_suspect(exc: ScreenshotError, names_by_proxy: bool) -> bool:
     """Whether ``exc`` may come from this worker's host having lost its network rather than from
     the page: a network-level navigation failure, or a capture whose retries ran out (a page load
     that hung when the link went down times out). Storage outages have their own path."""
     if isinstance(exc, NavigationError):
-        return is_host_network_code(exc.code)
+        return is_host_network_code(exc.code, names_by_proxy=names_by_proxy)
     return isinstance(exc, TransientError) and not isinstance(exc, StorageUnavailable)
 
 
