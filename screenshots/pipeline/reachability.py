@@ -23,7 +23,7 @@ Which codes are "maybe this host has no network" (:data:`HOST_NETWORK_CODES`):
   Chromium resolves names itself (egress policy off), ``ERR_NAME_NOT_RESOLVED``: Chromium says
   that both for a name that does not exist and when no resolver answered. With the egress
   proxy (the default) every name is resolved by the proxy, which tells the two apart
-  (:func:`screenshots.egress.dial.Dialer.resolve`: ``EAI_NONAME`` is a resolver's answer,
+  (:meth:`screenshots.egress.dial.Dialer.resolve`: ``EAI_NONAME`` is a resolver's answer,
   ``EAI_AGAIN`` and the rest are not), so there ``ERR_NAME_NOT_RESOLVED`` is the page's own
   error and costs no probe. It is the most common error of a large URL list (dead domains):
   probing after each one cost the broker, the result back end and S3 a TCP connection per URL
