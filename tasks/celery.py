@@ -11,6 +11,7 @@ from celery.signals import (
     after_setup_task_logger,
     worker_init,
     worker_ready,
+    worker_shutdown,
 )
 from celery.utils.log import get_multiprocessing_logger
 
@@ -46,6 +47,19 @@ def _log_to_stdout(logger: logging.Logger | None = None, **_: object) -> None:
                 handler.setStream(sys.__stdout__)
 
 
+#: Where a worker stopped before it was ready was waiting (see :mod:`tasks.startup`).
+_startup: Any = None
+
+
+@worker_init.connect
+def _watch_startup(**_: object) -> None:
+    from tasks.startup import StartupWatch
+
+    global _startup
+    _startup = StartupWatch()
+    _startup.start()
+
+
 @worker_init.connect
 def _refuse_without_result_backend(**_: object) -> None:
     """A worker given a broker but no result backend stops at once and says why (its rows
@@ -77,3 +91,18 @@ def _declare_dead_letters(sender: Any = None, **_: object) -> None:
             declare_dead_letter_topology(connection, app.conf.task_default_queue)
     except Exception as exc:  # noqa: BLE001 - the worker can serve without it
         log.warning("could not declare the dead-letter queue: %s", exc)
+
+
+@worker_ready.connect
+def _started(**_: object) -> None:
+    """Connected after the dead-letter declaration: a wait there is a wait before ``ready``."""
+    if _startup is not None:
+        _startup.ready()
+
+
+@worker_shutdown.connect
+def _say_what_it_waited_for(**_: object) -> None:
+    """A worker stopped before it was ready says so after Celery's "Warm shutdown" line."""
+    line = _startup.report() if _startup is not None else None
+    if line:
+        print(line, file=sys.__stdout__, flush=True)

@@ -15,6 +15,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -527,6 +528,7 @@ def test_procfile_worker_line_answers_a_ping_to_celerys_default_node_name(cluste
         assert f"{node} ready." in said, said[-2000:] + errors[-2000:]
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(30) == 0
+        assert "before it was ready" not in (tmp_path / "worker.log").read_text()
     finally:
         if worker.poll() is None:
             os.killpg(worker.pid, signal.SIGKILL)
@@ -640,3 +642,43 @@ def test_procfile_worker_line_under_a_broker_resource_alarm_says_why_then_gets_r
         assert "the broker unblocked this connection" in worker.log()
     finally:
         worker.stop(10)
+
+
+def test_procfile_worker_line_stopped_before_ready_says_where_it_waited(cluster, tmp_path):
+    """A worker stopped before it was ready ends its output with Celery's "worker: Warm shutdown
+    (MainProcess)" whatever it waited for, and a check reporting the last line reported only
+    that. Here its broker accepts the connection and never answers (a port that is not
+    RabbitMQ's, a broker still starting): the worker logged nothing at all for as long as it
+    ran. Its last line now says how long it had been starting and where it waited."""
+    env, _server, _bucket, _workers = cluster
+    env = outside_honcho(env)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        silent.settimeout(30)
+        env["CELERY_BROKER_URL"] = f"amqp://guest:guest@127.0.0.1:{silent.getsockname()[1]}//"
+        log_path = tmp_path / "worker.log"
+        with log_path.open("wb") as log:
+            worker = subprocess.Popen(
+                ["sh", "-c", procfile()["worker"]], cwd=REPO, env=env, stdout=log,
+                stderr=subprocess.DEVNULL, start_new_session=True,
+            )
+        try:
+            deadline = time.monotonic() + 30
+            while "[tasks]" not in log_path.read_text(errors="replace"):
+                assert worker.poll() is None and time.monotonic() < deadline, log_path.read_text()
+                time.sleep(0.1)
+            connection, _ = silent.accept()  # held open, never answered
+            time.sleep(3)  # the scenario: a worker that has been starting for a few seconds
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(30)
+            connection.close()
+        finally:
+            if worker.poll() is None:
+                os.killpg(worker.pid, signal.SIGKILL)
+    said = log_path.read_text(errors="replace").strip().splitlines()
+    assert "ready." not in "\n".join(said)
+    assert said[-2] == "worker: Warm shutdown (MainProcess)", said[-5:]
+    last = said[-1]
+    assert last.startswith("worker: stopped ") and "before it was ready" in last, last
+    assert "it was waiting in amqp/" in last, last
