@@ -11,7 +11,7 @@ from celery.signals import (
     after_setup_task_logger,
     worker_init,
     worker_ready,
-    worker_shutdown,
+    worker_shutting_down,
 )
 from celery.utils.log import get_multiprocessing_logger
 
@@ -93,6 +93,12 @@ def _declare_dead_letters(sender: Any = None, **_: object) -> None:
         log.warning("could not declare the dead-letter queue: %s", exc)
 
 
+@after_setup_logger.connect
+def _startup_listens(logger: logging.Logger | None = None, **_: object) -> None:
+    if _startup is not None and logger is not None:
+        _startup.listen(logger)
+
+
 @worker_ready.connect
 def _started(**_: object) -> None:
     """Connected after the dead-letter declaration: a wait there is a wait before ``ready``."""
@@ -100,9 +106,14 @@ def _started(**_: object) -> None:
         _startup.ready()
 
 
-@worker_shutdown.connect
+@worker_shutting_down.connect
 def _say_what_it_waited_for(**_: object) -> None:
-    """A worker stopped before it was ready says so after Celery's "Warm shutdown" line."""
+    """A worker stopped before it was ready says so right after Celery's "Warm shutdown" line.
+
+    ``worker_shutting_down`` is sent by Celery's own SIGTERM/SIGINT/SIGQUIT handler, after it
+    printed that line. A warm shutdown only sets a flag the worker reads once it is running, so
+    a worker waiting where nothing reads it (a publish blocked by a broker's resource alarm)
+    never reaches ``worker_shutdown``: it is killed after the check's grace period."""
     line = _startup.report() if _startup is not None else None
     if line:
         print(line, file=sys.__stdout__, flush=True)

@@ -64,7 +64,8 @@ def where(frame: FrameType | None) -> str | None:
 
 class StartupWatch:
     """Started in ``worker_init`` (main thread); :meth:`ready` at ``worker_ready``;
-    :meth:`report` at ``worker_shutdown``: the last line to print if it was never ready."""
+    :meth:`report` at ``worker_shutting_down`` (Celery's signal handler, right after its "Warm
+    shutdown" line): the line to print if it was never ready."""
 
     def __init__(self) -> None:
         self.started = time.monotonic()
@@ -72,10 +73,17 @@ class StartupWatch:
         self.words = _LastWords()
         self.waiting = ""
         self._ready = threading.Event()
+        self._logger: logging.Logger | None = None
 
     def start(self) -> None:
-        logging.getLogger().addHandler(self.words)
         threading.Thread(target=self._watch, name="startup-watch", daemon=True).start()
+
+    def listen(self, logger: logging.Logger) -> None:
+        """Keep the last message of ``logger``: Celery's logger, once set up (``worker_init``
+        comes first, and Celery then replaces the root logger's handlers)."""
+        if not self._ready.is_set():
+            self._logger = logger
+            logger.addHandler(self.words)
 
     def _watch(self) -> None:
         while not self._ready.wait(LOOK_EVERY):
@@ -85,7 +93,8 @@ class StartupWatch:
 
     def ready(self) -> None:
         self._ready.set()
-        logging.getLogger().removeHandler(self.words)
+        if self._logger is not None:
+            self._logger.removeHandler(self.words)
 
     def report(self) -> str | None:
         """The line to print at shutdown: ``None`` once the worker was ready."""

@@ -21,6 +21,7 @@ import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -607,6 +608,34 @@ def test_procfile_worker_line_refused_by_the_broker_stops_and_says_why(cluster, 
     assert "ready." not in worker.stdout + worker.stderr
 
 
+@contextlib.contextmanager
+def disk_alarm() -> Iterator[None]:
+    """RabbitMQ's disk alarm on (a free-disk limit above any disk) for the block's duration."""
+    limit = rabbitmqctl("eval", "rabbit_disk_monitor:get_disk_free_limit().").strip()
+    assert limit.isdigit(), limit
+    rabbitmqctl("set_disk_free_limit", "1000000GB")
+    try:
+        yield
+    finally:
+        rabbitmqctl("set_disk_free_limit", limit)
+
+
+def start_blocked_worker(env: dict[str, str], log_path: Path) -> Worker:
+    """The Procfile's worker line under a disk alarm, once its log has said why it waits."""
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            ["sh", "-c", procfile()["worker"]], cwd=REPO, env=env, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    worker = Worker("alarm", process, log_path)
+    deadline = time.monotonic() + 30
+    while "the broker blocks this connection" not in worker.log():
+        assert process.poll() is None, worker.log()[-3000:]
+        assert time.monotonic() < deadline, f"no word of the alarm:\n{worker.log()[-3000:]}"
+        time.sleep(0.2)
+    return worker
+
+
 def test_procfile_worker_line_under_a_broker_resource_alarm_says_why_then_gets_ready(
     cluster, tmp_path
 ):
@@ -615,33 +644,41 @@ def test_procfile_worker_line_under_a_broker_resource_alarm_says_why_then_gets_r
     silence, until a check stopped it ("worker: Warm shutdown"). Its log now says why at once,
     and it becomes ready when the alarm clears."""
     env, _server, _bucket, _workers = cluster
-    env = outside_honcho(env)
-    limit = rabbitmqctl("eval", "rabbit_disk_monitor:get_disk_free_limit().").strip()
-    assert limit.isdigit(), limit
-    log_path = tmp_path / "worker.log"
-    worker: Worker | None = None
-    rabbitmqctl("set_disk_free_limit", "1000000GB")  # more than any disk: the alarm goes off
-    try:
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                ["sh", "-c", procfile()["worker"]], cwd=REPO, env=env, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True,
-            )
-        worker = Worker("alarm", process, log_path)
-        deadline = time.monotonic() + 30
-        while "the broker blocks this connection" not in worker.log():
-            assert process.poll() is None, worker.log()[-3000:]
-            assert time.monotonic() < deadline, f"no word of the alarm:\n{worker.log()[-3000:]}"
-            time.sleep(0.2)
+    with disk_alarm():
+        worker = start_blocked_worker(outside_honcho(env), tmp_path / "worker.log")
         assert "rabbitmqctl status" in worker.log() and " ready." not in worker.log()
-    finally:
-        rabbitmqctl("set_disk_free_limit", limit)
-    assert worker is not None
     try:
         wait_until_ready(worker, timeout=30)
         assert "the broker unblocked this connection" in worker.log()
     finally:
         worker.stop(10)
+
+
+def test_procfile_worker_line_stopped_under_a_resource_alarm_says_why_after_warm_shutdown(
+    cluster, tmp_path
+):
+    """A warm shutdown only sets a flag a running worker reads: a worker still waiting on a
+    publish the broker blocks never reaches Celery's ``worker_shutdown``, and a check kills it
+    after its grace period with "worker: Warm shutdown (MainProcess)" as its last line (the
+    newcomer's report). The line after it says why, printed from Celery's SIGTERM handler."""
+    env, _server, _bucket, _workers = cluster
+    with disk_alarm():
+        worker = start_blocked_worker(outside_honcho(env), tmp_path / "worker.log")
+        try:
+            time.sleep(1.5)  # the watch looks once a second
+            worker.process.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            while "before it was ready" not in worker.log():
+                assert time.monotonic() < deadline, worker.log()[-3000:]
+                time.sleep(0.2)
+        finally:
+            os.killpg(worker.process.pid, signal.SIGKILL)  # the check's grace period is over
+            worker.process.wait(10)
+    said = worker.log().strip().splitlines()
+    shutdown = said.index("worker: Warm shutdown (MainProcess)")
+    line = said[shutdown + 1]
+    assert line.startswith("worker: stopped ") and "before it was ready" in line, said[-5:]
+    assert "the last it logged: " in line and "the broker blocks this connection" in line, line
 
 
 def test_procfile_worker_line_stopped_before_ready_says_where_it_waited(cluster, tmp_path):
