@@ -33,7 +33,7 @@ from screenshots.dev.devservers.seaweedfs import start_seaweedfs, stop_seaweedfs
 from support.poison_engine import POISON_HOST
 from support.procfile import procfile
 from support.redis_server import start_redis
-from support.services import rabbitmqctl
+from support.services import ALARM_DISK_LIMIT, rabbitmqctl
 from support.workers import REPO, Worker, script, service_env, start_worker, wait_until_ready
 
 pytestmark = pytest.mark.integration
@@ -613,7 +613,7 @@ def disk_alarm() -> Iterator[None]:
     """RabbitMQ's disk alarm on (a free-disk limit above any disk) for the block's duration."""
     limit = rabbitmqctl("eval", "rabbit_disk_monitor:get_disk_free_limit().").strip()
     assert limit.isdigit(), limit
-    rabbitmqctl("set_disk_free_limit", "1000000GB")
+    rabbitmqctl("set_disk_free_limit", ALARM_DISK_LIMIT)
     try:
         yield
     finally:

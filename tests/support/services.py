@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -42,6 +43,29 @@ def rabbitmqctl(*args: str) -> str:
     return done.stdout
 
 
+#: The free-disk limit (bytes, more than any disk) a test sets to raise RabbitMQ's disk alarm.
+ALARM_DISK_LIMIT = "1000000000000000"
+#: RabbitMQ's default free-disk limit (bytes), put back when a killed test left the one above.
+DEFAULT_DISK_LIMIT = "50000000"
+
+
+def no_resource_alarm(timeout: float = 15.0) -> None:
+    """Fail unless RabbitMQ is free of resource alarms, first undoing the disk alarm a test
+    stopped mid-way (a killed run) left behind: every worker would wait before it is ready."""
+    limit = rabbitmqctl("eval", "rabbit_disk_monitor:get_disk_free_limit().").strip()
+    if limit == ALARM_DISK_LIMIT:
+        rabbitmqctl("set_disk_free_limit", DEFAULT_DISK_LIMIT)
+    deadline = time.monotonic() + timeout
+    while (alarms := rabbitmqctl("eval", "rabbit_alarm:get_alarms().").strip()) != "[]":
+        if time.monotonic() >= deadline:
+            pytest.fail(
+                f"RabbitMQ has a resource alarm ({alarms}): it takes no message until it clears "
+                "(free disk above `disk_free_limit`, memory under the watermark: `rabbitmqctl "
+                "status`, under Alarms)"
+            )
+        time.sleep(0.5)
+
+
 @dataclass
 class Broker:
     vhost: str
@@ -59,6 +83,7 @@ def rabbitmq() -> Iterator[Broker]:
             f"RabbitMQ is not answering on {RABBIT_HOST}:{RABBIT_PORT}: "
             "start it with `rabbitmq-server -detached`"
         )
+    no_resource_alarm()
     vhost = f"screenshots-test-{uuid.uuid4().hex[:8]}"
     rabbitmqctl("add_vhost", vhost)
     rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
