@@ -42,17 +42,11 @@ class _LastWords(logging.Handler):
             self.last = ""
 
 
-#: Functions on the main thread's stack once the worker is stopping: not a startup wait.
-_STOPPING = frozenset({"stop", "_shutdown", "terminate", "_send_worker_shutdown"})
-
-
-def where(frame: FrameType | None) -> str | None:
+def where(frame: FrameType | None) -> str:
     """The innermost frames of ``frame``'s stack that belong to :data:`_OURS`, outermost first,
-    as ``package/module.py:function:line``; ``None`` if the worker is stopping, empty if none."""
+    as ``package/module.py:function:line``; empty if none."""
     found: list[str] = []
     for summary in traceback.extract_stack(frame):
-        if summary.name in _STOPPING:
-            return None
         parts = summary.filename.replace("\\", "/").split("/")
         package = next((p for p in reversed(parts[:-1]) if p in _OURS), None)
         if package is None and parts[-1].removesuffix(".py") not in _OURS:
@@ -87,9 +81,7 @@ class StartupWatch:
 
     def _watch(self) -> None:
         while not self._ready.wait(LOOK_EVERY):
-            found = where(sys._current_frames().get(self.main or 0))
-            if found is not None:
-                self.waiting = found
+            self.waiting = where(sys._current_frames().get(self.main or 0))
 
     def ready(self) -> None:
         self._ready.set()
