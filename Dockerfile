@@ -44,7 +44,7 @@ ARG DEBIAN_FRONTEND=noninteractive
 # the benchmark's pages); tini is the init (below).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      chromium chromium-driver \
+      chromium chromium-driver chromium-headless-shell \
       fonts-dejavu-core fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji \
       python3.11 tini ca-certificates \
  && apt-get clean && rm -rf /var/lib/apt/lists/*

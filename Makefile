@@ -3,7 +3,7 @@
 
 PY        := .venv/bin/python
 PIP       := .venv/bin/pip
-APT_PKGS  := chromium chromium-driver fonts-dejavu-core fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji python3.11-doc
+APT_PKGS  := chromium chromium-driver chromium-headless-shell fonts-dejavu-core fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji python3.11-doc
 STAMP     := .venv/.installed
 
 .PHONY: install lock debian-packages demo test test-unit test-integration lint typecheck bench clean \

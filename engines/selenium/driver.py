@@ -82,6 +82,8 @@ class Browser:
     def start(self) -> None:
         options = webdriver.ChromeOptions()
         options.binary_location = self.chromium_path
+        if chromium.is_headless_shell(self.chromium_path):
+            options.binary_location = chromium.start_page_launcher(self.profile, self.chromium_path)
         # Navigation returns at DOMContentLoaded; the engine waits for load itself when asked
         # (wait_until), which WebDriver can only choose per session.
         options.page_load_strategy = "eager"

@@ -25,6 +25,8 @@ from engines.selenium import SeleniumEngine, cdp
 FIND_TIMEOUT = 10.0
 
 TabbedEngine = SeleniumEngine | PlaywrightEngine
+#: File names of the browser binaries the tests run (Debian's full Chromium, its headless shell).
+BROWSER_BINARIES = ("chromium", "chromium-headless-shell")
 
 
 def browser_processes() -> list[psutil.Process]:
@@ -33,7 +35,7 @@ def browser_processes() -> list[psutil.Process]:
     ours = []
     for process in chromium.our_browser_processes(owner_pid=os.getpid()):
         with contextlib.suppress(psutil.Error):
-            if process.name() == "chromium":
+            if os.path.basename(process.exe()) in BROWSER_BINARIES:
                 ours.append(process)
     pids = {process.pid for process in ours}
     found = []

@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from screenshots.core.settings import DEFAULT_CHROMIUM
 from screenshots.dev.bench import machine, report
 from screenshots.dev.bench.corpus import (
     DOC_ROOT,
@@ -108,6 +109,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--egress-policy", choices=("on", "off"), default="on",
         help="SCREENSHOT_EGRESS_POLICY of the workers (default on, as deployed; the corpus "
         "server's 127.0.0.1 is put in SCREENSHOT_EGRESS_ALLOW)",
+    )
+    parser.add_argument(
+        "--chromium", default=DEFAULT_CHROMIUM,
+        help=f"Chromium binary of (a)'s workers (SCREENSHOT_CHROMIUM) and of (b) and (b') alike "
+        f"(default {DEFAULT_CHROMIUM}; e.g. /usr/lib/chromium/chromium-headless-shell)",
     )
     parser.add_argument(
         "--quiet-wait", type=float, default=10.0,
@@ -227,12 +233,12 @@ def run_ab(
     isolated: Reference | None = None
     if "b" in args.parts:
         log(f"(b) starting Playwright: 1 Chromium, {args.tabs} tabs")
-        reference = Reference(args.tabs)
+        reference = Reference(args.tabs, chromium=args.chromium)
         stack.callback(reference.stop)
         systems.append(reference.start(warmup))
         if args.isolated_reference == "on":
             log(f"(b') starting Playwright: 1 Chromium, {args.tabs} tabs, HTTP cache off")
-            isolated = Reference(args.tabs, http_cache=False)
+            isolated = Reference(args.tabs, http_cache=False, chromium=args.chromium)
             stack.callback(isolated.stop)
             systems.append(isolated.start(warmup))
     if "a" in args.parts:
@@ -435,6 +441,7 @@ def main(argv: list[str] | None = None) -> int:
                     # allowed: allow exactly that address, keep the policy (and its proxy).
                     SCREENSHOT_EGRESS_POLICY=args.egress_policy,
                     SCREENSHOT_EGRESS_ALLOW="127.0.0.1",
+                    SCREENSHOT_CHROMIUM=args.chromium,
                 )
                 endpoint = s3.env()["AWS_ENDPOINT_URL_S3"]
                 log(f"services: vhost {vhost.name}, Redis db {redis_db.db}, S3 {endpoint}")

@@ -20,6 +20,7 @@ import threading
 from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 
+from screenshots.core.settings import DEFAULT_CHROMIUM
 from screenshots.dev.bench.corpus import BenchError
 from screenshots.dev.bench.machine import CpuWindow
 from screenshots.dev.bench.pipeline import warn_if_busy
@@ -27,7 +28,7 @@ from screenshots.dev.bench.stats import RunStats, from_window
 
 T = TypeVar("T")
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = DEFAULT_CHROMIUM
 #: Flags of the reference browser (``--no-sandbox`` added as root, where Chromium needs it).
 FLAGS = [
     "--disable-dev-shm-usage",
@@ -90,12 +91,21 @@ class Reference:
     """
 
     def __init__(
-        self, tabs: int = 3, width: int = 1280, height: int = 800, http_cache: bool = True
+        self,
+        tabs: int = 3,
+        width: int = 1280,
+        height: int = 800,
+        http_cache: bool = True,
+        chromium: str = CHROMIUM,
     ) -> None:
         self.tabs, self.width, self.height = tabs, width, height
         self.http_cache = http_cache
+        self.chromium = chromium
         self.label = f"playwright, 1 Chromium, {tabs} tabs"
         self.settings: dict[str, object] = {"engine": "playwright", "tabs": tabs}
+        if chromium != CHROMIUM:  # the default's label and settings as before
+            self.label += f", {os.path.basename(chromium)}"
+            self.settings["chromium"] = chromium
         if not http_cache:  # the default's label and settings as before: older results match
             self.label += ", HTTP cache off"
             self.settings["http_cache"] = False
@@ -131,21 +141,21 @@ class Reference:
             from playwright.async_api import async_playwright
         except ImportError:
             raise BenchError("playwright is not installed: run make install") from None
-        if not os.access(CHROMIUM, os.X_OK):
-            raise BenchError(f"{CHROMIUM} not found: install Debian's chromium (make install)")
+        if not os.access(self.chromium, os.X_OK):
+            raise BenchError(f"{self.chromium} not found: install Debian's chromium (make install)")
         self._profile = tempfile.mkdtemp(prefix=PROFILE_PREFIX)
         self._playwright = await async_playwright().start()
         try:
             self._context = await self._playwright.chromium.launch_persistent_context(
                 self._profile,
-                executable_path=CHROMIUM,
+                executable_path=self.chromium,
                 args=reference_flags(),
                 headless=True,
                 viewport={"width": self.width, "height": self.height},
             )
         except Exception as exc:  # noqa: BLE001 - one line
             raise BenchError(
-                f"Playwright could not start {CHROMIUM}: {str(exc).splitlines()[0]}"
+                f"Playwright could not start {self.chromium}: {str(exc).splitlines()[0]}"
             ) from None
         # The tabs stay open across runs: closing one ends its renderer, whose CPU would then
         # escape the per-process breakdown.
