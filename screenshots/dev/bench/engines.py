@@ -76,6 +76,7 @@ from typing import Any
 
 import psutil
 
+from screenshots.core.settings import DEFAULT_CHROMIUM
 from screenshots.dev.bench import machine, report
 from screenshots.dev.bench.corpus import (
     DOC_ROOT,
@@ -161,6 +162,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"warm-up pages per engine (default {DEFAULT_WARMUP})",
     )
     add(
+        "--chromium",
+        default=DEFAULT_CHROMIUM,
+        help=f"SCREENSHOT_CHROMIUM of both engines (default {DEFAULT_CHROMIUM}; e.g. "
+        "/usr/lib/chromium/chromium-headless-shell)",
+    )
+    parser.add_argument(
         "--quiet-wait",
         type=float,
         default=DEFAULT_QUIET_WAIT,
@@ -544,11 +551,16 @@ def log(message: str) -> None:
     print(f"bench.engines: {message}", file=sys.stderr, flush=True)
 
 
-def engine_env() -> dict[str, str]:
-    """The dispatcher's environment: embedded mode, egress policy on, loopback allowed."""
+def engine_env(chromium: str = DEFAULT_CHROMIUM) -> dict[str, str]:
+    """The dispatcher's environment: embedded mode, egress policy on, loopback allowed, the
+    Chromium binary ``chromium``."""
     from screenshots.dev.bench.services import service_env
 
-    return service_env(SCREENSHOT_EGRESS_POLICY="on", SCREENSHOT_EGRESS_ALLOW=EGRESS_ALLOW)
+    return service_env(
+        SCREENSHOT_EGRESS_POLICY="on",
+        SCREENSHOT_EGRESS_ALLOW=EGRESS_ALLOW,
+        SCREENSHOT_CHROMIUM=chromium,
+    )
 
 
 @dataclass
@@ -682,7 +694,7 @@ def run(args: argparse.Namespace, argv: Sequence[str] | None) -> dict[str, Any]:
         server.start()
         assert server.process is not None
         log(f"serving {len(pages)} pages at {server.base}")
-        bench = Bench(engine_env(), work, args.run_timeout, keep=(server.process.pid,))
+        bench = Bench(engine_env(args.chromium), work, args.run_timeout, keep=(server.process.pid,))
         systems = measure(args, bench, page_urls(server.base, pages))
     runs = [system.to_dict() for system in systems]
     results.update(
