@@ -100,15 +100,16 @@ def _startup_listens(logger: logging.Logger | None = None, **_: object) -> None:
 
 
 @worker_ready.connect
-def _started(**_: object) -> None:
+def _started(sender: Any = None, **_: object) -> None:
     """Connected after the dead-letter declaration: a wait there is a wait before ``ready``."""
     if _startup is not None:
-        _startup.ready()
+        _startup.ready(str(getattr(sender, "hostname", "") or ""))
 
 
 @worker_shutting_down.connect
 def _say_what_it_waited_for(**_: object) -> None:
-    """A worker stopped before it was ready says so right after Celery's "Warm shutdown" line.
+    """A worker stopped says right after Celery's "Warm shutdown" line whether it had been ready
+    (when, as which node) or what it was waiting for.
 
     ``worker_shutting_down`` is sent by Celery's own SIGTERM/SIGINT/SIGQUIT handler, after it
     printed that line. A warm shutdown only sets a flag the worker reads once it is running, so

@@ -6,7 +6,9 @@ for: a report that shows the last line shows nothing else. So while the worker i
 daemon thread notes once a second where its main thread is (the innermost frames of Celery,
 Kombu, py-amqp, redis-py and this project), and a worker stopped before ``ready`` prints, after
 Celery's line, how long it had been starting, the last thing its log said and where it was
-waiting. Nothing runs once the worker is ready.
+waiting. Nothing runs once the worker is ready. A worker stopped after it was ready says when it
+became ready and under which node name: a check that stops a worker it never *saw* ready (it
+looked for another name, or in another stream) can then tell that from a worker that never was.
 """
 
 from __future__ import annotations
@@ -66,6 +68,9 @@ class StartupWatch:
         self.main = threading.main_thread().ident
         self.words = _LastWords()
         self.waiting = ""
+        #: Seconds from start to ``worker_ready``, and the node name it was ready as.
+        self.ready_after: float | None = None
+        self.node = ""
         self._ready = threading.Event()
         self._logger: logging.Logger | None = None
 
@@ -83,16 +88,21 @@ class StartupWatch:
         while not self._ready.wait(LOOK_EVERY):
             self.waiting = where(sys._current_frames().get(self.main or 0))
 
-    def ready(self) -> None:
+    def ready(self, node: str = "") -> None:
+        self.ready_after = time.monotonic() - self.started
+        self.node = node
         self._ready.set()
         if self._logger is not None:
             self._logger.removeHandler(self.words)
 
-    def report(self) -> str | None:
-        """The line to print at shutdown: ``None`` once the worker was ready."""
-        if self._ready.is_set():
-            return None
+    def report(self) -> str:
+        """The line to print at shutdown."""
         seconds = time.monotonic() - self.started
+        if self.ready_after is not None:
+            return (
+                f"worker: stopped {seconds:.0f} s after it started; it was ready after "
+                f"{self.ready_after:.1f} s, as {self.node or 'this node'}"
+            )
         line = f"worker: stopped {seconds:.0f} s after it started, before it was ready"
         if self.words.last:
             line += f"; the last it logged: {self.words.last!r}"

@@ -529,7 +529,14 @@ def test_procfile_worker_line_answers_a_ping_to_celerys_default_node_name(cluste
         assert f"{node} ready." in said, said[-2000:] + errors[-2000:]
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(30) == 0
-        assert "before it was ready" not in (tmp_path / "worker.log").read_text()
+        said = (tmp_path / "worker.log").read_text()
+        assert "before it was ready" not in said
+        # and it says it had been ready, as which node: a check that stops a worker it never saw
+        # ready can tell it from one that never was
+        lines = said.strip().splitlines()
+        line = lines[lines.index("worker: Warm shutdown (MainProcess)") + 1]
+        assert line.startswith("worker: stopped ") and "was ready after " in line, line
+        assert line.endswith(f"as {node}"), line
     finally:
         if worker.poll() is None:
             os.killpg(worker.pid, signal.SIGKILL)
