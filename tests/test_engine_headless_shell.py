@@ -10,7 +10,6 @@ browser process that is the shell, and no cookie reaching the next capture.
 from __future__ import annotations
 
 import functools
-import io
 import json
 import os
 from collections.abc import Iterator
@@ -19,16 +18,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
-from engines import chromium
-from engines.base import Capture
-from engines.playwright import PlaywrightEngine
-from engines.selenium import SeleniumEngine
 from screenshots.core.options import CaptureOptions
 from screenshots.core.settings import load_settings
 from support.site import COLORS, Site
-from support.tabs import TabbedEngine, browser_processes
+from support.tabs import TabbedEngine, browser_processes, closing, corner_color, tabbed_engine
 
 pytestmark = pytest.mark.integration
 
@@ -43,17 +37,7 @@ def engine(request: pytest.FixtureRequest) -> Iterator[TabbedEngine]:
     if not os.access(SHELL, os.X_OK):
         pytest.fail(f"{SHELL} not found: run make install", pytrace=False)
     settings = replace(load_settings(), chromium_path=SHELL)
-    kind = SeleniumEngine if request.param == "selenium" else PlaywrightEngine
-    shared = kind(settings, tabs=TABS)
-    yield shared
-    shared.close()
-    assert chromium.our_browser_processes(owner_pid=os.getpid()) == []
-
-
-def _pixel(capture: Capture) -> str:
-    with Image.open(io.BytesIO(capture.image)) as image:
-        red, green, blue = image.convert("RGB").getpixel((5, 5))  # type: ignore[misc]
-    return f"#{red:02x}{green:02x}{blue:02x}"
+    yield from closing(tabbed_engine(request.param, settings, TABS))
 
 
 def test_the_shell_gives_each_url_its_image_from_one_browser(
@@ -66,7 +50,7 @@ def test_the_shell_gives_each_url_its_image_from_one_browser(
     for n, capture in zip(numbers, captures, strict=True):
         assert capture.title == f"Page {n}"
         assert capture.http_status == 200
-        assert _pixel(capture) == COLORS[n % len(COLORS)]
+        assert corner_color(capture) == COLORS[n % len(COLORS)]
     browsers = browser_processes()
     assert [Path(process.exe()).name for process in browsers] == [Path(SHELL).name]
 

@@ -11,7 +11,6 @@ capture to capture.
 from __future__ import annotations
 
 import functools
-import io
 import json
 import os
 import threading
@@ -21,13 +20,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
 import pytest
-from PIL import Image
 
 from engines import chromium
 from engines.base import Capture
 from engines.chromium_engine import WATCHDOG_GRACE
-from engines.playwright import PlaywrightEngine
-from engines.selenium import SeleniumEngine
 from screenshots.core.errors import (
     BrowserCrashed,
     CaptureTimeout,
@@ -41,9 +37,12 @@ from support.tabs import (
     TabbedEngine,
     browser_processes,
     close_page,
+    closing,
+    corner_color,
     crash_page,
     page_urls,
     renderers,
+    tabbed_engine,
 )
 
 pytestmark = pytest.mark.integration
@@ -62,22 +61,12 @@ def _settings() -> Settings:
 
 
 def _engine(name: str, recycle_after: int | None = None) -> TabbedEngine:
-    kind = SeleniumEngine if name == "selenium" else PlaywrightEngine
-    return kind(_settings(), recycle_after=recycle_after, tabs=TABS)
+    return tabbed_engine(name, _settings(), TABS, recycle_after)
 
 
 @pytest.fixture(params=ENGINES)
 def engine(request: pytest.FixtureRequest) -> Iterator[TabbedEngine]:
-    shared = _engine(request.param)
-    yield shared
-    shared.close()
-    assert chromium.our_browser_processes(owner_pid=os.getpid()) == []
-
-
-def _pixel(capture: Capture) -> str:
-    with Image.open(io.BytesIO(capture.image)) as image:
-        red, green, blue = image.convert("RGB").getpixel((5, 5))  # type: ignore[misc]
-    return f"#{red:02x}{green:02x}{blue:02x}"
+    yield from closing(_engine(request.param))
 
 
 def _in_threads(calls: Sequence[Callable[[], T]]) -> list[Future[T]]:
@@ -114,7 +103,7 @@ def test_concurrent_captures_give_each_url_its_image(engine: TabbedEngine, site:
         assert capture.title == f"Page {n}"
         assert capture.final_url == site.url(f"/page/{n}")
         assert capture.http_status == 200
-        assert _pixel(capture) == COLORS[n % len(COLORS)]
+        assert corner_color(capture) == COLORS[n % len(COLORS)]
     assert most >= 2, "the captures did not overlap"
     # at most TABS tabs were opened for the twelve captures, in one browser
     assert 1 <= len(page_urls(engine)) <= TABS

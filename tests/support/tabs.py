@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import os
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 import psutil
+from PIL import Image
 
 from engines import chromium
+from engines.base import Capture
 from engines.playwright import PlaywrightEngine
 from engines.selenium import SeleniumEngine, cdp
+from screenshots.core.settings import Settings
 
 #: Seconds to wait for a tab to show a URL.
 FIND_TIMEOUT = 10.0
@@ -44,6 +48,29 @@ def browser_processes() -> list[psutil.Process]:
             if process.ppid() not in pids:
                 found.append(process)
     return found
+
+
+def tabbed_engine(
+    name: str, settings: Settings, tabs: int, recycle_after: int | None = None
+) -> TabbedEngine:
+    """A Chromium engine by name (``selenium`` or ``playwright``) with ``tabs`` tabs."""
+    kind = SeleniumEngine if name == "selenium" else PlaywrightEngine
+    return kind(settings, recycle_after=recycle_after, tabs=tabs)
+
+
+def closing(engine: TabbedEngine) -> Iterator[TabbedEngine]:
+    """A fixture's body: yields ``engine``, closes it, then checks that no browser process of
+    this test process is left."""
+    yield engine
+    engine.close()
+    assert chromium.our_browser_processes(owner_pid=os.getpid()) == []
+
+
+def corner_color(capture: Capture) -> str:
+    """The colour of the image's pixel at (5, 5), as ``#rrggbb``."""
+    with Image.open(io.BytesIO(capture.image)) as image:
+        red, green, blue = image.convert("RGB").getpixel((5, 5))  # type: ignore[misc]
+    return f"#{red:02x}{green:02x}{blue:02x}"
 
 
 def renderers() -> set[int]:
