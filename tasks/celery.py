@@ -107,7 +107,7 @@ def _started(sender: Any = None, **_: object) -> None:
 
 
 @worker_shutting_down.connect
-def _say_what_it_waited_for(**_: object) -> None:
+def _say_how_it_stopped(**_: object) -> None:
     """A worker stopped says right after Celery's "Warm shutdown" line whether it had been ready
     (when, as which node) or what it was waiting for.
 
@@ -115,6 +115,5 @@ def _say_what_it_waited_for(**_: object) -> None:
     printed that line. A warm shutdown only sets a flag the worker reads once it is running, so
     a worker waiting where nothing reads it (a publish blocked by a broker's resource alarm)
     never reaches ``worker_shutdown``: it is killed after the check's grace period."""
-    line = _startup.report() if _startup is not None else None
-    if line:
-        print(line, file=sys.__stdout__, flush=True)
+    if _startup is not None:
+        print(_startup.report(), file=sys.__stdout__, flush=True)

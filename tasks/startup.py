@@ -61,7 +61,7 @@ def where(frame: FrameType | None) -> str:
 class StartupWatch:
     """Started in ``worker_init`` (main thread); :meth:`ready` at ``worker_ready``;
     :meth:`report` at ``worker_shutting_down`` (Celery's signal handler, right after its "Warm
-    shutdown" line): the line to print if it was never ready."""
+    shutdown" line): the line to print, whether it was ready or not."""
 
     def __init__(self) -> None:
         self.started = time.monotonic()
