@@ -166,14 +166,15 @@ def summary(run: RunStats, unit: str = "shots") -> str:
     )
 
 
-def chromium_version() -> str:
+def chromium_version(binary: str = DEFAULT_CHROMIUM) -> str:
+    """The version of the Chromium ``binary`` measured, with its path unless it is the
+    default (the headless shell prints the same "Chromium 156..." as the full browser)."""
+    where = "" if binary == DEFAULT_CHROMIUM else f" ({binary})"
     try:
-        done = subprocess.run(
-            ["/usr/bin/chromium", "--version"], capture_output=True, text=True, timeout=20
-        )
-        return done.stdout.strip() or "Chromium (version unknown)"
+        done = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=20)
+        return (done.stdout.strip() or "Chromium (version unknown)") + where
     except (OSError, subprocess.TimeoutExpired):
-        return "Chromium (not found)"
+        return f"Chromium (not found){where}"
 
 
 def source_version() -> str:
@@ -390,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {
             "date": datetime.now(UTC).strftime("%Y-%m-%d"),
             "cpus": os.cpu_count(),
-            "chromium": chromium_version(),
+            "chromium": chromium_version(args.chromium),
             "python": platform.python_version(),
             "background_cores_busy": background_load(2.0),
         },

@@ -662,14 +662,14 @@ def kill_descendants() -> None:
     machine.reap_children(wait=1.0)
 
 
-def meta(argv: Sequence[str] | None) -> dict[str, Any]:
+def meta(argv: Sequence[str] | None, chromium: str = DEFAULT_CHROMIUM) -> dict[str, Any]:
     from screenshots.dev.bench.__main__ import chromium_version, source_version
 
     return {
         "machine": {
             "date": datetime.now(UTC).strftime("%Y-%m-%d"),
             "cpus": os.cpu_count(),
-            "chromium": chromium_version(),
+            "chromium": chromium_version(chromium),
             "python": platform.python_version(),
             "background_cores_busy": machine.background_load(2.0),
         },
@@ -683,7 +683,7 @@ def run(args: argparse.Namespace, argv: Sequence[str] | None) -> dict[str, Any]:
     """Serve the corpus, measure, return the results document."""
     started = time.monotonic()
     log("measuring the machine's background load (2 s)")
-    results = meta(argv)
+    results = meta(argv, args.chromium)
     pages = spread(list_pages(DOC_ROOT), args.pages)
     with contextlib.ExitStack() as stack:
         work = Path(tempfile.mkdtemp(prefix="bench-engines-"))
