@@ -61,9 +61,8 @@ DISABLED_FEATURES = (
 #: that stalled, microsoft/playwright#33330), so the Playwright engine always had it. Selenium
 #: engine, 60 corpus pages: the same PNGs byte for byte with and without it; one tab, 240
 #: pages in four alternating pairs: 3.51-4.09 against 3.42-4.00 shots/s (+6%); four tabs:
-#: inside the machine's noise. Playwright passes its own ``--enable-features`` before ours
-#: (ChromeDriver merges the two): whichever one Chromium keeps has this feature; Playwright's
-#: other one there only skips a Google-accounts request.
+#: inside the machine's noise. Playwright's own value of the switch is replaced by this one
+#: (Chromium takes the last): its other feature there only skips a Google-accounts request.
 ENABLED_FEATURES = ("CDPScreenshotNewSurface",)
 
 #: Megabytes of JavaScript heap a page may use (V8's own default is several gigabytes): a
