@@ -55,16 +55,6 @@ DISABLED_FEATURES = (
     "RenderDocument",
 )
 
-#: Chromium features turned on (``--enable-features``). ``CDPScreenshotNewSurface``:
-#: ``Page.captureScreenshot`` draws the page into a surface of its own instead of waiting for
-#: the compositor's next frame; Playwright turns it on by default (its fix for screenshots
-#: that stalled, microsoft/playwright#33330), so the Playwright engine always had it. Selenium
-#: engine, 60 corpus pages: the same PNGs byte for byte with and without it; one tab, 240
-#: pages in four alternating pairs: 3.51-4.09 against 3.42-4.00 shots/s (+6%); four tabs:
-#: inside the machine's noise. Playwright's own value of the switch is replaced by this one
-#: (Chromium takes the last): its other feature there only skips a Google-accounts request.
-ENABLED_FEATURES = ("CDPScreenshotNewSurface",)
-
 #: Megabytes of JavaScript heap a page may use (V8's own default is several gigabytes): a
 #: memory bomb crashes its tab at this size instead of eating the machine first.
 JS_HEAP_MB = 512
@@ -181,7 +171,6 @@ def chromium_flags(
         # (history is wiped between captures anyway); Playwright passes it too.
         "--disable-back-forward-cache",
         f"--disable-features={','.join(DISABLED_FEATURES)}",
-        f"--enable-features={','.join(ENABLED_FEATURES)}",
         "--password-store=basic",
         f"--window-size={width},{height}",
         f"--js-flags=--max-old-space-size={JS_HEAP_MB}",
