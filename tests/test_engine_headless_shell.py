@@ -20,23 +20,20 @@ from pathlib import Path
 import pytest
 
 from screenshots.core.options import CaptureOptions
-from screenshots.core.settings import load_settings
+from screenshots.core.settings import HEADLESS_SHELL, load_settings
 from support.site import COLORS, Site
 from support.tabs import TabbedEngine, browser_processes, closing, corner_color, tabbed_engine
 
 pytestmark = pytest.mark.integration
 
-#: Where Debian's chromium-headless-shell package puts the browser (``/usr/bin``'s is a shell
-#: script that does not ``exec`` it).
-SHELL = "/usr/lib/chromium/chromium-headless-shell"
 TABS = 3
 
 
 @pytest.fixture(params=["selenium", "playwright"])
 def engine(request: pytest.FixtureRequest) -> Iterator[TabbedEngine]:
-    if not os.access(SHELL, os.X_OK):
-        pytest.fail(f"{SHELL} not found: run make install", pytrace=False)
-    settings = replace(load_settings(), chromium_path=SHELL)
+    if not os.access(HEADLESS_SHELL, os.X_OK):
+        pytest.fail(f"{HEADLESS_SHELL} not found: run make install", pytrace=False)
+    settings = replace(load_settings(), chromium_path=HEADLESS_SHELL)
     yield from closing(tabbed_engine(request.param, settings, TABS))
 
 
@@ -52,7 +49,7 @@ def test_the_shell_gives_each_url_its_image_from_one_browser(
         assert capture.http_status == 200
         assert corner_color(capture) == COLORS[n % len(COLORS)]
     browsers = browser_processes()
-    assert [Path(process.exe()).name for process in browsers] == [Path(SHELL).name]
+    assert [Path(process.exe()).name for process in browsers] == [Path(HEADLESS_SHELL).name]
 
 
 def test_the_shell_keeps_no_cookie_for_the_next_capture(engine: TabbedEngine, site: Site) -> None:

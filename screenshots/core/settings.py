@@ -23,6 +23,9 @@ from screenshots.egress.policy import IPNetwork, parse_allow_list
 
 #: Where Debian installs Chromium.
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
+#: Where Debian's chromium-headless-shell package puts the browser, a ``SCREENSHOT_CHROMIUM``
+#: to choose (``/usr/bin``'s of the same name is a script that does not ``exec`` it).
+HEADLESS_SHELL = "/usr/lib/chromium/chromium-headless-shell"
 #: Where Debian installs ChromeDriver.
 DEFAULT_CHROMEDRIVER = "/usr/bin/chromedriver"
 #: Captures a browser serves per tab before it is replaced by a fresh one (bounds its memory;

@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from screenshots.core.settings import DEFAULT_CHROMIUM
+from screenshots.core.settings import DEFAULT_CHROMIUM, HEADLESS_SHELL
 from screenshots.dev.bench import machine, report
 from screenshots.dev.bench.corpus import (
     DOC_ROOT,
@@ -113,7 +113,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--chromium", default=DEFAULT_CHROMIUM,
         help=f"Chromium binary of (a)'s workers (SCREENSHOT_CHROMIUM) and of (b) and (b') alike "
-        f"(default {DEFAULT_CHROMIUM}; e.g. /usr/lib/chromium/chromium-headless-shell)",
+        f"(default {DEFAULT_CHROMIUM}; e.g. {HEADLESS_SHELL})",
     )
     parser.add_argument(
         "--quiet-wait", type=float, default=10.0,

@@ -76,7 +76,7 @@ from typing import Any
 
 import psutil
 
-from screenshots.core.settings import DEFAULT_CHROMIUM
+from screenshots.core.settings import DEFAULT_CHROMIUM, HEADLESS_SHELL
 from screenshots.dev.bench import machine, report
 from screenshots.dev.bench.corpus import (
     DOC_ROOT,
@@ -165,7 +165,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--chromium",
         default=DEFAULT_CHROMIUM,
         help=f"SCREENSHOT_CHROMIUM of both engines (default {DEFAULT_CHROMIUM}; e.g. "
-        "/usr/lib/chromium/chromium-headless-shell)",
+        f"{HEADLESS_SHELL})",
     )
     parser.add_argument(
         "--quiet-wait",

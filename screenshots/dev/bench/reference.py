@@ -28,7 +28,6 @@ from screenshots.dev.bench.stats import RunStats, from_window
 
 T = TypeVar("T")
 
-CHROMIUM = DEFAULT_CHROMIUM
 #: Flags of the reference browser (``--no-sandbox`` added as root, where Chromium needs it).
 FLAGS = [
     "--disable-dev-shm-usage",
@@ -96,14 +95,14 @@ class Reference:
         width: int = 1280,
         height: int = 800,
         http_cache: bool = True,
-        chromium: str = CHROMIUM,
+        chromium: str = DEFAULT_CHROMIUM,
     ) -> None:
         self.tabs, self.width, self.height = tabs, width, height
         self.http_cache = http_cache
         self.chromium = chromium
         self.label = f"playwright, 1 Chromium, {tabs} tabs"
         self.settings: dict[str, object] = {"engine": "playwright", "tabs": tabs}
-        if chromium != CHROMIUM:  # the default's label and settings as before
+        if chromium != DEFAULT_CHROMIUM:  # the default's label and settings as before
             self.label += f", {os.path.basename(chromium)}"
             self.settings["chromium"] = chromium
         if not http_cache:  # the default's label and settings as before: older results match
