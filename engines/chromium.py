@@ -111,7 +111,7 @@ def is_headless_shell(path: str | Path) -> bool:
     """Whether ``path`` is Chromium's old headless mode, a browser without the full browser's
     layer (Debian's ``/usr/lib/chromium/chromium-headless-shell``, Chrome for Testing's
     ``chrome-headless-shell``). Measured on the benchmark's corpus, 4 tabs: about 40% less CPU
-    per screenshot than ``/usr/bin/chromium``, the same images (see the README's benchmarks)."""
+    per screenshot than ``/usr/bin/chromium``, the same images (docs/benchmarks.md)."""
     return "headless" in Path(path).name
 
 

@@ -5,8 +5,8 @@ bytes go out (endpoint rules, event hooks, serialising the request, parsing the 
 shot stores three objects (:mod:`screenshots.pipeline.store`), so with the stub engine that is
 most of a worker's CPU per URL. :class:`PutSigner` signs the same request in a few tens of
 microseconds, and :meth:`screenshots.storage.s3.S3Storage.put` sends it through the client's own
-HTTP session (its connection pool, TLS settings, proxies and timeouts). Measured in the README's
-benchmark section (``python -m screenshots.dev.bench.s3put``).
+HTTP session (its connection pool, TLS settings, proxies and timeouts). Measured by ``python -m
+screenshots.dev.bench.s3put`` (README, Benchmarks; earlier runs in docs/benchmarks.md).
 
 Like :mod:`screenshots.storage.presign`, it does not work out by itself what to send: it *learns*
 it from requests botocore prepared for two probe objects (intercepted before they are sent:

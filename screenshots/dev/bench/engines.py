@@ -96,8 +96,8 @@ from screenshots.dev.bench.stats import chunks
 ENGINES = ("selenium", "playwright")
 #: Corpus pages shot by every (engine, concurrency) (``--pages``), spread over the corpus:
 #: 200 per run at 2 rounds, so a run's browser start (Playwright also starts its Node.js
-#: driver) weighs on it no more than on a worker's first few hundred pages (see README: at
-#: 50 pages per run the start was a large part of the gap between the engines).
+#: driver) weighs on it no more than on a worker's first few hundred pages (docs/benchmarks.md:
+#: at 50 pages per run the start was a large part of the gap between the engines).
 DEFAULT_PAGES = 400
 #: ``dispatcher.py --concurrency`` levels (``--concurrency``): 4 is ``SCREENSHOT_TABS``'s
 #: default on 2 cores, what a worker runs as shipped.
