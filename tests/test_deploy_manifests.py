@@ -36,9 +36,11 @@ KUBERNETES = ROOT / "deploy" / "kubernetes"
 KUBERNETES_VERSION = "1.30"
 #: Seconds the README's rule adds to the longest capture plus upload.
 GRACE_MARGIN = 30
-#: Memory of a pool process, MiB: Python 110 MB, plus its Chromium's 250 MB per tab (one
-#: process, 4 tabs: Chromium 994 MB PSS after 150 captures, deploy/README.md).
-PYTHON_MIB = 110 * 1000**2 / 1024**2
+#: Memory of a pool process, MiB: Python 250 MB (the Celery main process 59 MB and its pool
+#: process 185 MB PSS with 4 tabs: ``python -m screenshots.dev.bench.delivery --only soak``),
+#: plus its Chromium's 250 MB per tab (one process, 4 tabs: Chromium 994 MB PSS after 150
+#: captures, deploy/README.md).
+PYTHON_MIB = 250 * 1000**2 / 1024**2
 CHROMIUM_PER_TAB_MIB = 250 * 1000**2 / 1024**2
 #: Addresses the workers must not reach: RFC 1918, link-local (cloud metadata).
 PRIVATE_PROBES = ["10.0.0.1", "10.96.0.10", "172.16.0.1", "172.31.255.254", "192.168.1.1",
