@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from screenshots.core.settings import DEFAULT_CHROMIUM, HEADLESS_SHELL
+from screenshots.core.settings import DEFAULT_CHROMIUM, FULL_CHROMIUM
 from screenshots.dev.bench import machine, report
 from screenshots.dev.bench.corpus import (
     DOC_ROOT,
@@ -113,7 +113,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--chromium", default=DEFAULT_CHROMIUM,
         help=f"Chromium binary of (a)'s workers (SCREENSHOT_CHROMIUM) and of (b) and (b') alike "
-        f"(default {DEFAULT_CHROMIUM}; e.g. {HEADLESS_SHELL})",
+        f"(default {DEFAULT_CHROMIUM}; the full browser: {FULL_CHROMIUM})",
     )
     parser.add_argument(
         "--quiet-wait", type=float, default=10.0,
@@ -167,9 +167,10 @@ def summary(run: RunStats, unit: str = "shots") -> str:
 
 
 def chromium_version(binary: str = DEFAULT_CHROMIUM) -> str:
-    """The version of the Chromium ``binary`` measured, with its path unless it is the
-    default (the headless shell prints the same "Chromium 156..." as the full browser)."""
-    where = "" if binary == DEFAULT_CHROMIUM else f" ({binary})"
+    """The version of the Chromium ``binary`` measured, with its path (the headless shell
+    prints the same "Chromium 156..." as the full browser, and the default depends on whether
+    the shell is installed)."""
+    where = f" ({binary})"
     try:
         done = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=20)
         return (done.stdout.strip() or "Chromium (version unknown)") + where

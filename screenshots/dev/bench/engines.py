@@ -76,7 +76,7 @@ from typing import Any
 
 import psutil
 
-from screenshots.core.settings import DEFAULT_CHROMIUM, HEADLESS_SHELL
+from screenshots.core.settings import DEFAULT_CHROMIUM, FULL_CHROMIUM
 from screenshots.dev.bench import machine, report
 from screenshots.dev.bench.corpus import (
     DOC_ROOT,
@@ -164,8 +164,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add(
         "--chromium",
         default=DEFAULT_CHROMIUM,
-        help=f"SCREENSHOT_CHROMIUM of both engines (default {DEFAULT_CHROMIUM}; e.g. "
-        f"{HEADLESS_SHELL})",
+        help=f"SCREENSHOT_CHROMIUM of both engines (default {DEFAULT_CHROMIUM}; the full "
+        f"browser: {FULL_CHROMIUM})",
     )
     parser.add_argument(
         "--quiet-wait",

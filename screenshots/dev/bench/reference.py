@@ -2,8 +2,9 @@
 
 Same pages, same static server, same image (PNG, 1280x800 viewport, after the load event) as
 the pipeline, with no queue, no storage and no per-URL bookkeeping: the rate the machine can
-reach with Chromium alone. Chromium is Debian's (``/usr/bin/chromium``); Playwright's own
-browser builds are never downloaded.
+reach with Chromium alone. Chromium is Debian's, the same binary as the workers' (by default
+its headless shell, which is also what Playwright launches for headless Chromium when it uses
+its own builds); Playwright's own browser builds are never downloaded.
 
 The browser stays up between measured runs (so runs can be interleaved with the pipeline's):
 Playwright's asyncio objects live in an event loop on a thread of their own, and
@@ -102,9 +103,9 @@ class Reference:
         self.chromium = chromium
         self.label = f"playwright, 1 Chromium, {tabs} tabs"
         self.settings: dict[str, object] = {"engine": "playwright", "tabs": tabs}
-        if chromium != DEFAULT_CHROMIUM:  # the default's label and settings as before
+        self.settings["chromium"] = chromium  # results name the browser measured
+        if chromium != DEFAULT_CHROMIUM:  # the default's label as before
             self.label += f", {os.path.basename(chromium)}"
-            self.settings["chromium"] = chromium
         if not http_cache:  # the default's label and settings as before: older results match
             self.label += ", HTTP cache off"
             self.settings["http_cache"] = False
