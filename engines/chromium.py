@@ -143,7 +143,11 @@ def browser_environment(profile_dir: str | Path) -> dict[str, str]:
 
 
 def chromium_flags(
-    user_data_dir: str | Path, width: int, height: int, proxy_server: str | None = None
+    user_data_dir: str | Path,
+    width: int,
+    height: int,
+    proxy_server: str | None = None,
+    binary: str | Path | None = None,
 ) -> list[str]:
     """Command-line flags for a headless screenshot browser with a fresh profile.
 
@@ -154,6 +158,12 @@ def chromium_flags(
     With ``proxy_server`` (``http://127.0.0.1:<port>``, the egress proxy of
     :mod:`screenshots.egress`),
     :func:`egress_flags` are added so that every request goes through it.
+
+    For the headless shell (``binary``, :func:`is_headless_shell`), ``--block-new-web-contents``:
+    the shell has no pop-up blocker (the full browser's is a layer the shell does not have), so
+    without it every ``window.open`` of a page opens a tab; with it, a page's ``window.open``
+    returns ``null`` and the engines' own tabs (DevTools ``Target.createTarget``) are not
+    affected.
     """
     flags = [
         "--headless=new",
@@ -180,6 +190,8 @@ def chromium_flags(
         flags.insert(1, "--no-sandbox")
     if proxy_server is not None:
         flags += egress_flags(proxy_server)
+    if binary is not None and is_headless_shell(binary):
+        flags.append("--block-new-web-contents")
     return flags
 
 

@@ -352,6 +352,8 @@ class ChromiumEngine(Engine, Generic[BrowserT, FlightT]):
             raise refused
         if document is not None and document.error is not None:
             raise navigation_error(document.error, url, document)
+        if document is not None and document.challenge and not error_page:
+            raise navigation_error("net::ERR_INVALID_AUTH_CREDENTIALS", url, document)
         if error_page:
             raise NavigationError(f"the browser could not show {url}")
 

@@ -12,6 +12,7 @@ import functools
 import json
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -363,6 +364,18 @@ class Document:
     status: int | None = None
     mime_type: str | None = None
     error: str | None = None
+    #: An HTTP authentication challenge (401 with ``WWW-Authenticate``). The full browser fails
+    #: such a navigation (``ERR_INVALID_AUTH_CREDENTIALS``); the headless shell shows the 401
+    #: body instead: :meth:`engines.chromium_engine.ChromiumEngine._check_document` makes it
+    #: the same error on both.
+    challenge: bool = False
+
+
+def is_challenge(status: int | None, headers: Mapping[str, Any] | None) -> bool:
+    """Whether a response asks for HTTP authentication (header names in any case)."""
+    return status == 401 and any(
+        str(name).lower() == "www-authenticate" for name in (headers or {})
+    )
 
 
 def navigation_error(code: str, url: str, document: Document | None) -> NavigationError:

@@ -6,7 +6,8 @@ installed; ``/usr/bin/chromium``, the full browser, is the other choice, and the
 suite runs on the default only. ChromeDriver cannot start the shell as it is (it passes no
 start URL, and the shell opens no page without one): :func:`engines.chromium.start_page_launcher`
 adds one. Real browsers against the local test site: several captures at once, each URL its
-own image, in one browser process of the binary chosen, and no cookie reaching the next capture.
+own image, in one browser process of the binary chosen, no cookie reaching the next capture,
+no pop-up, and an HTTP password prompt as an error on both.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from pathlib import Path
 
 import pytest
 
+from screenshots.core.errors import NavigationError
 from screenshots.core.options import CaptureOptions
 from screenshots.core.settings import FULL_CHROMIUM, HEADLESS_SHELL, load_settings
+from support.hostile_server import hostile_site
 from support.site import COLORS, Site
 from support.tabs import TabbedEngine, browser_processes, closing, corner_color, tabbed_engine
 
@@ -74,3 +77,14 @@ def test_no_cookie_reaches_the_next_capture(engine: TabbedEngine, site: Site) ->
     assert first["cookie"] == "who=a"
     again = engine.capture(site.url("/state.html"), CaptureOptions(wait_for_js=settled))
     assert json.loads(again.title or "")["cookie"] == ""
+
+
+def test_pop_ups_stay_blocked_and_a_password_prompt_is_an_error(engine: TabbedEngine) -> None:
+    """What the full browser's own layer does, the shell does too: a page's ``window.open``
+    gets ``null`` (the shell has no pop-up blocker: ``--block-new-web-contents``), and an HTTP
+    authentication challenge is the same error, not a picture of the 401 body."""
+    with hostile_site() as hostile:
+        capture = engine.capture(hostile.url("/popups.html"), CaptureOptions())
+        assert capture.title == "Popups opened 0"
+        with pytest.raises(NavigationError, match="asks for a user name and password"):
+            engine.capture(hostile.url("/auth"), CaptureOptions())

@@ -34,6 +34,7 @@ from support.poison_engine import POISON_HOST
 from support.procfile import procfile
 from support.redis_server import start_redis
 from support.services import ALARM_DISK_LIMIT, rabbitmqctl
+from support.tabs import BROWSER_BINARIES
 from support.workers import REPO, Worker, script, service_env, start_worker, wait_until_ready
 
 pytestmark = pytest.mark.integration
@@ -258,7 +259,8 @@ def live_browsers(parent: psutil.Process) -> list[psutil.Process]:
     found = []
     for process in parent.children(recursive=True):
         try:
-            if process.name() in ("chromium", "chrome") and "--type=" not in " ".join(
+            # exe, not name: the kernel cuts a name to 15 characters ("chromium-headle").
+            if os.path.basename(process.exe()) in BROWSER_BINARIES and "--type=" not in " ".join(
                 process.cmdline()
             ):
                 found.append(process)

@@ -51,9 +51,11 @@ class Browser:
         self.driver_pid: int | None = None
         self.process: psutil.Process | None = None  # Chromium's browser process
         self.captures = 0
-        flags = chromium.chromium_flags(self.profile, width, height, proxy_server)
-        self.flags = [f for f in flags if not f.startswith("--user-data-dir=")]
         self.chromium_path = settings.chromium_path
+        flags = chromium.chromium_flags(
+            self.profile, width, height, proxy_server, binary=self.chromium_path
+        )
+        self.flags = [f for f in flags if not f.startswith("--user-data-dir=")]
 
     async def start(self) -> None:
         _write_preferences(self.profile, chromium.PROFILE_PREFS)
@@ -63,6 +65,9 @@ class Browser:
             str(self.profile),
             executable_path=self.chromium_path,
             args=self.flags,
+            # Playwright turns Chromium's pop-up blocker off by default; a page's window.open
+            # must get null here as with the Selenium engine (tests/test_engine_browsers.py).
+            ignore_default_args=["--disable-popup-blocking"],
             headless=True,
             env=env,
             handle_sigint=False,

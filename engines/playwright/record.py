@@ -14,7 +14,7 @@ from playwright.async_api import ConsoleMessage, Page, Request, Response, Route
 
 from engines import page
 from engines.chromium_engine import redirect_loop
-from engines.page import Document
+from engines.page import Document, is_challenge
 from screenshots.core.errors import RedirectLoop
 from screenshots.core.result import MAX_CONSOLE_MESSAGES
 
@@ -140,7 +140,12 @@ class PageRecord:
             return None
         response = self.documents[-1]
         mime = (response.headers.get("content-type") or "").split(";")[0].strip() or None
-        return Document(url=response.url, status=response.status, mime_type=mime)
+        return Document(
+            url=response.url,
+            status=response.status,
+            mime_type=mime,
+            challenge=is_challenge(response.status, response.headers),
+        )
 
     def watch_for_loop(self, deadline: float, watch: float) -> RedirectLoop | None:
         """A :class:`~screenshots.core.errors.RedirectLoop` if the page keeps navigating on its

@@ -88,7 +88,7 @@ class Browser:
         # (wait_until), which WebDriver can only choose per session.
         options.page_load_strategy = "eager"
         for flag in chromium.chromium_flags(
-            self.profile, self.width, self.height, self.proxy_server
+            self.profile, self.width, self.height, self.proxy_server, binary=self.chromium_path
         ):
             options.add_argument(flag)
         # Off the record: what pages store lives in memory, never in the profile on disk, and

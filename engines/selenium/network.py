@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from engines.page import Document
+from engines.page import Document, is_challenge
 
 #: Seconds a navigation the main frame asked for may take to start before it no longer holds
 #: the capture (one that never starts: a cancelled meta refresh); also the longest meta
@@ -146,6 +146,7 @@ class NetworkLog:
             document.url = response.get("url", document.url)
             document.status = response.get("status")
             document.mime_type = response.get("mimeType")
+            document.challenge = is_challenge(document.status, response.get("headers"))
         elif method == "Network.loadingFailed":
             document.error = params.get("errorText") or "net::ERR_FAILED"
             self._committing = False
