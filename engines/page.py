@@ -371,10 +371,20 @@ class Document:
     challenge: bool = False
 
 
+#: The HTTP authentication schemes Chromium answers itself (it asks for a password, which a
+#: capture never has); a 401 with another scheme (``Bearer``) is a page the full browser shows.
+_BROWSER_AUTH_SCHEMES = re.compile(r"(?:^|[\s,])(?:basic|digest|ntlm|negotiate)\b", re.IGNORECASE)
+
+
 def is_challenge(status: int | None, headers: Mapping[str, Any] | None) -> bool:
-    """Whether a response asks for HTTP authentication (header names in any case)."""
-    return status == 401 and any(
-        str(name).lower() == "www-authenticate" for name in (headers or {})
+    """Whether a response asks the browser for a password: a 401 whose ``WWW-Authenticate``
+    (header names in any case; several challenges on several lines or after commas) names a
+    scheme Chromium handles itself."""
+    if status != 401:
+        return False
+    return any(
+        str(name).lower() == "www-authenticate" and _BROWSER_AUTH_SCHEMES.search(str(value))
+        for name, value in (headers or {}).items()
     )
 
 
