@@ -4,6 +4,10 @@ The attacker's site (``tests/site/attack``) runs on ``127.0.0.1``, which these t
 (``SCREENSHOT_EGRESS_ALLOW=127.0.0.1/32``); the secret server listens on ``127.0.0.2``, also
 loopback and so refused by default. Every test ends by checking that the secret server received
 no TCP connection and no UDP datagram at all.
+
+The shared engine's tests run on both engines and on both of Debian's Chromium builds (the
+headless shell, the default, and the full browser); the tests that start an engine of their own
+run both engines on the default build.
 """
 
 from __future__ import annotations
@@ -13,15 +17,17 @@ import ipaddress
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import psutil
 import pytest
 
 from engines import chromium
+from engines.playwright import PlaywrightEngine
 from engines.selenium import SeleniumEngine
 from screenshots.core.errors import BrowserCrashed, NavigationError
 from screenshots.core.options import CaptureOptions
-from screenshots.core.settings import Settings, load_settings
+from screenshots.core.settings import FULL_CHROMIUM, HEADLESS_SHELL, Settings, load_settings
 from screenshots.core.shot import Shot
 from screenshots.core.urls import normalize_url
 from screenshots.egress.policy import parse_allow_list
@@ -34,6 +40,7 @@ from support.egress_servers import (
     attack_site,
     secret_server,
 )
+from support.tabs import TabbedEngine, tabbed_engine
 
 pytestmark = pytest.mark.integration
 
@@ -41,13 +48,30 @@ OPTIONS = CaptureOptions(timeout=20, width=800, height=600)
 BLOCKED = "blocked by egress policy: "
 
 
-def _settings(allow: str, enabled: bool = True) -> Settings:
+#: Engines the tests that start their own run, on the default build.
+KINDS = ["selenium", "playwright"]
+#: (engine, Chromium binary) pairs the shared engine's tests run on.
+ENGINES = [
+    pytest.param((kind, binary), id=f"{kind}-{Path(binary).name}")
+    for kind in KINDS
+    for binary in (HEADLESS_SHELL, FULL_CHROMIUM)
+]
+
+
+def _settings(allow: str, enabled: bool = True, binary: str | None = None) -> Settings:
     settings = load_settings({})
-    if not os.access(settings.chromedriver_path, os.X_OK):
-        pytest.fail("chromedriver is missing: make install", pytrace=False)
+    if binary is not None:
+        settings = dataclasses.replace(settings, chromium_path=binary)
+    for path in (settings.chromium_path, settings.chromedriver_path):
+        if not os.access(path, os.X_OK):
+            pytest.fail(f"{path} is missing: make install", pytrace=False)
     return dataclasses.replace(
         settings, egress_enabled=enabled, egress_allow=parse_allow_list(allow)
     )
+
+
+def _engine(kind: str, settings: Settings) -> TabbedEngine:
+    return tabbed_engine(kind, settings, settings.tabs)
 
 
 @pytest.fixture(scope="module")
@@ -62,9 +86,10 @@ def attacker(secret: SecretServer) -> Iterator[AttackSite]:
         yield site
 
 
-@pytest.fixture(scope="module")
-def engine(secret: SecretServer) -> Iterator[SeleniumEngine]:
-    shared = SeleniumEngine(_settings("127.0.0.1/32"))
+@pytest.fixture(scope="module", params=ENGINES)
+def engine(request: pytest.FixtureRequest, secret: SecretServer) -> Iterator[TabbedEngine]:
+    kind, binary = request.param
+    shared = _engine(kind, _settings("127.0.0.1/32", binary=binary))
     yield shared
     shared.close()
     assert chromium.our_browser_processes(owner_pid=os.getpid()) == []
@@ -101,7 +126,7 @@ SUBRESOURCE_PAGES = {
 
 @pytest.mark.parametrize(("page", "at_least"), sorted(SUBRESOURCE_PAGES.items()))
 def test_subresource_is_blocked_and_the_page_captured(
-    engine: SeleniumEngine, attacker: AttackSite, page: str, at_least: int
+    engine: TabbedEngine, attacker: AttackSite, page: str, at_least: int
 ) -> None:
     capture = engine.capture(attacker.url(f"/{page}"), OPTIONS)
     assert capture.http_status == 200
@@ -112,7 +137,7 @@ def test_subresource_is_blocked_and_the_page_captured(
         assert capture.title is not None and ":" in capture.title, "the attack did not run"
 
 
-def test_webrtc_sends_no_udp(engine: SeleniumEngine, attacker: AttackSite) -> None:
+def test_webrtc_sends_no_udp(engine: TabbedEngine, attacker: AttackSite) -> None:
     # Without the WebRTC flags this page sends STUN datagrams straight to the secret server.
     capture = engine.capture(attacker.url("/webrtc.html"), OPTIONS)
     assert capture.title is not None and capture.title.startswith("webrtc: ")
@@ -125,7 +150,7 @@ def test_webrtc_sends_no_udp(engine: SeleniumEngine, attacker: AttackSite) -> No
     "path", ["/redirect-secret", "/meta-refresh.html", "/script-redirect.html", "/form.html"]
 )
 def test_navigation_to_the_secret_is_an_error(
-    engine: SeleniumEngine, attacker: AttackSite, path: str
+    engine: TabbedEngine, attacker: AttackSite, path: str
 ) -> None:
     with pytest.raises(NavigationError) as caught:
         engine.capture(attacker.url(path), OPTIONS)
@@ -157,7 +182,7 @@ def test_navigation_to_the_secret_is_an_error(
     ],
 )
 def test_direct_url_is_an_error(
-    engine: SeleniumEngine, secret: SecretServer, template: str, reason: str
+    engine: TabbedEngine, secret: SecretServer, template: str, reason: str
 ) -> None:
     url = normalize_url(template.format(port=secret.port))
     started = time.monotonic()
@@ -167,7 +192,7 @@ def test_direct_url_is_an_error(
     assert time.monotonic() - started < 5
 
 
-def test_the_engine_goes_on_after_blocks(engine: SeleniumEngine, attacker: AttackSite) -> None:
+def test_the_engine_goes_on_after_blocks(engine: TabbedEngine, attacker: AttackSite) -> None:
     capture = engine.capture(attacker.url("/index.html"), OPTIONS)
     assert capture.title == "Attacker"
     assert capture.blocked_requests == 0
@@ -176,12 +201,13 @@ def test_the_engine_goes_on_after_blocks(engine: SeleniumEngine, attacker: Attac
 # -- names that resolve to refused addresses -----------------------------------------------
 
 
-def test_host_names_are_resolved_and_checked() -> None:
+@pytest.mark.parametrize("kind", KINDS)
+def test_host_names_are_resolved_and_checked(kind: str) -> None:
     """``localhost`` resolves to 127.0.0.1, refused when only 127.0.0.3 is allowed."""
     with (
         secret_server("127.0.0.1") as local_secret,
         attack_site(local_secret, "127.0.0.3") as site,
-        SeleniumEngine(_settings("127.0.0.3/32")) as local,
+        _engine(kind, _settings("127.0.0.3/32")) as local,
     ):
         capture = local.capture(site.url("/fetch-localhost.html"), OPTIONS)
         assert capture.blocked_requests >= 1
@@ -202,6 +228,8 @@ def test_host_names_are_resolved_and_checked() -> None:
 
 
 def test_control_ports_are_out_of_reach_even_with_loopback_allowed() -> None:
+    """The Selenium engine's browser listens for DevTools, ChromeDriver beside it: neither is
+    reachable from a page, or as a URL, even when loopback is allowed."""
     with (
         secret_server("127.0.0.2") as allowed_server,
         attack_site(allowed_server, "127.0.0.1") as site,
@@ -241,13 +269,37 @@ def test_control_ports_are_out_of_reach_even_with_loopback_allowed() -> None:
         assert len(local._browser.driver.window_handles) == 1  # /json/new opened nothing
 
 
+def test_playwright_browser_listens_on_nothing_and_the_proxy_is_out_of_reach() -> None:
+    """Playwright talks to its browser over a pipe: the browser has no port to reach; the egress
+    proxy's own port is refused like a control port, even when loopback is allowed."""
+    with (
+        secret_server("127.0.0.2") as allowed_server,
+        PlaywrightEngine(_settings("127.0.0.0/8")) as local,
+    ):
+        assert local.capture(allowed_server.origin + "/", OPTIONS).title == "SECRET"
+        browser_pid = local.browser_pid
+        assert browser_pid is not None
+        listening = [
+            c.laddr
+            for c in psutil.Process(browser_pid).net_connections(kind="tcp")
+            if c.status == psutil.CONN_LISTEN
+        ]
+        assert listening == []
+        proxy = local._egress.proxy_server()
+        assert proxy is not None
+        with pytest.raises(NavigationError) as caught:
+            local.capture(proxy + "/", OPTIONS)
+        assert "is a control port of the browser or the proxy" in caught.value.message
+
+
 # -- failing closed ---------------------------------------------------------------------------
 
 
-def test_no_proxy_no_network(secret: SecretServer, attacker: AttackSite) -> None:
+@pytest.mark.parametrize("kind", KINDS)
+def test_no_proxy_no_network(kind: str, secret: SecretServer, attacker: AttackSite) -> None:
     """If the proxy is gone, Chromium does not fall back to connecting directly; the engine
     replaces its browser and proxy, and goes on."""
-    with SeleniumEngine(_settings("127.0.0.1/32")) as local:
+    with _engine(kind, _settings("127.0.0.1/32")) as local:
         assert local.capture(attacker.url("/index.html"), OPTIONS).title == "Attacker"
         assert local._egress.proxy is not None
         local._egress.proxy.close()
@@ -269,13 +321,14 @@ def test_flags() -> None:
     assert not [f for f in chromium.chromium_flags("/tmp/p", 800, 600) if "proxy" in f]
 
 
-def test_policy_off_starts_no_proxy(attacker: AttackSite) -> None:
-    with SeleniumEngine(_settings("", enabled=False)) as direct:
+@pytest.mark.parametrize("kind", KINDS)
+def test_policy_off_starts_no_proxy(kind: str, attacker: AttackSite) -> None:
+    with _engine(kind, _settings("", enabled=False)) as direct:
         assert direct.capture(attacker.url("/index.html"), OPTIONS).title == "Attacker"
         assert direct._egress.proxy is None
 
 
-def test_rows(engine: SeleniumEngine, attacker: AttackSite, secret: SecretServer) -> None:
+def test_rows(engine: TabbedEngine, attacker: AttackSite, secret: SecretServer) -> None:
     """Through the pipeline: a page with refused subresources is an ok row that counts them; a
     refused URL is an error row saying why."""
     storage = MemoryStorage()

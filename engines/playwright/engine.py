@@ -177,6 +177,9 @@ class PlaywrightEngine(ChromiumEngine[Browser, _InFlight]):
             raise
         except PlaywrightTimeout as exc:
             raise self._redirect_loop(flight, deadline) or load_timeout(options) from exc
+        except BrowserCrashed:  # the egress proxy is gone: so is this browser
+            self._discard_browser(browser)
+            raise
         except StaleTab as exc:  # the new tab could not be made ready either
             if not browser.alive():
                 self._discard_browser(browser)
