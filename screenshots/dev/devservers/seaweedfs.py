@@ -162,6 +162,8 @@ def start_seaweedfs(
     config_path.write_text(json.dumps(identities), encoding="utf-8")
     command = [
         weed,
+        # Log to stderr only (our weed.log); by default glog also writes files to /tmp.
+        "-logtostderr",
         "server",
         f"-dir={data_dir}",
         f"-ip={host}",
