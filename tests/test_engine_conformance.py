@@ -1,9 +1,10 @@
 """One conformance suite for every engine: each capture option, checked on the local test site.
 
-Every case runs against every engine (selenium, playwright, stub). An engine that does not
-list an option in ``Engine.supports`` is not skipped: the case asserts that the pipeline
-refuses it with the error row "option X is not supported by engine Y" instead. What each
-engine supports is pinned in ``CAPABILITIES``, the capability table of the README.
+Every case runs against every engine (selenium, playwright, stub), the two Chromium engines on
+both of Debian's builds (the headless shell, the default, and the full browser). An engine that
+does not list an option in ``Engine.supports`` is not skipped: the case asserts that the
+pipeline refuses it with the error row "option X is not supported by engine Y" instead. What
+each engine supports is pinned in ``CAPABILITIES``, the capability table of the README.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +25,7 @@ from engines import chromium, create_engine
 from engines.base import Capture, Engine
 from screenshots.core.errors import CaptureTimeout, NavigationError, RedirectLoop
 from screenshots.core.options import CaptureOptions, option_names
-from screenshots.core.settings import load_settings
+from screenshots.core.settings import FULL_CHROMIUM, HEADLESS_SHELL, load_settings
 from screenshots.core.shot import Shot
 from screenshots.pipeline.screenshot import take_screenshot
 from screenshots.storage.memory import MemoryStorage
@@ -44,10 +46,25 @@ CAPABILITIES = {
 PIL_NAMES = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
 
 
-@pytest.fixture(scope="module", params=ENGINES)
+#: (engine, Chromium binary) pairs the suite runs on; the stub runs no browser.
+BUILDS = [pytest.param(("stub", None), id="stub")] + [
+    pytest.param((name, binary), id=f"{name}-{Path(binary).name}")
+    for name in ENGINES
+    if name != "stub"
+    for binary in (HEADLESS_SHELL, FULL_CHROMIUM)
+]
+
+
+@pytest.fixture(scope="module", params=BUILDS)
 def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
-    """One warm engine per name for the whole module (tests are grouped by engine)."""
-    created = create_engine(request.param, load_settings())
+    """One warm engine per name and build for the whole module (tests are grouped by it)."""
+    name, binary = request.param
+    settings = load_settings()
+    if binary is not None:
+        if not os.access(binary, os.X_OK):
+            pytest.fail(f"{binary} not found: run make install", pytrace=False)
+        settings = replace(settings, chromium_path=binary)
+    created = create_engine(name, settings)
     yield created
     created.close()
     assert chromium.our_browser_processes(owner_pid=os.getpid()) == []
