@@ -97,6 +97,37 @@ def test_two_workers_shoot_every_url_once_into_the_bucket(cluster_env, site, tmp
     assert (tmp_path / "run1" / "report.html").exists()
 
 
+def test_a_playwright_run_through_the_procfile_worker(cluster_env, site, tmp_path):
+    """``--engine playwright``: the same worker (``celery -A tasks worker``, a prefork pool
+    process) captures with the Playwright engine, one browser of several tabs, and the
+    egress policy on, as deployed."""
+    env, server, bucket = cluster_env
+    pages = [site.url(f"/page/{n}") for n in range(1, 13)]
+    urls = tmp_path / "urls.txt"
+    urls.write_text("\n".join([*pages, "http://unknown-host.invalid/"]) + "\n")
+    worker = start_worker(env, tmp_path, "pw", concurrency=1)
+    try:
+        options = ["--engine", "playwright", "--width", "800", "--height", "600"]
+        done = dispatch(env, urls, tmp_path / "run", *options)
+    finally:
+        worker.stop()
+    assert done.returncode == 0, done.stderr
+    rows = rows_of(tmp_path / "run")
+    assert sorted(r["line"] for r in rows) == list(range(1, len(pages) + 2))
+    by_url = {r["url"]: r for r in rows}
+    s3 = server.client()
+    for page in pages:
+        row = by_url[page]
+        assert row["status"] == "ok", row
+        assert row["engine"] == "playwright" and row["final_url"] == page
+        assert row["requests"] >= 1 and row["blocked_requests"] == 0
+        body = s3.get_object(Bucket=bucket, Key=row["key"])["Body"].read()
+        assert Image.open(io.BytesIO(body)).size == (800, 600)
+    error = by_url["http://unknown-host.invalid/"]["error"]
+    assert "ERR_NAME_NOT_RESOLVED" in error, error
+    assert "Traceback" not in worker.log()
+
+
 def test_stub_batches_and_a_rerun_that_shoots_nothing_again(cluster_env, tmp_path):
     env, server, bucket = cluster_env
     urls = tmp_path / "urls.txt"
