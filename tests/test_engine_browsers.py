@@ -5,9 +5,10 @@ browser's layer: about a third less CPU per screenshot on the benchmark's corpus
 installed; ``/usr/bin/chromium``, the full browser, is the other choice (the conformance,
 hostile-page and egress suites also run on both; the rest of the suite on the default).
 ChromeDriver cannot start the shell as it is (it passes no start URL, and the shell opens no
-page without one): :func:`engines.chromium.start_page_launcher` adds one. Real browsers against the local test site: several captures at once, each URL its
-own image, in one browser process of the binary chosen, no cookie reaching the next capture,
-no pop-up, and an HTTP password prompt as an error on both.
+page without one): :func:`engines.chromium.start_page_launcher` adds one. Real browsers
+against the local test site: several captures at once, each URL its own image, in one browser
+process of the binary chosen, no cookie reaching the next capture, no pop-up, and an HTTP
+password prompt as an error on both.
 """
 
 from __future__ import annotations
