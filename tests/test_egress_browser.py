@@ -18,6 +18,7 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -72,6 +73,14 @@ def _settings(allow: str, enabled: bool = True, binary: str | None = None) -> Se
 
 def _engine(kind: str, settings: Settings) -> TabbedEngine:
     return tabbed_engine(kind, settings, settings.tabs)
+
+
+def _listening(engine: TabbedEngine) -> list[Any]:
+    """The addresses the engine's browser process listens on (TCP)."""
+    browser_pid = engine.browser_pid
+    assert browser_pid is not None
+    connections = psutil.Process(browser_pid).net_connections(kind="tcp")
+    return [c.laddr for c in connections if c.status == psutil.CONN_LISTEN]
 
 
 @pytest.fixture(scope="module")
@@ -241,13 +250,7 @@ def test_control_ports_are_out_of_reach_even_with_loopback_allowed() -> None:
         profile = local.profile_dir
         assert profile is not None
         devtools = int((profile / "DevToolsActivePort").read_text().split()[0])
-        browser_pid = local.browser_pid
-        assert browser_pid is not None
-        listening = [
-            c.laddr
-            for c in psutil.Process(browser_pid).net_connections(kind="tcp")
-            if c.status == psutil.CONN_LISTEN
-        ]
+        listening = _listening(local)
         assert [a.port for a in listening] == [devtools]  # DevTools only, on loopback only
         assert all(ipaddress.ip_address(a.ip).is_loopback for a in listening)
         driver_port = local._browser.service.port  # type: ignore[union-attr]
@@ -277,13 +280,7 @@ def test_playwright_browser_listens_on_nothing_and_the_proxy_is_out_of_reach() -
         PlaywrightEngine(_settings("127.0.0.0/8")) as local,
     ):
         assert local.capture(allowed_server.origin + "/", OPTIONS).title == "SECRET"
-        browser_pid = local.browser_pid
-        assert browser_pid is not None
-        listening = [
-            c.laddr
-            for c in psutil.Process(browser_pid).net_connections(kind="tcp")
-            if c.status == psutil.CONN_LISTEN
-        ]
+        listening = _listening(local)
         assert listening == []
         proxy = local._egress.proxy_server()
         assert proxy is not None
