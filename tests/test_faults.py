@@ -269,11 +269,13 @@ def live_browsers(parent: psutil.Process) -> list[psutil.Process]:
     return found
 
 
-def test_chromium_killed_under_running_captures(cluster, site, tmp_path):
+@pytest.mark.parametrize("engine", ["selenium", "playwright"])
+def test_chromium_killed_under_running_captures(cluster, site, tmp_path, engine):
     env, server, bucket, workers = cluster
     urls = [site.url(f"/page/{n}") for n in range(1, 31)]
     workers.append(start_worker(env, tmp_path, "c", concurrency=1))
-    run = Run(env, write_urls(tmp_path / "urls.txt", urls), tmp_path / "out")
+    urls_file = write_urls(tmp_path / "urls.txt", urls)
+    run = Run(env, urls_file, tmp_path / "out", "--engine", engine)
     killed = 0
     deadline = time.monotonic() + 60
     while killed < 3 and time.monotonic() < deadline and run.process.poll() is None:
@@ -285,6 +287,7 @@ def test_chromium_killed_under_running_captures(cluster, site, tmp_path):
     assert killed >= 1, "no Chromium was found to kill"
     assert run.finish() == 0, run.output()
     rows = assert_complete(run, urls, server.client(), bucket)
+    assert {r["engine"] for r in rows} == {engine}
     assert any(r["attempts"] > 1 for r in rows), "no capture needed a second attempt"
 
 
