@@ -129,10 +129,11 @@ def test_the_embedded_runner_runs_one_browser_for_its_threads(
 
 
 @pytest.mark.integration
+@pytest.mark.parametrize("engine_name", ["selenium", "playwright"])
 def test_the_api_pool_runs_one_browser_of_as_many_tabs(
-    site: Site, tmp_path: Path, no_browser_left: None
+    site: Site, tmp_path: Path, no_browser_left: None, engine_name: str
 ) -> None:
-    settings = dataclasses.replace(load_settings(), engine="selenium", bucket=None)
+    settings = dataclasses.replace(load_settings(), engine=engine_name, bucket=None)
     config = load_api_config(
         {
             "SCREENSHOT_API_KEYS": "tester:shared-engine-test-key-0123",
@@ -149,7 +150,7 @@ def test_the_api_pool_runs_one_browser_of_as_many_tabs(
                 await backend.submit(
                     Shot(line=n, url=site.url(f"/page/{n}"), options=CaptureOptions(delay_ms=300)),
                     owner="tester",
-                    engine="selenium",
+                    engine=engine_name,
                 )
                 for n in range(1, 7)
             ]
@@ -163,7 +164,7 @@ def test_the_api_pool_runs_one_browser_of_as_many_tabs(
                 await asyncio.sleep(0.1)
             statuses = await backend.lookup(ids)
             titles = [s.result.title if s and s.result else None for s in statuses]
-            engine = backend._engines.get("selenium")  # type: ignore[attr-defined]
+            engine = backend._engines.get(engine_name)  # type: ignore[attr-defined]
             return titles, most, getattr(engine, "tabs", None)
         finally:
             await backend.close()
