@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from screenshots.dev.bench import __main__ as bench_main
-from screenshots.dev.bench import delivery, report
+from screenshots.dev.bench import delivery, machine, report
 from screenshots.dev.bench import engines as engine_bench
 from screenshots.dev.bench.corpus import (
     BenchError,
@@ -461,14 +461,15 @@ def test_engines_timings_and_own_cpu():
     assert engine_bench.own_cpu(kinds) == pytest.approx(3.5)
 
 
-def _engine_round(ok, wall, tree, busy=None, own=None, urls=None, problems=(), base=100):
+def _engine_round(ok, wall, tree, busy=None, own=None, urls=None, problems=(), base=100,
+                  kinds=None):
     busy = tree * 1.05 if busy is None else busy
     return engine_bench.Round(
         urls=ok if urls is None else urls, ok=ok, wall=wall, tree=tree, busy=busy,
         own=busy if own is None else own, problems=list(problems),
         timings={"duration_ms": [base, base * 2], "navigation_ms": [base // 2],
                  "capture_ms": []},
-        steady_shots=ok - 2, steady_wall=wall * 0.8,
+        steady_shots=ok - 2, steady_wall=wall * 0.8, kinds=kinds or {},
     )
 
 
@@ -477,9 +478,12 @@ def _engine_runs():
         _engine_round(10, 5.0, 5.0), _engine_round(10, 5.0, 5.0),
     ])
     playwright = engine_bench.System("playwright", 1, [
-        _engine_round(10, 4.0, 4.0, base=50),
+        _engine_round(10, 4.0, 4.0, base=50,
+                      kinds={"chromium renderer": 2.0, "playwright driver (node)": 0.3}),
         _engine_round(9, 2.5, 3.0, urls=10, problems=["http://h/x: timeout"], busy=10.0,
-                      own=5.0, base=50),
+                      own=5.0, base=50,
+                      kinds={"chromium renderer": 1.8, "playwright driver (node)": 0.27,
+                             "dispatcher": 0.5}),
     ])
     lonely = engine_bench.System("selenium", 2, [_engine_round(10, 2.0, 4.0)])
     return [s.to_dict() for s in (selenium, playwright, lonely)]
@@ -511,6 +515,12 @@ def test_engines_system_sums_its_rounds():
     assert playwright["not_own"] == pytest.approx(1 - (4.2 + 5.0) / (4.2 + 10.0))
     assert playwright["round_rates"] == [pytest.approx(2.5), pytest.approx(3.6)]
     assert playwright["error_samples"] == ["http://h/x: timeout"]
+    # summed over the rounds, per ok shot, largest first; nothing sampled: nothing claimed
+    assert playwright["cpu_ms_per_shot_by_kind"] == {
+        "chromium renderer": 200.0, "playwright driver (node)": 30.0, "dispatcher": 26.3,
+    }
+    assert list(playwright["cpu_ms_per_shot_by_kind"])[0] == "chromium renderer"
+    assert selenium["cpu_ms_per_shot_by_kind"] == {}
 
 
 def test_engines_ratio_is_playwright_over_selenium_where_both_ran():
@@ -552,6 +562,8 @@ def test_engines_markdown_table_flags_and_files(tmp_path):
     assert "**⚠ 1 URLs did not end with an `ok` row** (e.g. `http://h/x: timeout`)" in text
     assert "| 1 | 2.00 | 2.92 | **1.46** | 1.25, 1.80 | **1.44** | 0.74 |" in text
     assert "floor 0.9: **met**" in text
+    assert "| process | playwright -c 1 |" in text
+    assert "| playwright driver (node) | 30.0 |" in text and "| dispatcher | 26.3 |" in text
     json_path, md_path = engine_bench.write(results, tmp_path / "out")
     assert json_path.name == "engines.json" and md_path.name == "engines.md"
     assert json.loads(json_path.read_text())["ratios"][0]["concurrency"] == 1
@@ -560,6 +572,24 @@ def test_engines_markdown_table_flags_and_files(tmp_path):
     quiet_text = engine_bench.markdown(quiet)
     assert "Other jobs used" not in quiet_text and "did not end" not in quiet_text
     assert "| 0% |" in quiet_text and "throughput" not in quiet_text
+    assert "by process" not in quiet_text  # nothing sampled: no table
+
+
+def test_tree_sampler_finds_a_child_that_burns_cpu_and_exits_in_the_window(tmp_path):
+    """What the engines bench needs: a process started and gone inside the window still
+    shows, under its kind (a dispatcher named by its script, whatever its arguments)."""
+    burn = "import time\nend = time.process_time() + 0.6\nwhile time.process_time() < end: pass\n"
+    script = tmp_path / "dispatcher.py"
+    script.write_text(burn)
+    with machine.TreeSampler(interval=0.05) as sampler:
+        subprocess.run([sys.executable, str(script), "--engine", "playwright"], check=True)
+    kinds = sampler.kinds
+    assert 0.4 <= kinds.get("dispatcher", 0.0) <= 0.8, kinds
+    # Processes running before the window (the session's servers) count from its start.
+    assert sum(kinds.values()) - kinds["dispatcher"] < 0.3, kinds
+    with machine.TreeSampler(interval=0.05) as idle:
+        pass
+    assert "dispatcher" not in idle.kinds and sum(idle.kinds.values()) < 0.1, idle.kinds
 
 
 # -- bench.delivery: fleet layouts, steady rate, row coverage, CPU groups -----------------------

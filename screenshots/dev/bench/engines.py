@@ -297,6 +297,8 @@ class Round:
     #: :func:`steady`'s shots and seconds of this run.
     steady_shots: int = 0
     steady_wall: float = 0.0
+    #: CPU-s of the tree by process kind (:class:`~screenshots.dev.bench.machine.TreeSampler`).
+    kinds: dict[str, float] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
@@ -337,6 +339,18 @@ class System:
         busy = self.total("busy")
         return max(0.0, 1.0 - self.total("own") / busy) if busy > 0 else 0.0
 
+    def kinds_per_shot(self) -> dict[str, float]:
+        """CPU-ms per ok shot by process kind, summed over the rounds, largest first."""
+        ok = self.total("ok")
+        found: dict[str, float] = {}
+        for run in self.rounds:
+            for kind, seconds in run.kinds.items():
+                found[kind] = found.get(kind, 0.0) + seconds
+        return {
+            kind: round(1000 * seconds / ok, 1)
+            for kind, seconds in sorted(found.items(), key=lambda item: -item[1])
+        } if ok else {}
+
     def quantiles(self) -> dict[str, dict[str, float | None]]:
         found: dict[str, dict[str, float | None]] = {}
         for column in TIMING_COLUMNS:
@@ -365,6 +379,7 @@ class System:
             "not_own": self.not_own,
             "pre_load": round(max((run.pre_load for run in self.rounds), default=0.0), 3),
             "timings_ms": self.quantiles(),
+            "cpu_ms_per_shot_by_kind": self.kinds_per_shot(),
             "round_rates": [run.rate for run in self.rounds],
             "error_samples": problems[:MAX_SAMPLES],
         }
@@ -524,6 +539,7 @@ def markdown(results: Mapping[str, Any]) -> str:
             *floor_lines(results["ratios"]),
             "",
         ]
+    lines += kinds_table(runs)
     lines += [
         "- screenshots/s: ok rows / wall time of the dispatcher processes. Steady: the same "
         "without each run's start (the rows after the first `concurrency`, over the time "
@@ -537,6 +553,34 @@ def markdown(results: Mapping[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def kinds_table(runs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """CPU-ms per shot by process kind, a column per run (none if nothing was sampled)."""
+    sampled = [run for run in runs if run.get("cpu_ms_per_shot_by_kind")]
+    if not sampled:
+        return []
+    kinds: list[str] = []
+    for run in sampled:
+        kinds += [kind for kind in run["cpu_ms_per_shot_by_kind"] if kind not in kinds]
+    header = " | ".join(f"{run['engine']} -c {run['concurrency']}" for run in sampled)
+    rows = [
+        f"| {kind} | "
+        + " | ".join(_num(run["cpu_ms_per_shot_by_kind"].get(kind), 1) for run in sampled)
+        + " |"
+        for kind in kinds
+    ]
+    return [
+        "CPU-ms per shot by process of the dispatcher's tree (sampled every "
+        f"{machine.SAMPLE_INTERVAL} s: up to that much of each process's last CPU is missed; "
+        "the dispatcher holds the engine's threads, its egress proxy and, for Playwright, the "
+        "client of its Node.js driver):",
+        "",
+        f"| process | {header} |",
+        "|---|" + "---|" * len(sampled),
+        *rows,
+        "",
+    ]
 
 
 def write(results: Mapping[str, Any], out_dir: Path) -> tuple[Path, Path]:
@@ -602,7 +646,8 @@ class Bench:
         pre_load = warn_if_busy(f"{engine} -c {concurrency}")
         with CpuWindow() as window:
             before, started = machine.children_cpu(), time.monotonic()
-            out = self.dispatch(engine, concurrency, urls)
+            with machine.TreeSampler(exclude=self.keep) as sampler:
+                out = self.dispatch(engine, concurrency, urls)
             wall = time.monotonic() - started  # the dispatcher's life, not the reaping
             alive = machine.reap_children(self.keep)
             tree = machine.children_cpu() - before
@@ -622,6 +667,7 @@ class Bench:
             timings=timings(ok_rows),
             steady_shots=shots,
             steady_wall=seconds,
+            kinds=sampler.kinds,
         )
 
 

@@ -15,6 +15,7 @@ inside the window are missed, so the breakdown has an "unattributed" remainder.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Iterable, Mapping
@@ -311,6 +312,87 @@ def top_kinds(kinds: Mapping[str, float], count: int, per: int) -> Iterable[tupl
     """The ``count`` largest kinds as (kind, CPU-ms per item)."""
     for kind, seconds in list(kinds.items())[:count]:
         yield kind, 1000 * seconds / per if per else 0.0
+
+
+# -- sampled process trees -----------------------------------------------------------------
+
+#: Seconds between two samples of :class:`TreeSampler`.
+SAMPLE_INTERVAL = 0.25
+
+
+def tree_kind(cmdline: str) -> str:
+    """:func:`classify`, but a dispatcher is a dispatcher whatever its arguments name (its URL
+    file or ``--engine playwright`` would make it Playwright's driver)."""
+    return "dispatcher" if "dispatcher.py" in cmdline else classify(cmdline)
+
+
+class TreeSampler:
+    """CPU seconds by process kind of this process's descendants while a ``with`` block runs,
+    sampled on a thread every ``interval`` seconds.
+
+    For runs whose processes all start and exit inside the window (a dispatcher and its
+    browser), which :func:`breakdown`'s two snapshots cannot see. Each process counts with
+    its last sample, so up to ``interval`` of its CPU before it exits is missed (a few % of a
+    run of tens of seconds: the breakdown shows where the CPU goes, the totals come from
+    :func:`children_cpu`). A process already running when the block starts counts from its
+    CPU then. The samples cost this process a little CPU, not the tree's. Pids in
+    ``exclude`` (the bench's own servers) and their descendants are left out.
+    """
+
+    def __init__(self, interval: float = SAMPLE_INTERVAL, exclude: Iterable[int] = ()) -> None:
+        import threading
+
+        self.interval = interval
+        self.exclude = set(exclude)
+        self._last: dict[tuple[int, float], tuple[str, float]] = {}
+        self._start: dict[tuple[int, float], float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="tree-sampler", daemon=True)
+
+    def __enter__(self) -> TreeSampler:
+        self.sample()
+        self._start = {key: seconds for key, (_, seconds) in self._last.items()}
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            self.sample()
+            if self._stop.wait(self.interval):
+                return
+
+    def sample(self) -> None:
+        skip: set[int] = set()
+        for pid in self.exclude:
+            with contextlib.suppress(psutil.Error):
+                skip.update(p.pid for p in psutil.Process(pid).children(recursive=True))
+        skip |= self.exclude
+        for process in psutil.Process().children(recursive=True):
+            if process.pid in skip:
+                continue
+            try:
+                with process.oneshot():
+                    key = (process.pid, process.create_time())
+                    times = process.cpu_times()
+                    known = self._last.get(key)
+                    kind = known[0] if known else tree_kind(" ".join(process.cmdline()))
+            except psutil.Error:
+                continue  # gone between the listing and the look
+            self._last[key] = (kind, times.user + times.system)
+
+    @property
+    def kinds(self) -> dict[str, float]:
+        """CPU seconds by kind, largest first."""
+        found: dict[str, float] = {}
+        for key, (kind, seconds) in self._last.items():
+            used = seconds - self._start.get(key, 0.0)
+            if used > 0:
+                found[kind] = found.get(kind, 0.0) + used
+        return dict(sorted(found.items(), key=lambda item: -item[1]))
 
 
 # -- whole process trees -------------------------------------------------------------------
