@@ -96,6 +96,8 @@ def test_per_item():
         ("/usr/bin/chromedriver --port=4444", "chromedriver"),
         ("/x/.venv/bin/python -m celery -A tasks worker -c 2", "celery worker"),
         ("/x/.venv/bin/python dispatcher.py urls.txt --out o", "dispatcher"),
+        ("/x/.venv/bin/python dispatcher.py /t/01-playwright-c4.txt --engine playwright",
+         "dispatcher"),
         ("/x/.venv/bin/python -m screenshots.dev.bench.corpus /usr/share/doc", "static server"),
         ("/x/.venv/bin/python -m screenshots.dev.bench --pages 5", "bench (this process)"),
         ("/x/playwright/driver/node /x/cli.js run-driver", "playwright driver (node)"),

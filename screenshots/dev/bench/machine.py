@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -114,10 +115,12 @@ _KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("chromium zygote", ("--type=zygote",)),
     ("chromium gpu/utility", ("--type=gpu-process", "--type=utility")),
     ("chromium other", ("crashpad", "--type=")),
+    # Before the browser and Playwright's driver: a dispatcher's arguments may name either
+    # (``--engine playwright``, a URL file called ``playwright-c4.txt``).
+    ("dispatcher", ("dispatcher.py",)),
     ("chromium browser", ("chromium", "chrome-linux", "headless_shell")),
     ("playwright driver (node)", ("playwright", "node ")),
     ("celery worker", ("celery",)),
-    ("dispatcher", ("dispatcher.py",)),
     ("static server", ("screenshots.dev.bench.corpus",)),
     ("bench (this process)", ("-m screenshots.dev.bench",)),
     ("rabbitmq", ("beam.smp", "rabbitmq", "erl_child_setup", "epmd", "inet_gethost")),
@@ -320,12 +323,6 @@ def top_kinds(kinds: Mapping[str, float], count: int, per: int) -> Iterable[tupl
 SAMPLE_INTERVAL = 0.25
 
 
-def tree_kind(cmdline: str) -> str:
-    """:func:`classify`, but a dispatcher is a dispatcher whatever its arguments name (its URL
-    file or ``--engine playwright`` would make it Playwright's driver)."""
-    return "dispatcher" if "dispatcher.py" in cmdline else classify(cmdline)
-
-
 class TreeSampler:
     """CPU seconds by process kind of this process's descendants while a ``with`` block runs,
     sampled on a thread every ``interval`` seconds.
@@ -341,8 +338,6 @@ class TreeSampler:
     """
 
     def __init__(self, interval: float = SAMPLE_INTERVAL, exclude: Iterable[int] = ()) -> None:
-        import threading
-
         self.interval = interval
         self.exclude = set(exclude)
         self._last: dict[tuple[int, float], tuple[str, float]] = {}
@@ -380,7 +375,7 @@ class TreeSampler:
                     key = (process.pid, process.create_time())
                     times = process.cpu_times()
                     known = self._last.get(key)
-                    kind = known[0] if known else tree_kind(" ".join(process.cmdline()))
+                    kind = known[0] if known else classify(" ".join(process.cmdline()))
             except psutil.Error:
                 continue  # gone between the listing and the look
             self._last[key] = (kind, times.user + times.system)
